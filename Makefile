@@ -1,0 +1,46 @@
+# facepart: `make demo` and `make test` set everything up on a fresh Debian/Ubuntu machine.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.facepart-installed
+# Headless OpenGL (OSMesa and Mesa EGL) for pyrender, libGL/glib for OpenCV.
+APT_PACKAGES := libosmesa6 libegl1 libegl-mesa0 libgl1-mesa-dri libgbm1 libgl1 libglib2.0-0
+ICT_MODEL ?= $(abspath ../shared/models/ict-facekit/FaceXModel)
+OUT ?= out
+
+.PHONY: setup system-deps demo test bench clean
+
+setup: system-deps $(STAMP)
+
+system-deps:
+	@missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ]; then \
+	  echo "installing Debian packages: $$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	else \
+	  echo "Missing Debian packages for headless rendering. Run:"; \
+	  echo "  sudo apt-get install -y $$missing"; \
+	  exit 1; \
+	fi
+
+$(STAMP): requirements.txt setup.cfg
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements.txt
+	$(PY) -m pip install -q "PyOpenGL==3.1.10"
+	$(PY) -m pip install -q --no-deps -e .
+	touch $@
+
+demo: setup
+	$(VENV)/bin/facepart annotate demo --out $(OUT)/demo
+	@echo "The demo annotation is in $(OUT)/demo (annotation.npz, parts.json, preview.png)."
+
+test: setup
+	FACEPART_ICT_MODEL=$(ICT_MODEL) $(PY) -m pytest
+
+bench: setup
+	FACEPART_ICT_MODEL=$(ICT_MODEL) $(PY) benchmarks/annotate_ict.py
+
+clean:
+	rm -rf $(VENV) $(OUT) .pytest_cache

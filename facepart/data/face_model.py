@@ -1,0 +1,139 @@
+"""The face-model abstraction every loader returns.
+
+One frame for all models: +x the subject's left, +y up, +z toward the viewer,
+metres. Indices are 0-based; triangles wind counter-clockwise seen from
+outside (outward normals).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..checks import check_finite, check_indices, check_shape
+from ..errors import FacepartError
+from .topology import Fingerprint
+
+#: Neutral skin albedo (linear-ish RGB in [0, 1]) for models without colour.
+NEUTRAL_SKIN = np.array([0.80, 0.62, 0.52], dtype=np.float32)
+
+
+@dataclass
+class FaceModel:
+    """A morphable face model in facepart's frame.
+
+    Attributes:
+        name: short name for summaries.
+        vertices: (V, 3) float32 mean shape, metres.
+        triangles: (F, 3) int64, 0-based, outward winding.
+        identity_basis: (K_id, V, 3) float32; a coefficient ~ N(0, 1) is one std dev.
+        expression_basis: (K_exp, V, 3) float32.
+        expression_kind: "pca" (coefficients ~ N(0, 1)) or "blendshape" (weights in [0, 1]).
+        expression_names: K_exp names (may be empty for PCA).
+        albedo: (V, 3) float32 in [0, 1], or None for a neutral skin tone.
+        albedo_basis: (K_tex, V, 3) float32, coefficient ~ N(0, 1), or None.
+        uv: (V, 2) float32 texture coordinates, or None.
+        landmarks68: (68,) int64 vertex ids in iBUG/Multi-PIE order, or None.
+        render_mask: (V,) bool, vertices whose triangles are drawn (all three corners in it).
+        vote_mask: (V,) bool, vertices that may receive part votes (not eyeballs, teeth...).
+        meta: format, version, original units, source path and anything a loader knows.
+    """
+
+    name: str
+    vertices: np.ndarray
+    triangles: np.ndarray
+    identity_basis: np.ndarray | None = None
+    expression_basis: np.ndarray | None = None
+    expression_kind: str = "pca"
+    expression_names: tuple[str, ...] = ()
+    albedo: np.ndarray | None = None
+    albedo_basis: np.ndarray | None = None
+    uv: np.ndarray | None = None
+    landmarks68: np.ndarray | None = None
+    render_mask: np.ndarray | None = None
+    vote_mask: np.ndarray | None = None
+    meta: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        src = self.meta.get("path", self.name)
+        self.vertices = check_finite(
+            check_shape(self.vertices, ("V", 3), f"{src}: vertices").astype(np.float32), f"{src}: vertices"
+        )
+        v = self.vertices.shape[0]
+        if v == 0:
+            raise FacepartError(f"{src}: the model has no vertices")
+        self.triangles = check_indices(np.asarray(self.triangles, dtype=np.int64), v, f"{src}: triangles")
+        if self.triangles.shape[0] == 0:
+            raise FacepartError(f"{src}: the model has no triangles")
+        self.identity_basis = self._basis(self.identity_basis, "identity basis")
+        self.expression_basis = self._basis(self.expression_basis, "expression basis")
+        if self.albedo_basis is not None:
+            self.albedo_basis = self._basis(self.albedo_basis, "albedo basis")
+        if self.expression_kind not in ("pca", "blendshape"):
+            raise FacepartError(f"{src}: expression_kind must be 'pca' or 'blendshape'")
+        if self.albedo is not None:
+            self.albedo = np.clip(check_shape(self.albedo, (v, 3), f"{src}: albedo"), 0, 1).astype(np.float32)
+        if self.uv is not None:
+            self.uv = check_shape(self.uv, (v, 2), f"{src}: uv").astype(np.float32)
+        for name in ("render_mask", "vote_mask"):
+            mask = getattr(self, name)
+            mask = np.ones(v, bool) if mask is None else check_shape(mask, (v,), f"{src}: {name}").astype(bool)
+            setattr(self, name, mask)
+        if self.landmarks68 is not None:
+            self.landmarks68 = np.asarray(self.landmarks68, dtype=np.int64)
+
+    def _basis(self, basis, what: str) -> np.ndarray:
+        v = self.vertices.shape[0]
+        if basis is None:
+            return np.zeros((0, v, 3), np.float32)
+        src = self.meta.get("path", self.name)
+        basis = check_shape(basis, ("K", v, 3), f"{src}: {what}").astype(np.float32)
+        return check_finite(basis, f"{src}: {what}")
+
+    # -- derived -----------------------------------------------------------
+    @property
+    def n_vertices(self) -> int:
+        return int(self.vertices.shape[0])
+
+    @property
+    def fingerprint(self) -> Fingerprint:
+        return Fingerprint.of(self.n_vertices, self.triangles)
+
+    @property
+    def render_triangles(self) -> np.ndarray:
+        """(F_r,) int64 ids of the triangles drawn in renders."""
+        return np.flatnonzero(self.render_mask[self.triangles].all(axis=1))
+
+    def shape(self, identity: np.ndarray | None = None, expression: np.ndarray | None = None) -> np.ndarray:
+        """Vertices (V, 3) for identity (K_id,) and expression (K_exp,) coefficients."""
+        out = self.vertices.copy()
+        for coeffs, basis in ((identity, self.identity_basis), (expression, self.expression_basis)):
+            if coeffs is not None and len(coeffs):
+                out += np.tensordot(np.asarray(coeffs, np.float32), basis[: len(coeffs)], axes=1)
+        return out
+
+    def colors(self, albedo: np.ndarray | None = None) -> np.ndarray:
+        """Per-vertex albedo (V, 3) in [0, 1] for texture coefficients (K_tex,)."""
+        base = self.albedo if self.albedo is not None else np.broadcast_to(NEUTRAL_SKIN, self.vertices.shape)
+        out = np.array(base, dtype=np.float32)
+        if albedo is not None and self.albedo_basis is not None and len(albedo):
+            out += np.tensordot(np.asarray(albedo, np.float32), self.albedo_basis[: len(albedo)], axes=1)
+        return np.clip(out, 0.0, 1.0)
+
+    def describe(self) -> list[str]:
+        """Human-readable lines for ``facepart info``."""
+        m = self.meta
+        lines = [
+            f"model: {self.name} ({m.get('format', 'unknown format')})",
+            f"topology: {self.fingerprint.describe()}",
+            f"bases: identity {len(self.identity_basis)}, expression {len(self.expression_basis)} "
+            f"({self.expression_kind}), albedo {0 if self.albedo_basis is None else len(self.albedo_basis)}",
+            f"colour: {'per-vertex albedo' if self.albedo is not None else 'none (neutral skin)'}"
+            + (", UVs" if self.uv is not None else ""),
+            f"units: metres (source: {m.get('units', 'unknown')}); frame: +x subject's left, +y up, +z toward viewer",
+            f"rendered vertices: {int(self.render_mask.sum())}, vote-eligible vertices: {int(self.vote_mask.sum())}",
+        ]
+        if m.get("topology"):
+            lines.insert(2, f"known topology: {m['topology']}")
+        return lines

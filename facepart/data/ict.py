@@ -1,0 +1,114 @@
+"""ICT-FaceKit (ICT Face Model, full or Light) in its original folder layout.
+
+A folder with ``generic_neutral_mesh.obj``, ``identity*.obj`` (each a full mesh;
+mode = mesh - neutral, weight ~ N(0, 1)), expression OBJs named in
+``vertex_indices.json`` (blend shape = mesh - neutral, weight in [0, 1]) and
+``vertex_indices.json`` (landmarks). Whatever subset of identities and
+expressions the folder holds is used. Units: centimetres, +y up, +z toward
+the viewer, +x the subject's left.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import FacepartError
+from .face_model import FaceModel
+from .obj import read_obj, read_obj_vertices
+
+NEUTRAL = "generic_neutral_mesh.obj"
+
+#: Inclusive 0-based vertex ranges of the ICT geometries (ICT-FaceKit README).
+GEOMETRY_RANGES = {
+    "face": (0, 9408),
+    "head_and_neck": (9409, 11247),
+    "mouth_socket": (11248, 13293),
+    "eye_socket_left": (13294, 13677),
+    "eye_socket_right": (13678, 14061),
+    "gums_and_tongue": (14062, 17038),
+    "teeth": (17039, 21450),
+    "eyeball_left": (21451, 23020),
+    "eyeball_right": (23021, 24590),
+    "lacrimal_fluid": (24591, 24998),
+    "eye_blend": (24999, 25046),
+    "eye_occlusion": (25047, 25350),
+    "eyelashes": (25351, 26718),
+}
+
+#: Shading helpers for transparent materials, and eyelash cards: not drawn in photo-like renders.
+NOT_RENDERED = ("lacrimal_fluid", "eye_blend", "eye_occlusion", "eyelashes")
+#: Geometries that can carry a facial part; the rest (eyeballs, teeth, sockets) never get votes.
+VOTE_ELIGIBLE = ("face", "head_and_neck")
+
+FULL_VERTEX_COUNT = 26719
+
+
+def is_ict_folder(path: Path) -> bool:
+    return path.is_dir() and (path / NEUTRAL).is_file()
+
+
+def geometry_mask(n_vertices: int, names) -> np.ndarray:
+    mask = np.zeros(n_vertices, bool)
+    for name in names:
+        lo, hi = GEOMETRY_RANGES[name]
+        mask[lo: min(hi + 1, n_vertices)] = True
+    return mask
+
+
+def _deltas(files: list[Path], neutral: np.ndarray) -> np.ndarray:
+    out = np.empty((len(files), *neutral.shape), np.float32)
+    for i, f in enumerate(files):
+        v = read_obj_vertices(f)
+        if v.shape != neutral.shape:
+            raise FacepartError(f"{f}: {len(v)} vertices, but {NEUTRAL} has {len(neutral)}; "
+                                "all ICT meshes must share one topology")
+        out[i] = v - neutral
+    return out
+
+
+def load_ict(folder: str | Path, max_identities: int | None = None) -> FaceModel:
+    """Load an ICT-FaceKit folder into facepart's frame (metres)."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FacepartError(f"{folder}: expected an ICT-FaceKit folder")
+    if not (folder / NEUTRAL).is_file():
+        raise FacepartError(f"{folder}: not an ICT-FaceKit folder (no {NEUTRAL})")
+    mesh = read_obj(folder / NEUTRAL)
+    neutral = mesh.vertices
+    n = len(neutral)
+
+    info = {}
+    info_path = folder / "vertex_indices.json"
+    if info_path.is_file():
+        try:
+            info = json.loads(info_path.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise FacepartError(f"{info_path}: not valid JSON ({exc})") from None
+    identity_files = sorted(folder.glob("identity*.obj"))[:max_identities]
+    known = info.get("expressions") or []
+    expression_files = [folder / f"{name}.obj" for name in known if (folder / f"{name}.obj").is_file()]
+    if not known:  # no list: every other OBJ of the folder is an expression
+        skip = {NEUTRAL, *(f.name for f in identity_files)}
+        expression_files = sorted(f for f in folder.glob("*.obj") if f.name not in skip)
+
+    scale = 0.01  # cm -> m
+    landmarks = info.get("idx_to_landmark_verts")
+    full = n == FULL_VERTEX_COUNT
+    return FaceModel(
+        name=folder.name,
+        vertices=neutral * scale,
+        triangles=mesh.triangles,
+        identity_basis=_deltas(identity_files, neutral) * scale,
+        expression_basis=_deltas(expression_files, neutral) * scale,
+        expression_kind="blendshape",
+        expression_names=tuple(f.stem for f in expression_files),
+        landmarks68=np.asarray(landmarks, np.int64) if landmarks and len(landmarks) == 68 else None,
+        render_mask=~geometry_mask(n, NOT_RENDERED) if full else None,
+        vote_mask=geometry_mask(n, VOTE_ELIGIBLE) if full else None,
+        meta={"format": "ict-facekit", "units": "cm", "path": str(folder),
+              "identities": len(identity_files), "expressions": len(expression_files),
+              "topology": f"ICT-FaceKit ({n} vertices)" if full else None},
+    )

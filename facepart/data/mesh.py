@@ -1,0 +1,99 @@
+"""Any triangle mesh (OBJ, PLY, GLB/GLTF, OFF, STL) through trimesh, with optional blend shapes.
+
+Vertex order is preserved (``process=False``, ``maintain_order=True``). The
+mesh is assumed to be in facepart's axes (+y up, +z toward the viewer, +x the
+subject's left); its unit is given or guessed from its size.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import FacepartError
+from .face_model import FaceModel
+
+MESH_SUFFIXES = (".obj", ".ply", ".glb", ".gltf", ".off", ".stl")
+UNITS = {"m": 1.0, "dm": 0.1, "cm": 0.01, "mm": 0.001, "um": 1e-6}
+
+
+def guess_unit(extent: float) -> str:
+    """The unit under which a head of this bounding-box size is 8 cm to 80 cm across."""
+    for unit in ("m", "dm", "cm", "mm", "um"):
+        if 0.08 <= extent * UNITS[unit] <= 0.8:
+            return unit
+    return "m"
+
+
+def _load_trimesh(path: Path):
+    import trimesh
+
+    try:
+        mesh = trimesh.load(str(path), process=False, maintain_order=True, force="mesh")
+    except FileNotFoundError:
+        raise FacepartError(f"{path}: file not found") from None
+    except Exception as exc:  # trimesh raises many types for malformed files
+        raise FacepartError(f"{path}: not a readable mesh ({type(exc).__name__}: {exc})") from None
+    if not hasattr(mesh, "faces") or len(getattr(mesh, "vertices", [])) == 0:
+        raise FacepartError(f"{path}: no triangle mesh found in the file")
+    return mesh
+
+
+def read_mesh_arrays(path: str | Path) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """(V, 3) vertices, (F, 3) triangles and (V, 3) colours in [0, 1] or None, in file order."""
+    path = Path(path)
+    if path.suffix.lower() == ".obj":
+        from .obj import read_obj
+
+        obj = read_obj(path)
+        return obj.vertices, obj.triangles, None
+    mesh = _load_trimesh(path)
+    colors = None
+    visual = getattr(mesh, "visual", None)
+    if visual is not None and getattr(visual, "kind", None) == "vertex":
+        colors = np.asarray(visual.vertex_colors)[:, :3] / 255.0
+    return np.asarray(mesh.vertices, np.float64), np.asarray(mesh.faces, np.int64), colors
+
+
+def load_mesh(path: str | Path, blendshapes: str | Path | None = None, unit: str | None = None) -> FaceModel:
+    """Load a mesh file, and optionally a folder of same-topology meshes as blend shapes."""
+    path = Path(path)
+    if not path.exists():
+        raise FacepartError(f"{path}: file not found")
+    vertices, triangles, colors = read_mesh_arrays(path)
+    if not np.all(np.isfinite(vertices)):
+        raise FacepartError(f"{path}: {int((~np.isfinite(vertices)).any(axis=1).sum())} vertices are NaN or infinite")
+    extent = float(np.ptp(vertices, axis=0).max()) if len(vertices) else 0.0
+    if unit is None:
+        unit = guess_unit(extent)
+    if unit not in UNITS:
+        raise FacepartError(f"unknown unit '{unit}'; use one of {', '.join(UNITS)}")
+    scale = UNITS[unit]
+
+    names, deltas = [], []
+    if blendshapes is not None:
+        folder = Path(blendshapes)
+        if not folder.is_dir():
+            raise FacepartError(f"{folder}: expected a folder of blend-shape meshes")
+        files = sorted(f for f in folder.iterdir() if f.suffix.lower() in MESH_SUFFIXES and f.resolve() != path.resolve())
+        if not files:
+            raise FacepartError(f"{folder}: no mesh files ({', '.join(MESH_SUFFIXES)}) in the blend-shape folder")
+        for f in files:
+            v, t, _ = read_mesh_arrays(f)
+            if v.shape != vertices.shape or (t.shape == triangles.shape and not np.array_equal(t, triangles)):
+                raise FacepartError(f"{f}: {len(v)} vertices, but {path.name} has {len(vertices)}; "
+                                    "blend shapes must share the base mesh's topology")
+            names.append(f.stem)
+            deltas.append((v - vertices) * scale)
+
+    return FaceModel(
+        name=path.stem,
+        vertices=vertices * scale,
+        triangles=triangles,
+        expression_basis=np.stack(deltas) if deltas else None,
+        expression_kind="blendshape",
+        expression_names=tuple(names),
+        albedo=colors,
+        meta={"format": f"mesh ({path.suffix.lower().lstrip('.')})", "units": unit, "path": str(path)},
+    )

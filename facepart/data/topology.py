@@ -1,0 +1,45 @@
+"""Topology fingerprints: an annotation belongs to one mesh connectivity.
+
+Applying labels to a mesh with another vertex count or another triangle list
+is an error with a clear message, never a silent mislabel.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from ..errors import FacepartError
+
+
+@dataclass(frozen=True)
+class Fingerprint:
+    n_vertices: int
+    n_triangles: int
+    triangle_hash: str  # sha256 of the (F, 3) int64 C-order triangle array, first 16 hex digits
+
+    @classmethod
+    def of(cls, n_vertices: int, triangles: np.ndarray) -> "Fingerprint":
+        tri = np.ascontiguousarray(triangles, dtype=np.int64)
+        digest = hashlib.sha256(tri.tobytes()).hexdigest()[:16]
+        return cls(int(n_vertices), int(tri.shape[0]), digest)
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+    def describe(self) -> str:
+        return f"{self.n_vertices} vertices, {self.n_triangles} triangles, hash {self.triangle_hash}"
+
+    def check_matches(self, other: "Fingerprint", what: str, against: str) -> None:
+        """Raise a one-line FacepartError unless ``other`` is the same topology."""
+        if self == other:
+            return
+        if self.n_vertices != other.n_vertices:
+            detail = f"{self.n_vertices} vertices vs {other.n_vertices}"
+        elif self.n_triangles != other.n_triangles:
+            detail = f"{self.n_triangles} triangles vs {other.n_triangles}"
+        else:
+            detail = "same counts but a different triangle list (re-ordered or re-meshed)"
+        raise FacepartError(f"{what} was made for another topology than {against}: {detail}")

@@ -1,0 +1,31 @@
+"""The one error type facepart raises for a user's mistake.
+
+The CLI prints a ``FacepartError`` as a single line and exits non-zero; any
+other exception is a bug in facepart and keeps its traceback.
+"""
+
+
+class FacepartError(Exception):
+    """Bad input or environment, described in one line (what file, what was expected)."""
+
+
+class MissingDependency(FacepartError):
+    """An optional package is needed for the requested feature."""
+
+
+def require(module: str, feature: str, install: str):
+    """Import ``module`` lazily, or raise a one-line ``MissingDependency``.
+
+    Args:
+        module: importable name, e.g. ``"mediapipe"``.
+        feature: what needs it, e.g. ``"the mediapipe segmenter"``.
+        install: the exact install command to suggest.
+    """
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise MissingDependency(
+            f"{feature} needs the Python package '{module}' ({exc}); install it with: {install}"
+        ) from None
