@@ -77,13 +77,20 @@ class Scene(NamedTuple):
     centre: np.ndarray  # (3,)
     camera: Camera
     eligible_triangles: np.ndarray  # (F_r,) bool, triangles with a vote-eligible corner
+    depth_tolerance: float  # visibility test: metres, a few pixel footprints at the head
+
+
+def depth_tolerance(camera: Camera, radius: float) -> float:
+    """Three pixel footprints at the head's distance, at least 0.5% of its radius."""
+    distance = float(np.linalg.norm(camera.translation))
+    return max(3.0 * distance / camera.fx, 0.005 * radius)
 
 
 def make_scene(model: FaceModel, size: int) -> Scene:
     centre, radius = head_frame(model)
     triangles = model.triangles[model.render_triangles]
-    return Scene(triangles, centre, Camera.looking_at(centre, radius, size),
-                 model.vote_mask[triangles].any(axis=1))
+    camera = Camera.looking_at(centre, radius, size)
+    return Scene(triangles, centre, camera, model.vote_mask[triangles].any(axis=1), depth_tolerance(camera, radius))
 
 
 def render_view(model: FaceModel, variant: Variant, scene: Scene, renderer, shade: bool = True) -> View:
@@ -91,8 +98,9 @@ def render_view(model: FaceModel, variant: Variant, scene: Scene, renderer, shad
     vertices = posed_vertices(model, variant, scene.centre)
     colors = model.colors(variant.albedo) if shade else None
     fragments = renderer.render(vertices, scene.triangles, scene.camera, colors=colors, light=variant.light)
-    uv, _ = scene.camera.project(vertices)
-    return View(variant.index, fragments, scene.camera, vertices, uv.astype(np.float32), scene.triangles)
+    uv, depth = scene.camera.project(vertices)
+    return View(variant.index, fragments, scene.camera, vertices, uv.astype(np.float32), depth.astype(np.float32),
+                scene.triangles)
 
 
 def iter_views(model: FaceModel, settings: AnnotateSettings, renderer, indices: Iterable[int],
@@ -107,7 +115,7 @@ def view_votes(view: View, part_map: np.ndarray, model: FaceModel, scene: Scene,
                settings: AnnotateSettings, n_parts: int) -> tuple[np.ndarray, np.ndarray]:
     """(V, P + 1) votes (last column "none") and (V,) bool visibility of one view."""
     frag = view.fragments
-    visible = visible_vertices(frag, view.triangles, model.n_vertices)
+    visible = visible_vertices(frag, view.triangles, view.uv, view.depth, scene.depth_tolerance)
     on_eligible = frag.mask & scene.eligible_triangles[np.maximum(frag.triangle_id, 0)]
     votes = vote(part_map, view.uv, visible & model.vote_mask, n_parts, settings.k,
                  pixel_mask=frag.mask if settings.only_on_mesh else None,

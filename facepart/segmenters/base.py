@@ -26,6 +26,7 @@ class View(NamedTuple):
         camera: the camera it was rendered with.
         vertices: (V, 3) posed vertices, world frame.
         uv: (V, 2) their projections, pixel coordinates.
+        depth: (V,) their camera-space depth.
         triangles: (F, 3) the triangle array ``fragments.triangle_id`` indexes.
     """
 
@@ -34,6 +35,7 @@ class View(NamedTuple):
     camera: Camera
     vertices: np.ndarray
     uv: np.ndarray
+    depth: np.ndarray
     triangles: np.ndarray
 
 

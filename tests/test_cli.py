@@ -1,0 +1,128 @@
+"""The command line as a user meets it: real runs, and bad input that must fail in one line."""
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+ENV = {**os.environ, "PYTHONWARNINGS": "ignore"}
+
+
+def facepart(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "facepart", *map(str, args)], capture_output=True, text=True,
+                          env=ENV, cwd=cwd, timeout=300)
+
+
+def test_annotate_demo_writes_the_three_files_and_a_summary(tmp_path):
+    out = tmp_path / "demo"
+    r = facepart("annotate", "demo", "--out", out, "--variants", 8, "--size", 192)
+    assert r.returncode == 0, r.stderr
+    for name in ("annotation.npz", "parts.json", "preview.png"):
+        assert (out / name).stat().st_size > 100
+    assert not (out / ".facepart-checkpoint.npz").exists()
+    assert "Agreement with the oracle's truth" in r.stdout and "variants/s" in r.stdout
+    assert "left_eye" in r.stdout
+    import cv2
+
+    preview = cv2.imread(str(out / "preview.png"))
+    assert preview.shape[1] == 3 * 384 and preview.shape[0] > 384
+    info = facepart("info", out / "annotation.npz")
+    assert info.returncode == 0 and "6402 vertices" in info.stdout and "oracle" in info.stdout
+
+
+def test_info_on_models(ict_path):
+    r = facepart("info", ict_path)
+    assert r.returncode == 0, r.stderr
+    assert "ict-facekit" in r.stdout and "26719 vertices" in r.stdout and "units: metres (source: cm)" in r.stdout
+    r = facepart("info", "demo")
+    assert r.returncode == 0 and "6402 vertices" in r.stdout
+
+
+def _one_line_failure(r, *needles):
+    assert r.returncode != 0
+    assert "Traceback" not in r.stderr and "Traceback" not in r.stdout
+    lines = [ln for ln in r.stderr.strip().splitlines() if ln.strip()]
+    assert len(lines) == 1, r.stderr
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+
+
+def test_bad_input_fails_in_one_line(tmp_path):
+    (tmp_path / "notes.txt").write_text("not a mesh")
+    nan_obj = tmp_path / "nan.obj"
+    nan_obj.write_text("v 0 0 0\nv 1 0 nan\nv 0 1 0\nf 1 2 3\n")
+    (tmp_path / "empty").mkdir()
+    blocker = tmp_path / "a_file"
+    blocker.write_text("x")
+    out = tmp_path / "out"
+    _one_line_failure(facepart("annotate", tmp_path / "missing.obj", "--out", out), "missing.obj", "no such file")
+    _one_line_failure(facepart("annotate", tmp_path / "notes.txt", "--out", out), "notes.txt", "unknown model format")
+    _one_line_failure(facepart("annotate", nan_obj, "--out", out, "--truth", nan_obj), "nan.obj", "NaN")
+    _one_line_failure(facepart("annotate", tmp_path / "empty", "--out", out), "empty", "no face model found")
+    _one_line_failure(facepart("annotate", "demo", "--out", blocker / "sub"), "a_file")
+    _one_line_failure(facepart("annotate", "demo", "--out", "/proc/facepart-out"), "/proc/facepart-out")
+    _one_line_failure(facepart("annotate", "demo", "--out", out, "--variants", 0), "--variants")
+    _one_line_failure(facepart("info", tmp_path / "notes.txt"), "unknown model format")
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders")
+def test_read_only_output_folder(tmp_path):
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o500)
+    _one_line_failure(facepart("annotate", "demo", "--out", ro), "not writable")
+
+
+def test_interrupted_write_leaves_the_old_file(tmp_path, monkeypatch):
+    """An exception in the middle of writing keeps the previous annotation and leaves no temp files."""
+    from facepart.annotate.pipeline import AnnotateSettings, annotate
+    from facepart.data import annotation as annotation_mod
+    from facepart.data.annotation import load_annotation, save_annotation
+    from facepart.data.demo_head import demo_head, demo_truth
+    from facepart.data.parts import PartTable
+    from facepart.segmenters.oracle import OracleSegmenter
+
+    model = demo_head()
+    ann = annotate(model, OracleSegmenter(demo_truth(), PartTable.paper()), AnnotateSettings(variants=2, size=96)).annotation
+    save_annotation(ann, tmp_path)
+    before = (tmp_path / "annotation.npz").read_bytes()
+
+    def explode(fh, **arrays):
+        fh.write(b"PK\x03\x04 half a zip")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(annotation_mod.np, "savez_compressed", explode)
+    ann.labels[:] = -1
+    with pytest.raises(KeyboardInterrupt):
+        save_annotation(ann, tmp_path)
+    assert (tmp_path / "annotation.npz").read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["annotation.npz", "parts.json"]
+    assert (load_annotation(tmp_path).labels >= 0).any()
+
+
+def test_ctrl_c_during_annotate_keeps_a_checkpoint_and_resumes(tmp_path):
+    """A real SIGINT mid-run: exit 130, a checkpoint, and the re-run resumes from it."""
+    import signal
+    import time
+
+    out = tmp_path / "run"
+    args = [sys.executable, "-m", "facepart", "annotate", "demo", "--out", str(out), "--variants", "400",
+            "--size", "256", "--no-preview"]
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
+    checkpoint = out / ".facepart-checkpoint.npz"
+    deadline = time.time() + 120
+    while not checkpoint.exists() and time.time() < deadline:
+        time.sleep(0.2)
+    assert checkpoint.exists(), "no checkpoint appeared"
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and "resume" in err and "Traceback" not in err
+    assert not (out / "annotation.npz").exists()
+    with np.load(checkpoint) as ck:
+        done = int(ck["done"])
+    assert done >= 10
+    r = facepart("annotate", "demo", "--out", out, "--variants", done + 2, "--size", 256, "--no-preview")
+    # other settings (variants) -> a fresh start, not a wrong resume
+    assert r.returncode == 0 and "resumed" not in r.stdout

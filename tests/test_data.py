@@ -1,0 +1,113 @@
+"""Loaders keep vertex order; models validate their arrays; the demo head is what it claims."""
+
+import numpy as np
+import pytest
+import trimesh
+
+from facepart.data import load_model
+from facepart.data.mesh import guess_unit, load_mesh
+from facepart.data.parts import PartTable
+from facepart.errors import FacepartError
+
+
+def _raw_obj_vertices(path):
+    """The 'v' lines of an OBJ, parsed independently of facepart."""
+    rows = [line.split()[1:4] for line in open(path) if line.startswith("v ")]
+    return np.array(rows, float)
+
+
+def test_ict_loader_keeps_vertex_order_and_frame(ict_model, ict_path):
+    raw = _raw_obj_vertices(ict_path / "generic_neutral_mesh.obj")
+    np.testing.assert_allclose(ict_model.vertices, raw * 0.01, atol=1e-7)
+    ident = _raw_obj_vertices(ict_path / "identity003.obj")
+    np.testing.assert_allclose(ict_model.identity_basis[3], (ident - raw) * 0.01, atol=1e-6)
+    assert ict_model.expression_names[ict_model.expression_names.index("jawOpen")] == "jawOpen"
+    jaw = _raw_obj_vertices(ict_path / "jawOpen.obj")
+    np.testing.assert_allclose(ict_model.expression_basis[ict_model.expression_names.index("jawOpen")],
+                               (jaw - raw) * 0.01, atol=1e-6)
+    # quads become two triangles each: 26,384 polygons, 52,220 triangles
+    assert ict_model.triangles.shape == (52220, 3)
+    lm = ict_model.landmarks68
+    assert ict_model.vertices[lm[36], 0] < 0 < ict_model.vertices[lm[45], 0]  # right eye corner at -x
+    assert ict_model.vertices[:, 2].argmax() in np.flatnonzero(np.linalg.norm(
+        ict_model.vertices - ict_model.vertices[lm[30]], axis=1) < 0.01)  # nose tip is frontmost
+    # eyeballs/teeth never vote; shading helpers are not drawn
+    assert not ict_model.vote_mask[21451:23021].any() and not ict_model.vote_mask[17039:21451].any()
+    assert not ict_model.render_mask[24591:].any() and ict_model.render_mask[:24591].all()
+
+
+@pytest.mark.parametrize("suffix", [".obj", ".ply", ".glb", ".off"])
+def test_mesh_loader_keeps_vertex_order(ict_model, tmp_path, suffix):
+    rng = np.random.default_rng(0)
+    keep = np.arange(9409)  # the ICT face, in metres
+    faces = ict_model.triangles[np.all(ict_model.triangles < len(keep), axis=1)]
+    verts = ict_model.vertices[keep] * 100  # write in centimetres
+    perm_faces = faces[rng.permutation(len(faces))]
+    mesh = trimesh.Trimesh(verts, perm_faces, process=False)
+    path = tmp_path / f"face{suffix}"
+    mesh.export(path)
+    model = load_model(path)
+    assert model.meta["units"] == "cm"
+    np.testing.assert_allclose(model.vertices, verts * 0.01, atol=1e-6)
+    assert np.array_equal(model.triangles, perm_faces)
+
+
+def test_mesh_blendshapes_and_colours(tmp_path, demo_model):
+    base = trimesh.Trimesh(demo_model.vertices, demo_model.triangles, process=False,
+                           vertex_colors=(demo_model.albedo * 255).astype(np.uint8))
+    base.export(tmp_path / "head.ply")
+    shapes = tmp_path / "shapes"
+    shapes.mkdir()
+    moved = demo_model.vertices + demo_model.expression_basis[0]
+    trimesh.Trimesh(moved, demo_model.triangles, process=False).export(shapes / "jawOpen.ply")
+    model = load_mesh(tmp_path / "head.ply", blendshapes=shapes, unit="m")
+    assert model.expression_names == ("jawOpen",)
+    np.testing.assert_allclose(model.expression_basis[0], demo_model.expression_basis[0], atol=1e-6)
+    np.testing.assert_allclose(model.albedo, demo_model.albedo, atol=1 / 255)
+
+    trimesh.Trimesh(demo_model.vertices[:100], demo_model.triangles[:10], process=False).export(shapes / "bad.ply")
+    with pytest.raises(FacepartError, match="blend shapes must share"):
+        load_mesh(tmp_path / "head.ply", blendshapes=shapes)
+
+
+def test_bad_models_give_one_clear_error(tmp_path):
+    nan_obj = tmp_path / "nan.obj"
+    nan_obj.write_text("v 0 0 0\nv 1 0 nan\nv 0 1 0\nf 1 2 3\n")
+    with pytest.raises(FacepartError, match="nan.obj.*NaN"):
+        load_model(nan_obj)
+    bad_face = tmp_path / "bad.obj"
+    bad_face.write_text("v 0 0 0\nv 1 0 0\nv 0 1 0\nf 1 2 7\n")
+    with pytest.raises(FacepartError, match="beyond the 3 vertices"):
+        load_model(bad_face)
+    with pytest.raises(FacepartError, match="unknown format 'nope'"):
+        load_model(tmp_path / "nan.obj", format="nope")
+    (tmp_path / "notes.txt").write_text("hello")
+    with pytest.raises(FacepartError, match="unknown model format"):
+        load_model(tmp_path / "notes.txt")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(FacepartError, match="no face model found"):
+        load_model(tmp_path / "empty")
+    with pytest.raises(FacepartError, match="no such file"):
+        load_model(tmp_path / "missing.obj")
+
+
+def test_unit_guess():
+    assert guess_unit(0.25) == "m" and guess_unit(25.0) == "cm" and guess_unit(250.0) == "mm"
+    assert guess_unit(2.5) == "dm" and guess_unit(250000.0) == "um"
+
+
+def test_demo_head_truth_and_winding(demo_model, demo_truth):
+    parts = PartTable.paper()
+    x = demo_model.vertices[:, 0]
+    for name in parts.names:
+        sel = demo_truth == parts.index(name)
+        assert sel.sum() >= 20, name
+        if name.startswith("left"):
+            assert np.all(x[sel] > 0)
+        if name.startswith("right"):
+            assert np.all(x[sel] < 0)
+    mesh = trimesh.Trimesh(demo_model.vertices, demo_model.triangles, process=False)
+    assert mesh.is_watertight and mesh.volume > 0  # outward normals
+    nose = demo_model.vertices[demo_truth == parts.index("nose")]
+    assert demo_model.vertices[:, 2].max() == pytest.approx(nose[:, 2].max())
+    assert demo_model.expression_kind == "blendshape" and "jawOpen" in demo_model.expression_names

@@ -1,0 +1,125 @@
+"""Algorithm 1 end to end with the oracle segmenter: agreement with a known truth, determinism, resume."""
+
+import numpy as np
+import pytest
+
+from facepart.annotate.pipeline import AnnotateSettings, agreement, annotate, union_agreement
+from facepart.data.annotation import load_annotation, read_labels, save_annotation
+from facepart.data.parts import PartTable
+from facepart.errors import FacepartError
+from facepart.segmenters.oracle import OracleNoise, OracleSegmenter
+
+from truth import ict_truth
+
+PARTS = PartTable.paper()
+
+
+def _figures(result, truth):
+    ann = result.annotation
+    seen = ann.visible_count > 0
+    return seen, agreement(ann.labels, truth, seen), union_agreement(ann.votes, truth, seen)
+
+
+def test_demo_recovers_its_truth(demo_model, demo_truth):
+    settings = AnnotateSettings(variants=50, size=512)
+    exact = annotate(demo_model, OracleSegmenter(demo_truth, PARTS), settings)
+    seen, maj, uni = _figures(exact, demo_truth)
+    noisy = annotate(demo_model, OracleSegmenter(demo_truth, PARTS, OracleNoise(), seed=0), settings)
+    _, maj_noisy, uni_noisy = _figures(noisy, demo_truth)
+    print(f"\ndemo, {int(seen.sum())} seen vertices: noise-free majority {maj:.4f} union {uni:.4f}; "
+          f"default noise majority {maj_noisy:.4f} union {uni_noisy:.4f}")
+    assert seen.sum() > 0.9 * demo_model.n_vertices  # profile views reach the sides
+    assert maj >= 0.99
+    assert maj_noisy >= 0.97
+    # every part is found, on the right side of the face
+    labels = noisy.annotation.labels
+    x = demo_model.vertices[:, 0]
+    for name in PARTS.names:
+        assert (labels == PARTS.index(name)).sum() >= 10, name
+        if name.startswith("left"):
+            assert np.all(x[labels == PARTS.index(name)] > 0), name
+        if name.startswith("right"):
+            assert np.all(x[labels == PARTS.index(name)] < 0), name
+
+
+def test_ict_recovers_a_test_defined_labelling(ict_model):
+    truth = ict_truth(ict_model)
+    result = annotate(ict_model, OracleSegmenter(truth, PARTS), AnnotateSettings(variants=50, size=512))
+    seen, maj, uni = _figures(result, truth)
+    print(f"\nICT, {int(seen.sum())} seen vertices: noise-free majority {maj:.4f} union {uni:.4f}")
+    assert maj >= 0.99
+    # eyeballs, teeth, mouth socket never get a part
+    assert np.all(result.annotation.labels[~ict_model.vote_mask] == -1)
+    assert result.annotation.votes[~ict_model.vote_mask].sum() == 0
+
+
+def test_same_seed_same_votes_other_seed_other_votes(demo_model, demo_truth):
+    def run(seed):
+        seg = OracleSegmenter(demo_truth, PARTS, OracleNoise(), seed=seed)
+        return annotate(demo_model, seg, AnnotateSettings(variants=6, size=128, seed=seed)).annotation.votes
+
+    a, b, c = run(3), run(3), run(4)
+    assert np.array_equal(a, b)
+    assert not np.array_equal(a, c)
+
+
+def test_interrupted_run_resumes_to_the_same_votes(demo_model, demo_truth, tmp_path):
+    settings = AnnotateSettings(variants=12, size=128, seed=1)
+    seg = OracleSegmenter(demo_truth, PARTS, OracleNoise(), seed=1)
+    straight = annotate(demo_model, seg, settings).annotation
+
+    checkpoint = tmp_path / "ckpt.npz"
+
+    def stop_after_7(done, total):
+        if done == 7:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        annotate(demo_model, seg, settings, checkpoint=checkpoint, checkpoint_every=5, progress=stop_after_7)
+    assert checkpoint.is_file()
+    resumed = annotate(demo_model, seg, settings, checkpoint=checkpoint, checkpoint_every=5)
+    assert resumed.stats.resumed_from == 5
+    assert np.array_equal(resumed.annotation.votes, straight.votes)
+    assert np.array_equal(resumed.annotation.visible_count, straight.visible_count)
+
+    # a checkpoint of other settings is not used
+    other = annotate(demo_model, seg, AnnotateSettings(variants=12, size=128, seed=2), checkpoint=checkpoint)
+    assert other.stats.resumed_from == 0
+
+
+def test_annotation_round_trip_and_topology_guard(demo_model, demo_truth, ict_model, tmp_path):
+    result = annotate(demo_model, OracleSegmenter(demo_truth, PARTS), AnnotateSettings(variants=4, size=128))
+    ann = result.annotation
+    npz, parts_json = save_annotation(ann, tmp_path)
+    back = load_annotation(npz)
+    for key in ("labels", "votes", "none_votes", "confidence", "visible_count"):
+        assert np.array_equal(getattr(back, key), getattr(ann, key)), key
+    assert back.parts.names == ann.parts.names and back.fingerprint == demo_model.fingerprint
+    assert back.settings["variants"] == 4 and back.settings["segmenter"] == "oracle (exact)"
+    assert np.array_equal(read_labels(parts_json, PARTS, demo_model.n_vertices), ann.labels)
+
+    back.check_topology(demo_model.fingerprint, "demo")  # same topology: fine
+    with pytest.raises(FacepartError, match="26719"):
+        back.check_topology(ict_model.fingerprint, "the ICT model")
+    shuffled = demo_model.triangles[::-1]
+    from facepart.data.topology import Fingerprint
+
+    with pytest.raises(FacepartError, match="different triangle list"):
+        back.check_topology(Fingerprint.of(demo_model.n_vertices, shuffled), "a re-ordered mesh")
+    with pytest.raises(FacepartError, match="labels for 6402 vertices"):
+        read_labels(npz, PARTS, ict_model.n_vertices)
+
+
+def test_union_rule_lets_parts_overlap(demo_model, demo_truth):
+    seg = OracleSegmenter(demo_truth, PARTS, OracleNoise(), seed=0)
+    ann = annotate(demo_model, seg, AnnotateSettings(variants=10, size=256, rule="union")).annotation
+    union_sizes = ann.membership("union").sum(axis=1)
+    assert union_sizes.max() >= 2  # some vertex belongs to two parts
+    members = ann.members()
+    assert sum(len(v) for v in members.values()) > (ann.labels >= 0).sum()
+
+
+def test_settings_are_checked():
+    for bad in (dict(variants=0), dict(size=8), dict(k=0), dict(rule="vote")):
+        with pytest.raises(FacepartError):
+            AnnotateSettings(**bad)
