@@ -123,3 +123,18 @@ def test_settings_are_checked():
     for bad in (dict(variants=0), dict(size=8), dict(k=0), dict(rule="vote")):
         with pytest.raises(FacepartError):
             AnnotateSettings(**bad)
+
+
+def test_held_out_part_iou_is_high_for_the_truth_and_low_for_a_wrong_labelling(demo_model, demo_truth):
+    from facepart.annotate.evaluate import part_iou
+
+    settings = AnnotateSettings(variants=10, size=256)
+    seg = OracleSegmenter(demo_truth, PARTS)
+    exact = part_iou(demo_model, demo_truth, seg, settings, views=4)
+    assert exact.views == 4 and np.all(exact.iou > 0.999), exact.table()
+    swapped = demo_truth.copy()
+    left, right = PARTS.index("left_eye"), PARTS.index("right_eye")
+    swapped[demo_truth == left], swapped[demo_truth == right] = right, left
+    wrong = part_iou(demo_model, swapped, seg, settings, views=4)
+    assert wrong.iou[left] < 0.05 and wrong.iou[PARTS.index("nose")] > 0.999
+    assert "left_eye" in wrong.table() and "mean" in wrong.table()
