@@ -1,0 +1,123 @@
+"""2D face parsers as part segmenters.
+
+:func:`make_parser_segmenter` builds a segmenter from a spec string:
+
+* ``mediapipe``: MediaPipe FaceMesh landmark polygons (offline, ``mediapipe==0.10.21``);
+  restricted to yaw -35..35 degrees by default.
+* ``bisenet:PATH``: face-parsing.PyTorch BiSeNet weights (``79999_iter.pth``), torch.
+* ``onnx:PATH``: any ONNX face parser; label table and pre-processing by options or
+  a config file beside it (:mod:`facepart.segmenters.onnx_parser`).
+* ``masks:DIR``: label PNGs made outside facepart (:mod:`facepart.segmenters.masks`).
+
+(The ``oracle`` segmenter is built elsewhere: it needs the true labels.)
+"""
+
+from __future__ import annotations
+
+from typing import Mapping, Sequence
+
+from ..errors import FacepartError
+from .calibration import FRONTAL_INDEX, SideCalibration, calibrate_sides, frontal_view
+from .cleanup import STEPS as CLEANUP_STEPS
+from .cleanup import CleanupOptions, clean_part_map, parse_cleanup
+from .labelsets import TABLES, LabelSet, PartMapping, load_label_set
+from .parser import ImageParser, ParserSegmenter, Segmentation, head_yaw
+
+#: Spec forms :func:`make_parser_segmenter` accepts (for help texts).
+PARSER_SPECS = ("mediapipe", "bisenet:PATH", "onnx:PATH", "masks:DIR")
+#: Yaw range (degrees) MediaPipe is restricted to unless told otherwise.
+MEDIAPIPE_YAW_RANGE = (-35.0, 35.0)
+DEFAULT = "default"
+
+__all__ = [
+    "PARSER_SPECS", "MEDIAPIPE_YAW_RANGE", "FRONTAL_INDEX", "TABLES", "CLEANUP_STEPS",
+    "CleanupOptions", "ImageParser", "LabelSet", "PartMapping", "ParserSegmenter", "Segmentation",
+    "SideCalibration", "calibrate_sides", "clean_part_map", "frontal_view", "head_yaw", "load_label_set",
+    "make_parser", "make_parser_segmenter", "parse_cleanup", "parse_spec",
+]
+
+
+def parse_spec(spec: str) -> tuple[str, str | None]:
+    """``"bisenet:/w.pth"`` -> ``("bisenet", "/w.pth")``; ``"mediapipe"`` -> ``("mediapipe", None)``."""
+    text = str(spec).strip()
+    kind, sep, arg = text.partition(":")
+    kind = kind.lower()
+    if kind == "mediapipe" and not arg:
+        return kind, None
+    if kind in ("bisenet", "onnx", "masks"):
+        if not arg:
+            raise FacepartError(f"segmenter '{text}' needs a path: {kind}:{'DIR' if kind == 'masks' else 'PATH'}")
+        return kind, arg
+    raise FacepartError(f"unknown segmenter '{text}'; available: oracle, {', '.join(PARSER_SPECS)}")
+
+
+def make_parser(spec: str, *, labels: "str | LabelSet | None" = None, config: str | None = None,
+                device: str = "cpu", keep_forehead: bool = False, **onnx_options) -> ImageParser:
+    """The bare image parser of ``spec`` (no mapping, calibration or clean-up).
+
+    Args:
+        labels: label table name or file (required for ``onnx:`` unless its config names one;
+            ``masks:`` defaults to ``DIR/labels.yaml``; ``bisenet:`` to ``celebamask-bisenet``).
+        config: ``onnx:`` options file.
+        device: torch / onnxruntime device (``cpu``, ``cuda``).
+        keep_forehead: ``mediapipe``: skin up to the face oval's top.
+        **onnx_options: ``onnx:`` pre-processing (:class:`~facepart.segmenters.onnx_parser.OnnxOptions`).
+    """
+    kind, arg = parse_spec(spec)
+    if (onnx_options or config is not None) and kind != "onnx":
+        given = sorted(onnx_options) + (["config"] if config is not None else [])
+        raise FacepartError(f"option(s) {', '.join(given)} apply to onnx: segmenters only")
+    if kind == "mediapipe":
+        if labels is not None:
+            raise FacepartError("the mediapipe segmenter has its own label set; --labels does not apply")
+        from .mediapipe_parser import MediaPipeParser
+
+        return MediaPipeParser(keep_forehead=keep_forehead)
+    if kind == "bisenet":
+        from .bisenet import BiSeNetParser
+
+        return BiSeNetParser(arg, device=device, labels=labels)
+    if kind == "onnx":
+        from .onnx_parser import OnnxParser
+
+        return OnnxParser(arg, config=config, device=device, labels=labels, **onnx_options)
+    from .masks import MaskFolderParser
+
+    return MaskFolderParser(arg, labels)
+
+
+def make_parser_segmenter(spec: str, parts=None, *, labels: "str | LabelSet | None" = None,
+                          config: str | None = None, device: str = "cpu",
+                          cleanup: "CleanupOptions | str | None" = None, yaw_range=DEFAULT, model=None,
+                          assign: Mapping[str, Sequence[str] | str] | None = None, keep_forehead: bool = False,
+                          ear_parser: "str | ImageParser | None" = None, **onnx_options) -> ParserSegmenter:
+    """A :class:`ParserSegmenter` for ``spec`` (``mediapipe``, ``bisenet:PATH``, ``onnx:PATH``, ``masks:DIR``).
+
+    Args:
+        parts: the run's :class:`~facepart.data.parts.PartTable` (default: the paper's 8).
+        labels, config, device, keep_forehead, **onnx_options: see :func:`make_parser`.
+        cleanup: :class:`CleanupOptions`, a step list such as ``"ears,islands"``, ``"none"``,
+            or None for all steps (mediapipe with ``keep_forehead`` leaves the forehead step out).
+        yaw_range: (min, max) degrees the parser is used in; None for no limit; by default
+            :data:`MEDIAPIPE_YAW_RANGE` for mediapipe and no limit for the others.
+        model: the :class:`~facepart.data.face_model.FaceModel`; its mean shape measures each
+            view's yaw (without it, mediapipe's own landmark estimate is used).
+        assign: part name -> canonical class name(s) voting for it, e.g. ``{"skin": ["skin", "neck"]}``.
+        ear_parser: a second parser spec (e.g. ``bisenet:PATH``) whose ear classes are removed.
+
+    The segmenter is not calibrated yet: call ``seg.calibrate(frontal_view(model, size, renderer))``.
+    """
+    kind, _ = parse_spec(spec)
+    parser = make_parser(spec, labels=labels, config=config, device=device, keep_forehead=keep_forehead,
+                         **onnx_options)
+    if cleanup is None:
+        cleanup = CleanupOptions(forehead=not keep_forehead)
+    elif isinstance(cleanup, str):
+        cleanup = parse_cleanup(cleanup)
+    if isinstance(yaw_range, str) and yaw_range == DEFAULT:
+        yaw_range = MEDIAPIPE_YAW_RANGE if kind == "mediapipe" else None
+    if isinstance(ear_parser, str):
+        ear_parser = make_parser(ear_parser, device=device)
+    reference = None if model is None else model.vertices
+    return ParserSegmenter(parser, mapping=PartMapping.default(parts, assign), cleanup=cleanup,
+                           yaw_range=yaw_range, reference=reference, ear_parser=ear_parser)

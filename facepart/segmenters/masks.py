@@ -1,0 +1,144 @@
+"""``masks:DIR``: label maps made outside facepart, read back by variant index.
+
+Folder layout (the one place that defines it; ``facepart render`` writes the
+images side, the user's own parser writes the masks)::
+
+    DIR/images/000012.png   the shaded render of variant 12 (RGB)
+    DIR/masks/000012.png    its label map: one channel, 8 or 16 bit, value = class id
+    DIR/images/frontal.png  the frontal render for the left/right calibration
+    DIR/masks/frontal.png   its label map
+    DIR/labels.yaml         the masks' label table (or .yml/.json; or give --labels)
+
+File names are :func:`render_file_name` (six-digit zero-padded variant index,
+``frontal`` for the calibration view); paths are :func:`image_path` and
+:func:`mask_path`. A missing mask file means "no face" for that variant: it
+is skipped and counted, not fatal.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import FacepartError
+from .calibration import FRONTAL_INDEX
+from .labelsets import LabelSet, load_label_set
+
+IMAGES_DIR = "images"
+MASKS_DIR = "masks"
+LABEL_FILES = ("labels.yaml", "labels.yml", "labels.json")
+
+
+def render_file_name(index: int) -> str:
+    """``000012.png`` for variant 12; ``frontal.png`` for :data:`FRONTAL_INDEX`."""
+    index = int(index)
+    if index == FRONTAL_INDEX:
+        return "frontal.png"
+    if index < 0:
+        raise FacepartError(f"variant index must be >= 0, got {index}")
+    return f"{index:06d}.png"
+
+
+def image_path(root: str | Path, index: int) -> Path:
+    """Where the render of variant ``index`` lives under ``root``."""
+    return Path(root) / IMAGES_DIR / render_file_name(index)
+
+
+def mask_path(root: str | Path, index: int) -> Path:
+    """Where the label map of variant ``index`` lives under ``root``."""
+    return Path(root) / MASKS_DIR / render_file_name(index)
+
+
+def read_label_png(path: str | Path, n_classes: int | None = None, shape: tuple[int, int] | None = None
+                   ) -> np.ndarray:
+    """(H, W) int16 class ids from a single-channel (or grey RGB) 8/16-bit PNG, checked."""
+    import cv2
+
+    path = Path(path)
+    img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    if img is None:
+        raise FacepartError(f"{path}: not a readable image; expected a single-channel label PNG (class ids)")
+    if img.ndim == 3:
+        if img.shape[2] == 4:
+            img = img[..., :3]
+        if not (np.all(img[..., 0] == img[..., 1]) and np.all(img[..., 0] == img[..., 2])):
+            raise FacepartError(f"{path}: a colour image; expected a single-channel label PNG (class ids), "
+                                f"not a coloured visualisation")
+        img = img[..., 0]
+    if img.dtype not in (np.uint8, np.uint16):
+        raise FacepartError(f"{path}: {img.dtype} pixels; expected 8- or 16-bit class ids")
+    if shape is not None and img.shape != tuple(shape):
+        raise FacepartError(f"{path}: label map of {img.shape[1]}x{img.shape[0]} pixels; the render is "
+                            f"{shape[1]}x{shape[0]}")
+    if n_classes is not None and img.size and int(img.max()) >= n_classes:
+        raise FacepartError(f"{path}: class id {int(img.max())} in the mask, but the label table has "
+                            f"{n_classes} classes (0..{n_classes - 1})")
+    return img.astype(np.int16)
+
+
+def write_label_png(path: str | Path, label_map: np.ndarray) -> Path:
+    """Write (H, W) class ids as an 8-bit (or 16-bit above 255) PNG, atomically."""
+    import cv2
+
+    from ..io_utils import atomic_path
+
+    label_map = np.asarray(label_map)
+    if label_map.ndim != 2 or label_map.size == 0 or label_map.min() < 0 or label_map.max() > 65535:
+        raise FacepartError("a label PNG needs a (H, W) array of class ids 0..65535")
+    data = label_map.astype(np.uint8 if label_map.max() < 256 else np.uint16)
+    ok, buf = cv2.imencode(".png", data)
+    if not ok:
+        raise FacepartError(f"{path}: could not encode the label map as PNG")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(buf.tobytes())
+    return path
+
+
+def folder_label_set(root: str | Path) -> LabelSet | None:
+    """The label table saved in the folder (``labels.yaml``/``.yml``/``.json``), or None."""
+    for name in LABEL_FILES:
+        p = Path(root) / name
+        if p.is_file():
+            return load_label_set(p)
+    return None
+
+
+class MaskFolderParser:
+    """Reads ``DIR/masks/<index>.png`` instead of parsing an image (``needs_image`` is False).
+
+    Args:
+        root: the folder (with ``masks/`` inside).
+        labels: the masks' label set; default: the folder's ``labels.yaml``/``.json``.
+    """
+
+    name = "masks"
+    needs_image = False
+
+    def __init__(self, root: str | Path, labels: "str | LabelSet | None" = None):
+        self.root = Path(root)
+        if not (self.root / MASKS_DIR).is_dir():
+            raise FacepartError(f"{self.root}: no '{MASKS_DIR}' folder; expected label PNGs named like "
+                                f"{MASKS_DIR}/{render_file_name(12)}")
+        found = load_label_set(labels) if labels is not None else folder_label_set(self.root)
+        if found is None:
+            raise FacepartError(f"{self.root}: the masks' label table is unknown; give --labels NAME or FILE, "
+                                f"or put a labels.yaml in the folder")
+        self.labels = found
+        self.missing = 0
+
+    def parse_index(self, index: int, shape: tuple[int, int]) -> np.ndarray | None:
+        """(H, W) int16 class ids of variant ``index``, or None when its mask file is missing."""
+        path = mask_path(self.root, index)
+        if not path.is_file():
+            self.missing += 1
+            return None
+        return read_label_png(path, len(self.labels), shape)
+
+    def parse(self, image: np.ndarray) -> np.ndarray:
+        raise FacepartError("the masks segmenter reads label maps by variant index, not from images")
+
+    def describe(self) -> str:
+        return f"masks from {self.root} ({self.labels.name})"

@@ -1,0 +1,131 @@
+"""MediaPipe FaceMesh (0.10.21, offline) on real renders of the ICT model."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from facepart.segmenters import MEDIAPIPE_YAW_RANGE, frontal_view, make_parser_segmenter
+from facepart.segmenters.labelsets import TABLES
+from facepart.segmenters.overlay import segment_figure
+
+mp = pytest.importorskip("mediapipe")
+
+SIZE = 256  # the session renderer: on EGL, closing a second renderer would end its context
+PARTS = ("left_eye", "right_eye", "left_eyebrow", "right_eyebrow", "up_lip", "down_lip", "nose", "skin")
+
+
+@pytest.fixture(scope="module")
+def ict_views(ict_model, renderer256):
+    """Renders of the ICT mean shape at several yaws (pitch 5, roll -3), by yaw."""
+    from facepart.annotate.pipeline import make_scene, render_view
+    from facepart.annotate.variants import Variant
+    from facepart.renderers.light import Light
+
+    scene = make_scene(ict_model, SIZE)
+    out = {}
+    for i, yaw in enumerate((-60, -45, -30, 0, 30, 45, 60)):
+        v = Variant(i, np.zeros(0), np.zeros(0), np.zeros(0), float(yaw), 5.0, -3.0,
+                    Light(np.array([0.2, -0.3, -1.0]), 2.5, 0.5))
+        out[yaw] = render_view(ict_model, v, scene, renderer256)
+    return out
+
+
+@pytest.fixture(scope="module")
+def segmenter(ict_model):
+    seg = make_parser_segmenter("mediapipe", model=ict_model)
+    yield seg
+    seg.close()
+
+
+def centroid_x(pm, part):
+    return float(np.nonzero(pm == part)[1].mean())
+
+
+def test_polygon_data():
+    from facepart.segmenters import mediapipe_parser as mpp
+
+    nose = mpp.nose_points()
+    assert len(nose) == 24 and {1, 2, 4, 168} <= set(nose)
+    for _, ids, _ in mpp.polygons(nose=nose):
+        assert max(ids) < 468
+    assert len(mpp.FACE_OVAL) == 36 and len(mpp.LEFT_EYE) == len(mpp.RIGHT_EYE) == 16
+    assert mpp.LABELS is TABLES["mediapipe"]
+
+
+def test_frontal_ict_render_gives_the_8_parts(ict_model, renderer256, segmenter):
+    view = frontal_view(ict_model, SIZE, renderer256)
+    cal = segmenter.calibrate(view)
+    assert cal.found and cal.swaps == ()  # MediaPipe's LEFT is the subject's left
+    pm = segmenter.part_map(view)
+    assert pm is not None and pm.shape == (SIZE, SIZE) and pm.dtype == np.int16
+    names = segmenter.parts.names
+    counts = {n: int((pm == i).sum()) for i, n in enumerate(names)}
+    assert all(counts[p] > 30 for p in PARTS), counts
+    assert counts["skin"] > counts["nose"] > counts["left_eye"]
+    idx = {n: i for i, n in enumerate(names)}
+    # the subject's left on the image right, in a frontal render (camera on +z)
+    assert centroid_x(pm, idx["left_eye"]) > SIZE / 2 > centroid_x(pm, idx["right_eye"])
+    assert centroid_x(pm, idx["left_eyebrow"]) > SIZE / 2 > centroid_x(pm, idx["right_eyebrow"])
+    rows = {n: float(np.nonzero(pm == idx[n])[0].mean()) for n in PARTS}
+    assert rows["left_eyebrow"] < rows["left_eye"] < rows["nose"] < rows["up_lip"] < rows["down_lip"]
+    # every part pixel lies on the rendered head
+    assert view.fragments.mask[pm >= 0].mean() > 0.99
+
+
+def test_detections_across_yaw(ict_views, segmenter):
+    parser = segmenter.parser
+    found = {}
+    for yaw, view in ict_views.items():
+        labels = parser.parse(view.fragments.image)
+        found[yaw] = labels is not None
+        if labels is not None and abs(yaw) <= 45:
+            assert parser.last_yaw == pytest.approx(yaw, abs=8.0)  # its own estimate, same sign
+    # parsers.md: found at every yaw from -60 to +60 on grey ICT renders
+    assert all(found[y] for y in (-30, 0, 30)), found
+    assert sum(found.values()) >= 6, found
+
+
+def test_yaw_range_restriction(ict_model, ict_views):
+    seg = make_parser_segmenter("mediapipe", model=ict_model)
+    assert seg.yaw_range == MEDIAPIPE_YAW_RANGE
+    results = {yaw: seg.part_map(v) for yaw, v in ict_views.items()}
+    assert [y for y, r in results.items() if r is not None] == [-30, 0, 30]
+    assert seg.counts == {"parsed": 3, "no_face": 0, "out_of_yaw": 4}
+    assert "4 outside yaw -35..35" in seg.summary()[0]
+    # without the model, MediaPipe's own yaw estimate decides
+    own = make_parser_segmenter("mediapipe", yaw_range=(-20, 20))
+    assert own.part_map(ict_views[45]) is None and own.part_map(ict_views[0]) is not None
+    assert own.counts["out_of_yaw"] == 1
+    free = make_parser_segmenter("mediapipe", yaw_range=None)
+    assert free.part_map(ict_views[60]) is not None
+    for s in (seg, own, free):
+        s.close()
+
+
+def test_no_face_is_skipped_and_counted(segmenter, ict_views):
+    blank = ict_views[0]._replace(fragments=ict_views[0].fragments._replace(
+        image=np.full((SIZE, SIZE, 3), 90, np.uint8)))
+    before = segmenter.counts["no_face"]
+    assert segmenter.part_map(blank) is None
+    assert segmenter.counts["no_face"] == before + 1
+
+
+def test_keep_forehead_has_more_skin(ict_views):
+    cut = make_parser_segmenter("mediapipe", cleanup="none", yaw_range=None)
+    kept = make_parser_segmenter("mediapipe", keep_forehead=True, cleanup="none", yaw_range=None)
+    img = ict_views[0].fragments.image
+    a, b = cut.segment_image(img).part_map, kept.segment_image(img).part_map
+    assert (b == 7).sum() > 1.1 * (a == 7).sum()
+    assert "forehead kept" in kept.describe() and "cleanup: none" in kept.describe()
+    assert make_parser_segmenter("mediapipe", keep_forehead=True).cleanup.forehead is False
+
+
+def test_overlay_figure(segmenter, ict_views, tmp_path):
+    import cv2
+
+    fig = segment_figure(segmenter, ict_views[30].fragments.image)
+    assert fig.dtype == np.uint8 and fig.shape[1] == 3 * SIZE and fig.shape[0] > SIZE
+    assert cv2.imwrite(str(tmp_path / "overlay.png"), fig[..., ::-1])
+    blank = segment_figure(segmenter, np.full((64, 64, 3), 90, np.uint8))
+    assert blank.shape[1] == 3 * 64
