@@ -72,3 +72,13 @@ def test_colour_pass_is_skipped_when_not_asked(renderer256, demo_model):
     variant = sample_variant(demo_model, SamplingSettings(), seed=0, index=0)
     view = render_view(demo_model, variant, scene, renderer256, shade=False)
     assert view.fragments.image is None and view.fragments.mask.any()
+
+
+def test_closing_one_renderer_leaves_the_others_working(renderer256, demo_model):
+    scene = make_scene(demo_model, 256)
+    other = PyrenderRenderer(256, 256)
+    first = other.render(demo_model.vertices, scene.triangles, scene.camera)
+    other.close()
+    other.close()  # idempotent
+    again = renderer256.render(demo_model.vertices, scene.triangles, scene.camera)
+    assert np.array_equal(first.triangle_id, again.triangle_id)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import ctypes.util
 import os
+import weakref
 
 import numpy as np
 
@@ -23,6 +24,7 @@ from .fragments import Fragments
 from .light import Light
 
 PLATFORMS = ("egl", "osmesa")
+_OPEN: "weakref.WeakSet[PyrenderRenderer]" = weakref.WeakSet()
 _APT_HINT = "apt-get install -y libosmesa6 libegl1 libegl-mesa0 libgl1-mesa-dri libgbm1"
 
 
@@ -115,11 +117,30 @@ class PyrenderRenderer:
         self._flat_material = self._pr.MetallicRoughnessMaterial(
             baseColorFactor=[1.0, 1.0, 1.0, 1.0], metallicFactor=0.0, roughnessFactor=1.0)
         self._id_colors: np.ndarray | None = None
+        _OPEN.add(self)
 
     def close(self) -> None:
-        if self._offscreen is not None:
-            self._offscreen.delete()
-            self._offscreen = None
+        """Free this renderer's OpenGL context; other open renderers keep working."""
+        offscreen, self._offscreen = self._offscreen, None
+        if offscreen is None:
+            return
+        _OPEN.discard(self)
+        platform = getattr(offscreen, "_platform", None)
+        if self.platform == "egl" and len(_OPEN) and platform is not None:
+            # pyrender's delete() ends with eglTerminate on the process-wide EGL
+            # display, which would kill every other open renderer: destroy only
+            # this context, and leave the display to the last renderer.
+            from OpenGL.EGL import eglDestroyContext
+
+            platform.make_current()
+            offscreen._renderer.delete()
+            eglDestroyContext(platform._egl_display, platform._egl_context)
+            platform._egl_context = None
+            platform._egl_display = None
+            offscreen._renderer = None
+            offscreen._platform = None
+            return
+        offscreen.delete()
 
     def __enter__(self):
         return self
