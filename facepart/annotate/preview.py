@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import cv2
@@ -13,9 +14,10 @@ from ..errors import FacepartError
 from ..io_utils import atomic_path
 from ..renderers.light import Light
 from .pipeline import make_scene
-from .variants import Variant, posed_vertices
+from .variants import frontal_variant, posed_vertices
 
 PREVIEW_YAWS = (-60.0, 0.0, 60.0)
+PREVIEW_LIGHT = Light(np.array([0.2, -0.3, -1.0]), 2.0, 0.5)
 
 
 def render_preview(model: FaceModel, labels: np.ndarray, parts: PartTable, size: int = 384,
@@ -30,8 +32,7 @@ def render_preview(model: FaceModel, labels: np.ndarray, parts: PartTable, size:
     panels = []
     try:
         for yaw in PREVIEW_YAWS:
-            variant = Variant(-1, np.zeros(0), np.zeros(0), np.zeros(0), yaw, 0.0, 0.0,
-                              Light(np.array([0.2, -0.3, -1.0]), 2.5, 0.5))
+            variant = dataclasses.replace(frontal_variant(), yaw=yaw, light=PREVIEW_LIGHT)
             v = posed_vertices(model, variant, scene.centre)
             frag = renderer.render(v, scene.triangles, scene.camera, colors=colors, light=variant.light)
             img = frag.image.copy()

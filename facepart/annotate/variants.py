@@ -111,6 +111,12 @@ def sample_variant(model: FaceModel, settings: SamplingSettings, seed: int, inde
                    _uniform(rng, settings.roll), light)
 
 
+def frontal_variant(index: int = -1) -> Variant:
+    """The mean shape, neutral, facing the camera, lit from the front."""
+    return Variant(index, np.zeros(0, np.float32), np.zeros(0, np.float32), np.zeros(0, np.float32), 0.0, 0.0, 0.0,
+                   Light(np.array([0.0, -0.2, -1.0]), 3.0, 0.4))
+
+
 def rotation(yaw: float, pitch: float, roll: float) -> np.ndarray:
     """(3, 3) head rotation R = Rz(roll) @ Ry(yaw) @ Rx(pitch), degrees."""
     y, p, r = np.radians([yaw, pitch, roll])

@@ -148,8 +148,7 @@ def frontal_view(model, size: int = 512, renderer=None):
     of every other live renderer in the process (pyrender calls ``eglTerminate``).
     """
     from ..annotate.pipeline import make_scene, render_view
-    from ..annotate.variants import Variant
-    from ..renderers.light import Light
+    from ..annotate.variants import frontal_variant
 
     own = renderer is None
     if own:
@@ -158,9 +157,7 @@ def frontal_view(model, size: int = 512, renderer=None):
         renderer = PyrenderRenderer(size, size)
     try:
         scene = make_scene(model, size)
-        variant = Variant(FRONTAL_INDEX, np.zeros(0, np.float32), np.zeros(0, np.float32), np.zeros(0, np.float32),
-                          0.0, 0.0, 0.0, Light(np.array([0.2, -0.3, -1.0]), 2.5, 0.5))
-        return render_view(model, variant, scene, renderer, shade=True)
+        return render_view(model, frontal_variant(FRONTAL_INDEX), scene, renderer, shade=True)
     finally:
         if own:
             renderer.close()
