@@ -1,0 +1,17 @@
+"""Loaders of the published face-model file layouts.
+
+One module per family, each returning a :class:`~facepart.data.face_model.FaceModel`
+in facepart's frame (+x the subject's left, +y up, +z toward the viewer,
+metres, 0-based indices, outward winding):
+
+* :mod:`.bfm2009`   Basel Face Model 2009 ``01_MorphableModel.mat`` (+ ``Exp_Pca.bin``)
+* :mod:`.deep3d`    Deep3D ``BFM_model_front.mat``, ascust ``BFM09_model_info.mat``,
+  3DDFA-V3 ``face_model.npy``
+* :mod:`.tddfa_v2`  3DDFA_V2 ``bfm_noneck_v3.pkl`` (+ ``tri.pkl``)
+* :mod:`.bfm2017`   BFM 2017 / 2019 statismo HDF5
+* :mod:`.faceverse` FaceVerse v0-v3 ``.npy``
+* :mod:`.flame`     FLAME 2020 / 2023 ``generic_model.pkl`` (+ ``FLAME_masks.pkl``)
+
+Pickled files (``.pkl``, object ``.npy``) are read only through
+:mod:`.safe_pickle`, which never runs code from a file.
+"""
