@@ -37,7 +37,10 @@ class FaceModel:
         landmarks68: (68,) int64 vertex ids in iBUG/Multi-PIE order, or None.
         render_mask: (V,) bool, vertices whose triangles are drawn (all three corners in it).
         vote_mask: (V,) bool, vertices that may receive part votes (not eyeballs, teeth...).
-        meta: format, version, original units, source path and anything a loader knows.
+        region_sets: region sets the model's files already carry (3DDFA-V3 annotation,
+            FLAME_masks.pkl, BFM segbin...), by name; see :mod:`facepart.data.regions`.
+        meta: format, version, original units, source path, topology, notes (list of
+            str: what a loader assumed or corrected) and anything a loader knows.
     """
 
     name: str
@@ -54,6 +57,7 @@ class FaceModel:
     render_mask: np.ndarray | None = None
     vote_mask: np.ndarray | None = None
     meta: dict = field(default_factory=dict)
+    region_sets: dict = field(default_factory=dict)
 
     def __post_init__(self):
         src = self.meta.get("path", self.name)
@@ -82,6 +86,10 @@ class FaceModel:
             setattr(self, name, mask)
         if self.landmarks68 is not None:
             self.landmarks68 = np.asarray(self.landmarks68, dtype=np.int64)
+            if self.landmarks68.shape != (68,) or self.landmarks68.min() < 0 or self.landmarks68.max() >= v:
+                raise FacepartError(f"{src}: landmarks68 must be 68 vertex ids in 0..{v - 1}")
+        for region_set in self.region_sets.values():
+            region_set.check(v)
 
     def _basis(self, basis, what: str) -> np.ndarray:
         v = self.vertices.shape[0]
@@ -136,4 +144,11 @@ class FaceModel:
         ]
         if m.get("topology"):
             lines.insert(2, f"known topology: {m['topology']}")
+        if m.get("version"):
+            lines[0] = lines[0][:-1] + f", version {m['version']})"
+        if self.landmarks68 is not None:
+            lines.append("landmarks: 68 (iBUG order)")
+        for region_set in self.region_sets.values():
+            lines += region_set.describe(self.n_vertices)
+        lines += [f"note: {n}" for n in m.get("notes", [])]
         return lines
