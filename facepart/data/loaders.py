@@ -39,8 +39,11 @@ def detect_format(path: Path) -> ModelFormat:
             continue
     if path.is_dir():
         raise FacepartError(f"{path}: no face model found in this folder (known formats: {', '.join(FORMATS)})")
-    raise FacepartError(f"{path}: unknown model format (known formats: {', '.join(FORMATS)}; "
-                        "use --format to force one)")
+    from .formats.explain import explain_container
+
+    what = explain_container(path)
+    raise FacepartError(f"{path}: unknown model format{' (' + what + ')' if what else ''} "
+                        f"(known formats: {', '.join(FORMATS)}; use --format to force one)")
 
 
 def load_model(spec: str | Path, format: str | None = None, **options) -> FaceModel:
@@ -49,10 +52,28 @@ def load_model(spec: str | Path, format: str | None = None, **options) -> FaceMo
     Args:
         spec: "demo", or a path.
         format: force a format by name (see ``FORMATS``); default: detected from the file.
-        options: format-specific options (e.g. ``blendshapes=``, ``unit=`` for meshes);
-            None values are ignored.
+        options: format-specific options (e.g. ``blendshapes=``, ``unit=`` for meshes;
+            ``topology=`` for BFM 2009; see each format's module); None values are ignored.
+            ``texture=IMG`` (any format whose model has UVs) gives the model the per-vertex
+            colours of a UV texture image.
     """
     options = {k: v for k, v in options.items() if v is not None}
+    texture = options.pop("texture", None)
+    model = _load_model(spec, format, options)
+    if texture is not None:
+        from .textures import apply_texture
+
+        apply_texture(model, texture)
+    if not model.meta.get("topology"):
+        from .bfm_topology import topology_name
+
+        name = topology_name(model.n_vertices)
+        if name:
+            model.meta["topology"] = f"{name} (by its vertex count)"
+    return model
+
+
+def _load_model(spec, format, options) -> FaceModel:
     if str(spec) == "demo" and format in (None, "demo"):
         fmt = FORMATS["demo"]
         return fmt.load(**options)
@@ -69,6 +90,7 @@ def load_model(spec: str | Path, format: str | None = None, **options) -> FaceMo
     extra = [k for k in options if k not in accepted]
     if extra:
         raise FacepartError(f"option(s) {', '.join(extra)} do not apply to the {fmt.name} format")
+    options = {k: _coerce(fmt.name, k, v, accepted[k].default) for k, v in options.items()}
     if path.is_dir() != ("folder" in fmt.description):
         kind = "folder" if path.is_dir() else "file"
         raise FacepartError(f"{path}: a {kind}, but the {fmt.name} format expects "
@@ -76,13 +98,50 @@ def load_model(spec: str | Path, format: str | None = None, **options) -> FaceMo
     return fmt.load(path, **options)
 
 
+def _coerce(fmt: str, name: str, value, default):
+    """Check an option's value against the type of its default (bool, int, float); others pass through."""
+    kind = type(default)
+    if kind is bool:
+        if isinstance(value, str) and value.lower() in ("true", "false", "yes", "no", "1", "0"):
+            return value.lower() in ("true", "yes", "1")
+        if isinstance(value, bool):
+            return value
+    elif kind in (int, float):
+        try:
+            out = kind(value)
+            if isinstance(value, bool) or (kind is int and float(value) != out):
+                raise ValueError
+            return out
+        except (TypeError, ValueError):
+            pass
+    else:
+        return value
+    raise FacepartError(f"option {name} of the {fmt} format expects a {kind.__name__}, got {value!r}")
+
+
 def _register_builtin() -> None:
     from . import ict, mesh
     from .demo_head import demo_head
+    from .formats import bfm2009, bfm2017, deep3d, faceverse, flame, tddfa_v2
 
     register(ModelFormat("demo", "the built-in synthetic head (no file)", lambda p: False, lambda: demo_head()))
     register(ModelFormat("ict", "ICT-FaceKit folder (generic_neutral_mesh.obj, identity*.obj, expressions)",
                          ict.is_ict_folder, ict.load_ict))
+    # file formats recognised by the keys inside the file (descriptions must not say "folder")
+    register(ModelFormat("bfm2009", "BFM 2009 01_MorphableModel.mat (+ Exp_Pca.bin, BFM_exp_idx.mat beside it)",
+                         bfm2009.is_bfm2009, bfm2009.load_bfm2009))
+    register(ModelFormat("deep3d", "Deep3D BFM_model_front.mat / ascust BFM09_model_info.mat (35,709 vertices)",
+                         deep3d.is_deep3d, deep3d.load_deep3d))
+    register(ModelFormat("bfm2017", "BFM 2017/2019 statismo .h5 (model2017-1_bfm_nomouth.h5, model2019_*.h5)",
+                         bfm2017.is_bfm2017, bfm2017.load_bfm2017))
+    register(ModelFormat("3ddfa-v3", "3DDFA-V3 face_model.npy (35,709 vertices, with its part annotation)",
+                         deep3d.is_3ddfa_v3, deep3d.load_3ddfa_v3))
+    register(ModelFormat("faceverse", "FaceVerse v0-v3 .npy (faceverse_base_v1.npy, faceverse_simple_v2.npy, "
+                         "faceverse_v3_*.npy)", faceverse.is_faceverse, faceverse.load_faceverse))
+    register(ModelFormat("3ddfa-v2", "3DDFA_V2 bfm_noneck_v3.pkl (+ tri.pkl, param_mean_std_62d_120x120.pkl beside it)",
+                         tddfa_v2.is_3ddfa_v2, tddfa_v2.load_3ddfa_v2))
+    register(ModelFormat("flame", "FLAME 2020/2023 generic_model.pkl / flame2023.pkl (+ FLAME_masks.pkl beside it)",
+                         flame.is_flame, flame.load_flame))
     register(ModelFormat("mesh", "a mesh file (.obj .ply .glb .gltf .off .stl) through trimesh",
                          lambda p: p.is_file() and p.suffix.lower() in mesh.MESH_SUFFIXES, mesh.load_mesh))
 
