@@ -17,7 +17,7 @@ import numpy as np
 
 from ..errors import FacepartError
 from .face_model import FaceModel
-from .obj import read_obj, read_obj_vertices
+from .obj import read_obj, read_obj_vertices, vertex_uv
 
 NEUTRAL = "generic_neutral_mesh.obj"
 
@@ -105,6 +105,7 @@ def load_ict(folder: str | Path, max_identities: int | None = None) -> FaceModel
         expression_basis=_deltas(expression_files, neutral) * scale,
         expression_kind="blendshape",
         expression_names=tuple(f.stem for f in expression_files),
+        uv=vertex_uv(mesh),
         landmarks68=np.asarray(landmarks, np.int64) if landmarks and len(landmarks) == 68 else None,
         render_mask=~geometry_mask(n, NOT_RENDERED) if full else None,
         vote_mask=geometry_mask(n, VOTE_ELIGIBLE) if full else None,

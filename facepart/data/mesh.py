@@ -42,18 +42,28 @@ def _load_trimesh(path: Path):
 
 def read_mesh_arrays(path: str | Path) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """(V, 3) vertices, (F, 3) triangles and (V, 3) colours in [0, 1] or None, in file order."""
+    vertices, triangles, colors, _ = read_mesh_arrays_uv(path)
+    return vertices, triangles, colors
+
+
+def read_mesh_arrays_uv(path: str | Path):
+    """Like :func:`read_mesh_arrays`, plus (V, 2) per-vertex UVs or None."""
     path = Path(path)
     if path.suffix.lower() == ".obj":
-        from .obj import read_obj
+        from .obj import read_obj, vertex_uv
 
         obj = read_obj(path)
-        return obj.vertices, obj.triangles, None
+        return obj.vertices, obj.triangles, obj.vertex_colors, vertex_uv(obj)
     mesh = _load_trimesh(path)
     colors = None
     visual = getattr(mesh, "visual", None)
     if visual is not None and getattr(visual, "kind", None) == "vertex":
         colors = np.asarray(visual.vertex_colors)[:, :3] / 255.0
-    return np.asarray(mesh.vertices, np.float64), np.asarray(mesh.faces, np.int64), colors
+    uv = None
+    if visual is not None and getattr(visual, "kind", None) == "texture" and getattr(visual, "uv", None) is not None:
+        uv = np.asarray(visual.uv, np.float64)
+        uv = uv if uv.shape == (len(mesh.vertices), 2) else None
+    return np.asarray(mesh.vertices, np.float64), np.asarray(mesh.faces, np.int64), colors, uv
 
 
 def load_mesh(path: str | Path, blendshapes: str | Path | None = None, unit: str | None = None) -> FaceModel:
@@ -61,7 +71,7 @@ def load_mesh(path: str | Path, blendshapes: str | Path | None = None, unit: str
     path = Path(path)
     if not path.exists():
         raise FacepartError(f"{path}: file not found")
-    vertices, triangles, colors = read_mesh_arrays(path)
+    vertices, triangles, colors, uv = read_mesh_arrays_uv(path)
     if not np.all(np.isfinite(vertices)):
         raise FacepartError(f"{path}: {int((~np.isfinite(vertices)).any(axis=1).sum())} vertices are NaN or infinite")
     extent = float(np.ptp(vertices, axis=0).max()) if len(vertices) else 0.0
@@ -95,5 +105,6 @@ def load_mesh(path: str | Path, blendshapes: str | Path | None = None, unit: str
         expression_kind="blendshape",
         expression_names=tuple(names),
         albedo=colors,
+        uv=uv,
         meta={"format": f"mesh ({path.suffix.lower().lstrip('.')})", "units": unit, "path": str(path)},
     )

@@ -20,6 +20,8 @@ class ObjMesh(NamedTuple):
     triangle_polygon: np.ndarray  # (F,) int64 index of the source polygon
     polygon_material: list[str]  # material name per polygon ("" when none)
     uv: np.ndarray | None  # (T, 2) texture coordinates as listed in the file
+    corner_uv: np.ndarray | None = None  # (F, 3) int64 0-based 'vt' index of each triangle corner, -1 = none
+    vertex_colors: np.ndarray | None = None  # (V, 3) colours in [0, 1] from 'v x y z r g b' lines
 
 
 def _read_text(path: Path) -> str:
@@ -57,7 +59,7 @@ def read_obj(path: str | Path) -> ObjMesh:
     """Read vertices, fan-triangulated faces and per-polygon material names."""
     path = Path(path)
     vlines, vtlines = [], []
-    tris, tri_poly, materials = [], [], []
+    tris, tri_poly, materials, tri_uv = [], [], [], []
     material = ""
     for ln in _read_text(path).splitlines():
         if ln.startswith("v "):
@@ -68,7 +70,9 @@ def read_obj(path: str | Path) -> ObjMesh:
             material = ln[6:].strip()
         elif ln.startswith("f "):
             try:
-                idx = [int(tok.split("/")[0]) for tok in ln.split()[1:]]
+                corners = [tok.split("/") for tok in ln.split()[1:]]
+                idx = [int(c[0]) for c in corners]
+                tex = [int(c[1]) if len(c) > 1 and c[1] else 0 for c in corners]
             except ValueError:
                 raise FacepartError(f"{path}: malformed face line '{ln[:60]}'") from None
             if len(idx) < 3:
@@ -77,6 +81,7 @@ def read_obj(path: str | Path) -> ObjMesh:
             materials.append(material)
             for k in range(1, len(idx) - 1):
                 tris.append((idx[0], idx[k], idx[k + 1]))
+                tri_uv.append((tex[0], tex[k], tex[k + 1]))
                 tri_poly.append(poly)
     if not vlines:
         raise FacepartError(f"{path}: no vertices ('v' lines) found; is this an OBJ file?")
@@ -87,4 +92,30 @@ def read_obj(path: str | Path) -> ObjMesh:
     if tri.size and (tri.min() < 0 or tri.max() >= n):
         raise FacepartError(f"{path}: a face refers to a vertex beyond the {n} vertices in the file")
     uv = _floats(vtlines, 2, path, "vt") if vtlines else None
-    return ObjMesh(vertices, tri, np.array(tri_poly, dtype=np.int64), materials, uv)
+    corner_uv = None
+    if uv is not None and tri_uv:
+        t = np.array(tri_uv, dtype=np.int64).reshape(-1, 3)
+        corner_uv = np.where(t < 0, t + len(uv), t - 1)  # 0 (absent) becomes -1
+        corner_uv[t == 0] = -1
+        if corner_uv.max() >= len(uv) or corner_uv.min() < -1:
+            raise FacepartError(f"{path}: a face refers to a texture coordinate beyond the {len(uv)} in the file")
+    colors = None
+    if vlines and all(len(ln.split()) >= 7 for ln in vlines):
+        rgb = _floats(["v " + " ".join(ln.split()[4:7]) for ln in vlines], 3, path, "v (colour)")
+        colors = np.clip(rgb / (255.0 if rgb.size and rgb.max() > 1.0 else 1.0), 0.0, 1.0)
+    return ObjMesh(vertices, tri, np.array(tri_poly, dtype=np.int64), materials, uv, corner_uv, colors)
+
+
+def vertex_uv(mesh: ObjMesh) -> np.ndarray | None:
+    """(V, 2) one texture coordinate per vertex (the first corner that names one; seams keep one side),
+    or None if the file has no texture coordinates for its faces."""
+    if mesh.uv is None or mesh.corner_uv is None:
+        return None
+    n = len(mesh.vertices)
+    out = np.full((n, 2), np.nan)
+    tri, cuv = mesh.triangles.ravel(), mesh.corner_uv.ravel()
+    ok = cuv >= 0
+    order = np.arange(len(tri))[ok][::-1]  # reversed so that the first corner wins the assignment
+    out[tri[order]] = mesh.uv[cuv[order]]
+    out[np.isnan(out).any(axis=1)] = 0.0
+    return out
