@@ -41,18 +41,59 @@ def main(gl):
 
 
 def _model_options(f):
+    import functools
+
+    # --texture and --model-option reach _load through the click context, so that the
+    # commands' own signatures keep (fmt, blendshapes, unit)
+    command = f
+
+    @functools.wraps(command)
+    def wrapper(*args, texture=None, model_option=(), **kwargs):
+        ctx = click.get_current_context(silent=True)
+        if ctx is not None:
+            ctx.meta["facepart.model_extra"] = {"texture": texture, "options": model_option}
+        return command(*args, **kwargs)
+
+    f = wrapper
     f = click.option("--format", "fmt", default=None, help="Force the model format (see `facepart formats`).")(f)
     f = click.option("--blendshapes", type=click.Path(file_okay=False), default=None,
                      help="Mesh models: a folder of same-topology meshes used as expressions.")(f)
     f = click.option("--unit", type=click.Choice(["m", "dm", "cm", "mm", "um"]), default=None,
                      help="Mesh models: the file's unit (default: guessed from the size).")(f)
+    f = click.option("--texture", type=click.Path(dir_okay=False), default=None,
+                     help="A UV texture image for a model with UVs (colours are sampled per vertex).")(f)
+    f = click.option("--model-option", "-O", "model_option", multiple=True, metavar="KEY=VALUE",
+                     help="A format-specific loader option, e.g. -O topology=53215 (BFM 2009), -O jaw_open=0.2 "
+                          "(FLAME), -O simplified=true (FaceVerse v2); see docs/formats.md.")(f)
     return f
+
+
+def _parse_model_options(pairs) -> dict:
+    import json
+
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise FacepartError(f"--model-option expects KEY=VALUE, got '{pair}'")
+        try:
+            out[key.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key.strip()] = value
+    return out
 
 
 def _load(model, fmt, blendshapes, unit):
     from .data import load_model
 
-    return load_model(model, format=fmt, blendshapes=blendshapes, unit=unit)
+    ctx = click.get_current_context(silent=True)
+    extra = ctx.meta.get("facepart.model_extra", {}) if ctx is not None else {}
+    options = _parse_model_options(extra.get("options", ()))
+    for clash in ("blendshapes", "unit", "texture"):
+        if clash in options:
+            raise FacepartError(f"use --{clash}, not --model-option {clash}=...")
+    return load_model(model, format=fmt, blendshapes=blendshapes, unit=unit, texture=extra.get("texture"),
+                      **options)
 
 
 def _truth_labels(model_spec, model, truth, parts):
@@ -156,12 +197,19 @@ def annotate(model, out_dir, segmenter, truth, noise, variants, size, k, rule, s
 
 @main.command()
 @click.argument("path")
+@click.option("--export-regions", type=click.Path(file_okay=False), default=None,
+              help="Models: write each region set the files carry (3DDFA-V3 annotation, FLAME_masks...) "
+                   "as DIR/<set>.parts.json.")
 @_model_options
-def info(path, fmt, blendshapes, unit):
-    """Print what a model file/folder, an annotation.npz or a parts.json holds."""
+def info(path, export_regions, fmt, blendshapes, unit):
+    """Print what a model file/folder, an annotation.npz, a parts.json or a BFM index map holds."""
     from .data.annotation import ANNOTATION_FILE, load_annotation
+    from .data.bfm_topology import looks_like_index_map, read_index_map
 
     p = Path(path)
+    if fmt is None and looks_like_index_map(p):
+        click.echo(read_index_map(p).describe())
+        return
     if p.suffix == ".npz" and fmt is None or (p.is_dir() and (p / ANNOTATION_FILE).is_file()):
         ann = load_annotation(p)
         s = ann.settings
@@ -188,6 +236,18 @@ def info(path, fmt, blendshapes, unit):
         return
     face = _load(path, fmt, blendshapes, unit)
     click.echo("\n".join(face.describe()))
+    if export_regions:
+        import re
+
+        from .io_utils import ensure_writable_dir, write_json_atomic
+
+        out = ensure_writable_dir(export_regions)
+        for name, region_set in face.region_sets.items():
+            target = out / (re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_") + ".parts.json")
+            write_json_atomic(target, region_set.as_json())
+            click.echo(f"wrote {target}")
+        if not face.region_sets:
+            click.echo("no region sets to export")
 
 
 @main.command()
