@@ -322,8 +322,12 @@ def _resolve(obj, source: str, depth: int = 0):
 
 def loads(data: bytes, source: str = "<bytes>"):
     """Unpickle ``data`` with the restricted unpickler and resolve stand-ins."""
+    return _unpickle(io.BytesIO(data), source)
+
+
+def _unpickle(fh, source: str):
     try:
-        obj = RestrictedUnpickler(io.BytesIO(data), source).load()
+        obj = RestrictedUnpickler(fh, source).load()
     except FacepartError:
         raise
     except RecursionError:
@@ -341,9 +345,9 @@ def _short(exc: Exception) -> str:
     return text[:160]
 
 
-def _read_bytes(path: Path) -> bytes:
+def _open(path: Path):
     try:
-        return path.read_bytes()
+        return open(path, "rb")
     except FileNotFoundError:
         raise FacepartError(f"{path}: file not found") from None
     except IsADirectoryError:
@@ -353,9 +357,10 @@ def _read_bytes(path: Path) -> bytes:
 
 
 def load_pickle(path: str | Path):
-    """Read a ``.pkl`` file safely (Python 2 or 3 pickles)."""
+    """Read a ``.pkl`` file safely (Python 2 or 3 pickles), streaming from the file."""
     path = Path(path)
-    return loads(_read_bytes(path), str(path))
+    with _open(path) as fh:
+        return _unpickle(fh, str(path))
 
 
 NPY_MAGIC = b"\x93NUMPY"
@@ -396,17 +401,20 @@ def load_npy(path: str | Path):
     """Read a ``.npy`` file without ``allow_pickle``: plain arrays via numpy, object arrays via the
     restricted unpickler (a pickled dict saved with ``np.save`` comes back as the dict)."""
     path = Path(path)
-    data = _read_bytes(path)
-    header, offset = _npy_header(data, str(path))
-    if header["descr"] not in ("|O", "O"):
-        try:
-            return np.load(io.BytesIO(data), allow_pickle=False)
-        except MemoryError:
-            raise FacepartError(f"{path}: not a readable .npy file (its shape asks for more memory than there is)") \
-                from None
-        except Exception as exc:  # ValueError/EOFError/... on a damaged array
-            raise FacepartError(f"{path}: not a readable .npy file ({type(exc).__name__}: {_short(exc)})") from None
-    obj = loads(data[offset:], str(path))
+    with _open(path) as fh:
+        header, offset = _npy_header(fh.read(65536 + 12), str(path))
+        fh.seek(0)
+        if header["descr"] not in ("|O", "O"):
+            try:
+                return np.load(fh, allow_pickle=False)
+            except MemoryError:
+                raise FacepartError(f"{path}: not a readable .npy file (its shape asks for more memory than there "
+                                    "is)") from None
+            except Exception as exc:  # ValueError/EOFError/... on a damaged array
+                raise FacepartError(f"{path}: not a readable .npy file ({type(exc).__name__}: {_short(exc)})") \
+                    from None
+        fh.seek(offset)
+        obj = _unpickle(fh, str(path))
     if isinstance(obj, np.ndarray) and obj.dtype == object and obj.shape == ():
         obj = obj.item()
     return obj
