@@ -1,0 +1,361 @@
+"""Each model format: a layout-exact file written from the ICT face comes back as the same model.
+
+For every format the loaded mean shape must equal the source (metres, facepart's
+frame), triangles must be the 0-based outward source triangles, the bases must
+be scaled to one standard deviation, and the subject's right eye corner must
+be at -x and the nose tip at the largest z.
+"""
+
+from __future__ import annotations
+
+import pickle
+
+import numpy as np
+import pytest
+
+from facepart.data import load_model
+from facepart.data.formats.common import outward_flux
+from facepart.errors import FacepartError
+from test_formats_layouts import (  # noqa: F401 - face_source is a fixture
+    DEEP3D_OFFSET, LEFT_EYE_OUTER, NOSE_TIP, RIGHT_EYE_OUTER, V3_ORDER, face_source, faceverse_v12_dict,
+    faceverse_v3_dict, flame_masks, v3_dict, write_3ddfa_v2, write_3ddfa_v3, write_bfm2009, write_bfm2017,
+    write_deep3d, write_exp_pca, write_flame, write_flame_masks)
+
+TOL = 1e-6  # metres: float32 files
+
+
+def check_frame(model, landmarks):
+    v = model.vertices
+    assert v[landmarks[RIGHT_EYE_OUTER], 0] < 0 < v[landmarks[LEFT_EYE_OUTER], 0], "right eye corner not at -x"
+    top = int(np.argmax(v[:, 2]))
+    assert np.linalg.norm(v[top] - v[landmarks[NOSE_TIP]]) < 0.01, "the largest z is not at the nose tip"
+    assert v[landmarks[NOSE_TIP], 2] > v[landmarks[[RIGHT_EYE_OUTER, LEFT_EYE_OUTER]], 2].max()
+
+
+def check_model(model, src, fmt, *, centred=False, expression=True, id_k=None):
+    ref = src.vertices - src.vertices.mean(axis=0) if centred else src.vertices
+    assert model.meta["format"] == fmt
+    assert model.vertices.shape == ref.shape
+    np.testing.assert_allclose(model.vertices, ref, atol=TOL)
+    np.testing.assert_array_equal(model.triangles, src.triangles)
+    assert outward_flux(model.vertices, model.triangles) > 0
+    k = id_k or src.pcs.shape[1]
+    np.testing.assert_allclose(model.identity_basis[:k], src.identity()[:k], atol=TOL)
+    if expression:
+        e = src.exp_pcs.shape[1]
+        np.testing.assert_allclose(model.expression_basis[:e], src.expression(), atol=TOL)
+    assert model.meta["n_vertices"] == src.n and model.meta["units"]
+    check_frame(model, src.landmarks)
+
+
+# -- BFM 2009 -------------------------------------------------------------------------------------
+
+def test_bfm2009_layout(face_source, tmp_path):
+    path = write_bfm2009(tmp_path, face_source)
+    model = load_model(path)
+    check_model(model, face_source, "bfm2009", expression=False)
+    assert model.meta["units"] == "um" and model.meta["version"] == "2009"
+    np.testing.assert_allclose(model.albedo, face_source.colours, atol=1e-5)
+    np.testing.assert_allclose(model.albedo_basis, (face_source.pcs * 10 / 255).T.reshape(-1, face_source.n, 3),
+                               atol=1e-6)
+    seg = model.region_sets["BFM 2009 segbin"].regions
+    assert list(seg) == ["nose", "eyes", "mouth", "rest"]
+    np.testing.assert_array_equal(seg["nose"], face_source.parts["nose"])
+
+
+def test_bfm2009_with_exp_pca_full_and_subsets(face_source, tmp_path):
+    src = face_source
+    write_bfm2009(tmp_path, src)
+    rng = np.random.default_rng(0)
+    dropped = rng.choice(np.setdiff1d(np.arange(src.n), src.landmarks), 300, replace=False)
+    trim = np.setdiff1d(np.arange(src.n), dropped)  # the "53215" subset, 0-based
+    write_exp_pca(tmp_path, src, trim)
+
+    full = load_model(tmp_path / "01_MorphableModel.mat")  # companions found beside the model
+    assert full.n_vertices == src.n
+    np.testing.assert_allclose(full.expression_basis[:, trim], src.expression()[:, trim], atol=TOL)
+    assert np.abs(full.expression_basis[:, dropped]).max() > 0  # dropped vertices follow their neighbours
+    assert any("nearest covered vertex" in n for n in full.meta["notes"])
+
+    sub = load_model(tmp_path / "01_MorphableModel.mat", topology=53215)
+    assert sub.n_vertices == len(trim)
+    np.testing.assert_allclose(sub.vertices, src.vertices[trim], atol=TOL)
+    np.testing.assert_allclose(sub.expression_basis, src.expression()[:, trim], atol=TOL)
+    assert outward_flux(sub.vertices, sub.triangles) > 0
+    assert sub.region_sets["BFM 2009 segbin"].regions["nose"].max() < len(trim)
+    pos = np.searchsorted(trim, src.landmarks)
+    check_frame(sub, pos)
+
+    # 35709 "front" subset through BFM_front_idx.mat (indexes the trimmed vertices, 1-based)
+    import scipy.io
+
+    front = np.sort(rng.choice(len(trim), len(trim) - 500, replace=False))
+    front = np.union1d(front, pos)
+    scipy.io.savemat(tmp_path / "BFM_front_idx.mat", {"idx": (front + 1).reshape(-1, 1).astype(np.float32)})
+    fr = load_model(tmp_path / "01_MorphableModel.mat", topology="35709")
+    np.testing.assert_allclose(fr.vertices, src.vertices[trim[front]], atol=TOL)
+
+
+def test_bfm2009_exp_pca_needs_its_index_file(face_source, tmp_path):
+    write_bfm2009(tmp_path, face_source)
+    trim = np.arange(face_source.n - 10)
+    write_exp_pca(tmp_path, face_source, trim)
+    (tmp_path / "BFM_exp_idx.mat").unlink()
+    model = load_model(tmp_path / "01_MorphableModel.mat")
+    assert len(model.expression_basis) == 0
+    assert any("BFM_exp_idx.mat" in n for n in model.meta["notes"])
+    with pytest.raises(FacepartError, match="BFM_exp_idx"):
+        load_model(tmp_path / "01_MorphableModel.mat", exp_pca=tmp_path / "Exp_Pca.bin")
+    with pytest.raises(FacepartError, match="topology 53215 needs"):
+        load_model(tmp_path / "01_MorphableModel.mat", topology=53215)
+
+
+# -- Deep3D / 3DDFA-V3 --------------------------------------------------------------------------
+
+def test_deep3d_layout(face_source, tmp_path):
+    model = load_model(write_deep3d(tmp_path / "BFM_model_front.mat", face_source))
+    check_model(model, face_source, "deep3d", centred=True)
+    assert model.meta["units"] == "dm"
+    np.testing.assert_array_equal(model.landmarks68, face_source.landmarks)
+    masks = model.region_sets["Deep3D masks"].regions
+    np.testing.assert_array_equal(masks["skinmask"], face_source.parts["skin"])
+    np.testing.assert_allclose(model.albedo, face_source.colours, atol=1e-5)
+
+
+def test_ascust_bfm09_model_info_compressed_and_no_recentring(face_source, tmp_path):
+    path = write_deep3d(tmp_path / "BFM09_model_info.mat", face_source, compress=True)  # MATLAB v7 default
+    model = load_model(path, recentre=False)
+    np.testing.assert_allclose(model.vertices, face_source.vertices + DEEP3D_OFFSET / 10, atol=TOL)
+    assert "ascust" in model.meta["version"]
+
+
+def test_deep3d_reversed_winding_is_fixed(face_source, tmp_path):
+    import scipy.io
+
+    path = write_deep3d(tmp_path / "BFM_model_front.mat", face_source)
+    data = scipy.io.loadmat(path)
+    data["tri"] = data["tri"][:, [0, 2, 1]]
+    scipy.io.savemat(path, {k: v for k, v in data.items() if not k.startswith("__")})
+    model = load_model(path)
+    assert outward_flux(model.vertices, model.triangles) > 0
+    assert any("winding reversed" in n for n in model.meta["notes"])
+
+
+def test_3ddfa_v3_layout_and_annotation(face_source, tmp_path):
+    model = load_model(write_3ddfa_v3(tmp_path / "face_model.npy", face_source))
+    check_model(model, face_source, "3ddfa-v3")
+    np.testing.assert_array_equal(model.landmarks68, face_source.landmarks)
+    assert model.uv is not None and model.uv.shape == (face_source.n, 2)
+    ann = model.region_sets["3DDFA-V3 annotation"]
+    assert ann.names == V3_ORDER
+    for name in V3_ORDER:
+        np.testing.assert_array_equal(ann.regions[name], face_source.parts[name])
+    assert model.vertices[ann.regions["right_eye"], 0].mean() < 0  # the subject's right
+    annotation = ann.to_annotation(model.fingerprint)
+    assert annotation.rule == "majority" and (annotation.labels >= 0).all()
+
+
+def test_3ddfa_v3_image_side_names_are_renamed(face_source, tmp_path):
+    model = load_model(write_3ddfa_v3(tmp_path / "face_model.npy", face_source, image_sides=True))
+    ann = model.region_sets["3DDFA-V3 annotation"]
+    np.testing.assert_array_equal(ann.regions["right_eye"], face_source.parts["right_eye"])
+    assert any("image sides" in n for n in ann.notes)
+
+
+def test_3ddfa_v3_annotation_as_object_array(face_source, tmp_path):
+    d = v3_dict(face_source)
+    arr = np.empty(8, dtype=object)
+    arr[:] = [a.reshape(-1, 1) for a in d["annotation"]]
+    d["annotation"] = arr
+    np.save(tmp_path / "face_model.npy", d, allow_pickle=True)
+    model = load_model(tmp_path / "face_model.npy")
+    np.testing.assert_array_equal(model.region_sets["3DDFA-V3 annotation"].regions["nose"],
+                                  face_source.parts["nose"])
+
+
+# -- 3DDFA_V2 --------------------------------------------------------------------------------------
+
+def test_3ddfa_v2_layout(face_source, tmp_path):
+    model = load_model(write_3ddfa_v2(tmp_path, face_source))
+    check_model(model, face_source, "3ddfa-v2")
+    np.testing.assert_array_equal(model.landmarks68, face_source.landmarks)
+    assert len(model.meta["companions"]) == 2
+
+
+def test_3ddfa_v2_without_companions(face_source, tmp_path):
+    path = write_3ddfa_v2(tmp_path, face_source, with_tri_pkl=False, with_params=False)
+    model = load_model(path)
+    assert len(model.triangles) == len(face_source.triangles) // 2  # the pickle's own (stale) tri
+    notes = " ".join(model.meta["notes"])
+    assert "tri.pkl not found" in notes and "guessed" in notes
+    rms = np.sqrt((model.identity_basis[0] ** 2).sum(axis=1).mean())
+    assert 0.001 < rms < 0.01  # a plausible few millimetres
+
+
+def test_3ddfa_v2_axes_corrected_by_landmarks(face_source, tmp_path):
+    """A file whose y and z point the other way is rotated back (the axes of this format are inferred)."""
+    path = write_3ddfa_v2(tmp_path, face_source)
+    data = pickle.loads(path.read_bytes())
+    data["u"] = (data["u"].reshape(-1, 3) * [1, -1, -1]).reshape(-1, 1).astype(np.float32)
+    path.write_bytes(pickle.dumps(data, protocol=2))
+    model = load_model(path)
+    np.testing.assert_allclose(model.vertices, face_source.vertices, atol=TOL)
+    assert any("rotated" in n for n in model.meta["notes"])
+
+
+# -- BFM 2017 ------------------------------------------------------------------------------------
+
+def test_bfm2017_layout(face_source, tmp_path):
+    model = load_model(write_bfm2017(tmp_path / "model2017-1_bfm_nomouth.h5", face_source))
+    check_model(model, face_source, "bfm2017")
+    assert model.meta["units"] == "mm" and model.meta["statismo_version"] == "0.9"
+    np.testing.assert_allclose(model.albedo, face_source.colours, atol=1e-5)
+
+
+def test_bfm2017_missing_dataset(face_source, tmp_path):
+    import h5py
+
+    path = write_bfm2017(tmp_path / "model2019_fullHead.h5", face_source)
+    with h5py.File(path, "a") as fh:
+        del fh["shape/model/pcaVariance"]
+    with pytest.raises(FacepartError, match="pcaVariance"):
+        load_model(path, format="bfm2017")
+
+
+# -- FaceVerse -------------------------------------------------------------------------------------
+
+def test_faceverse_v1_layout(face_source, tmp_path):
+    np.save(tmp_path / "faceverse_base_v1.npy", faceverse_v12_dict(face_source), allow_pickle=True)
+    model = load_model(tmp_path / "faceverse_base_v1.npy")
+    check_model(model, face_source, "faceverse")
+    assert model.meta["version"] == "v1" and model.expression_kind == "pca"
+    assert model.uv.min() >= 0 and model.uv.max() <= 1
+
+
+def test_faceverse_v2_full_and_simplified(face_source, tmp_path):
+    keep = np.sort(np.union1d(np.arange(0, face_source.n, 2), face_source.landmarks))
+    np.save(tmp_path / "faceverse_simple_v2.npy", faceverse_v12_dict(face_source, keep), allow_pickle=True)
+    full = load_model(tmp_path / "faceverse_simple_v2.npy")
+    check_model(full, face_source, "faceverse")
+    assert full.meta["version"] == "v2" and full.expression_kind == "blendshape"
+    assert full.expression_names[0] == "exp0"
+    simple = load_model(tmp_path / "faceverse_simple_v2.npy", simplified=True)
+    np.testing.assert_allclose(simple.vertices, face_source.vertices[keep], atol=TOL)
+    assert simple.meta["version"] == "v2 simplified"
+    check_frame(simple, np.searchsorted(keep, face_source.landmarks))
+
+
+def test_faceverse_v3_layout(face_source, tmp_path):
+    np.save(tmp_path / "faceverse_v3_6_s.npy", faceverse_v3_dict(face_source), allow_pickle=True)
+    model = load_model(tmp_path / "faceverse_v3_6_s.npy")
+    check_model(model, face_source, "faceverse")
+    assert model.meta["version"] == "v3" and model.meta["units"] == "mm"
+    assert model.expression_names[:2] == ("bs0", "bs1")
+    parsing = model.region_sets["FaceVerse v3 parsing colours"].regions
+    np.testing.assert_array_equal(parsing["#ff00ff"], face_source.parts["nose"])
+    assert model.vote_mask.sum() == face_source.n - 200
+
+
+def test_faceverse_v1_already_y_up_is_rotated_back(face_source, tmp_path):
+    d = faceverse_v12_dict(face_source)
+    d["meanshape"] = (face_source.vertices * 10).reshape(1, -1).astype(np.float32)  # not flipped
+    np.save(tmp_path / "faceverse_base_v1.npy", d, allow_pickle=True)
+    model = load_model(tmp_path / "faceverse_base_v1.npy")
+    np.testing.assert_allclose(model.vertices, face_source.vertices, atol=TOL)
+    check_frame(model, face_source.landmarks)
+
+
+# -- FLAME ----------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def flame_dir(face_source, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("flame")
+    write_flame(folder, face_source)
+    write_flame_masks(folder, face_source)
+    return folder
+
+
+def test_flame_layout_without_chumpy(face_source, flame_dir):
+    import sys
+
+    assert "chumpy" not in sys.modules
+    model = load_model(flame_dir / "generic_model.pkl")
+    check_model(model, face_source, "flame")
+    assert model.identity_basis.shape[0] == 300 and model.expression_basis.shape[0] == 100
+    assert model.meta["units"] == "m" and model.meta["version"] == "2020"
+    masks = model.region_sets["FLAME_masks"]
+    expected = flame_masks(face_source)
+    for key in expected:
+        np.testing.assert_array_equal(masks.regions[key], np.unique(expected[key]))
+    assert not model.vote_mask[expected["left_eyeball"]].any()
+    assert "chumpy" not in sys.modules
+
+
+def test_flame_python2_protocol0_pickle(face_source, tmp_path):
+    path = write_flame(tmp_path, face_source, name="flame2023.pkl", protocol=0, n_shape=6, n_exp=5)
+    assert b"copy_reg\n_reconstructor" in path.read_bytes()
+    model = load_model(path, n_shape=6)
+    check_model(model, face_source, "flame")
+    assert model.meta["version"] == "2023"
+
+
+def test_flame_jaw_open(face_source, flame_dir):
+    closed = load_model(flame_dir / "generic_model.pkl")
+    opened = load_model(flame_dir / "generic_model.pkl", jaw_open=0.2)
+    moved = np.linalg.norm(opened.vertices - closed.vertices, axis=1)
+    chin = face_source.landmarks[8]
+    brow = face_source.landmarks[19]
+    assert moved[chin] > 0.005 and moved[brow] < 1e-9
+    assert opened.vertices[chin, 1] < closed.vertices[chin, 1]  # the chin goes down
+    assert opened.identity_basis.shape == closed.identity_basis.shape
+    with pytest.raises(FacepartError, match="jaw_open .* expects a float"):
+        load_model(flame_dir / "generic_model.pkl", jaw_open="wide")
+
+
+def test_flame_masks_alone_is_explained(flame_dir):
+    with pytest.raises(FacepartError, match="region file like FLAME_masks.pkl"):
+        load_model(flame_dir / "FLAME_masks.pkl")
+
+
+# -- the real ICT folder and generic meshes --------------------------------------------------------
+
+def test_real_ict_folder(ict_model):
+    assert ict_model.meta["format"] == "ict-facekit" and ict_model.meta["units"] == "cm"
+    check_frame(ict_model, ict_model.landmarks68)
+    assert outward_flux(ict_model.vertices, ict_model.triangles) > 0
+    assert ict_model.uv is not None and ict_model.uv.shape == (ict_model.n_vertices, 2)
+
+
+def test_obj_mesh_vertex_colours_and_uv(face_source, tmp_path):
+    src = face_source
+    path = tmp_path / "face.obj"
+    lines = [f"v {x:.6f} {y:.6f} {z:.6f} {r:.4f} {g:.4f} {b:.4f}" for (x, y, z), (r, g, b) in
+             zip(src.vertices * 100, src.colours)]
+    lines += [f"vt {u:.5f} {w:.5f}" for u, w in src.vertices[:, :2] * 5 + 0.5]
+    lines += [f"f {a}/{a} {b}/{b} {c}/{c}" for a, b, c in src.triangles + 1]
+    path.write_text("\n".join(lines) + "\n")
+    model = load_model(path)
+    np.testing.assert_allclose(model.vertices, src.vertices, atol=1e-6)
+    np.testing.assert_allclose(model.albedo, src.colours, atol=1e-4)
+    np.testing.assert_allclose(model.uv, src.vertices[:, :2] * 5 + 0.5, atol=1e-5)
+    check_frame(model, src.landmarks)
+
+
+def test_texture_image(face_source, tmp_path):
+    from PIL import Image
+
+    img = np.zeros((64, 64, 3), np.uint8)
+    img[:, :32] = (200, 50, 50)  # left half red, right half blue
+    img[:, 32:] = (50, 50, 200)
+    Image.fromarray(img).save(tmp_path / "tex.png")
+    path = write_3ddfa_v3(tmp_path / "face_model.npy", face_source)
+    model = load_model(path, texture=tmp_path / "tex.png")
+    left = model.uv[:, 0] < 0.45
+    assert np.allclose(model.albedo[left], np.array([200, 50, 50]) / 255, atol=1e-5)
+    assert model.albedo_basis.shape == (3, face_source.n, 3)  # skin-tone variation
+    assert model.meta["texture"].endswith("tex.png")
+    with pytest.raises(FacepartError, match="needs a model with UV"):
+        load_model(write_deep3d(tmp_path / "BFM_model_front.mat", face_source), texture=tmp_path / "tex.png")
+    (tmp_path / "bad.png").write_bytes(b"not an image")
+    with pytest.raises(FacepartError, match="not a readable texture"):
+        load_model(path, texture=tmp_path / "bad.png")
