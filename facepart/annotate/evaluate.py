@@ -1,9 +1,14 @@
 """Held-out Part IoU: how well an annotation reproduces the parser on renders it did not vote on.
 
 The paper's Part IoU applied to the annotation: render held-out variants,
-draw the annotation as a part map (each pixel takes the label of the nearest
-corner of its triangle) and compare it, part by part, with the segmenter's
-own part map of the same render. Intersections and unions are summed over
+draw the annotation as a part map and compare it, part by part, with the
+segmenter's own part map of the same render. A pixel of the model's own
+surface takes the label of the nearest corner of its triangle. A pixel of
+geometry that never carries a part (an eyeball) takes the label of the
+nearest visible vote-eligible vertex when that is an eye: parsers call the
+whole eye opening "eye", so an eye annotated as its eyelid rim still covers
+it (the mirror image of how such pixels vote). Teeth and tongue stay
+unlabelled, as parsers give them a class of their own (inner mouth). Intersections and unions are summed over
 all views before dividing (dataset-level IoU).
 """
 
@@ -13,12 +18,18 @@ from typing import NamedTuple
 
 import numpy as np
 
+from scipy.spatial import cKDTree
+
 from ..data.face_model import FaceModel
+from ..renderers.fragments import visible_vertices
 from ..segmenters.base import PartSegmenter
 from ..segmenters.oracle import nearest_corner_labels
-from .pipeline import AnnotateSettings, check_part_map, iter_views, make_scene
+from ..segmenters.base import View
+from .pipeline import AnnotateSettings, Scene, check_part_map, iter_views, make_scene
 
-HELD_OUT_OFFSET = 1_000_000  # held-out variant indices start here: never used for voting
+HELD_OUT_OFFSET = 1_000_000
+#: Parts that include what is seen through them (the eyeball in the eye opening).
+OPENING_PARTS = ("left_eye", "right_eye")  # held-out variant indices start here: never used for voting
 
 
 class PartIoU(NamedTuple):
@@ -42,6 +53,28 @@ class PartIoU(NamedTuple):
         return "\n".join(rows)
 
 
+def draw_annotation(view: View, labels: np.ndarray, model: FaceModel, scene: Scene,
+                    openings: np.ndarray | None = None) -> np.ndarray:
+    """(H, W) int16 part map of ``labels`` (V,) as seen in ``view`` (-1 off the model or unlabelled).
+
+    ``openings``: ids of the parts that also cover the non-eligible geometry seen
+    through them (default: none).
+    """
+    drawn = nearest_corner_labels(view, labels)
+    frag = view.fragments
+    foreign = frag.mask & ~scene.eligible_triangles[np.maximum(frag.triangle_id, 0)]
+    if foreign.any() and openings is not None and len(openings):
+        visible = visible_vertices(frag, view.triangles, view.uv, view.depth, scene.depth_tolerance)
+        cand = np.flatnonzero(visible & model.vote_mask)
+        if len(cand):
+            rows, cols = np.nonzero(foreign)
+            _, nearest = cKDTree(view.uv[cand]).query(np.stack([cols + 0.5, rows + 0.5], 1), workers=-1)
+            fill = labels[cand[nearest]]
+            take = np.isin(fill, openings)
+            drawn[rows[take], cols[take]] = fill[take]
+    return drawn
+
+
 def part_iou(model: FaceModel, labels: np.ndarray, segmenter: PartSegmenter, settings: AnnotateSettings,
              views: int = 10, renderer=None) -> PartIoU:
     """Part IoU of ``labels`` (V,) against ``segmenter`` on ``views`` held-out variants.
@@ -50,6 +83,7 @@ def part_iou(model: FaceModel, labels: np.ndarray, segmenter: PartSegmenter, set
     at indices the run never votes on.
     """
     n_parts = len(segmenter.parts)
+    openings = np.array([i for i, n in enumerate(segmenter.parts.names) if n in OPENING_PARTS], np.int64)
     inter = np.zeros(n_parts, np.int64)
     union = np.zeros(n_parts, np.int64)
     compared = skipped = 0
@@ -67,7 +101,7 @@ def part_iou(model: FaceModel, labels: np.ndarray, segmenter: PartSegmenter, set
                 skipped += 1
                 continue
             parsed = check_part_map(parsed, view, n_parts, segmenter.name)
-            drawn = nearest_corner_labels(view, labels)
+            drawn = draw_annotation(view, labels, model, scene, openings)
             on = view.fragments.mask
             for p in range(n_parts):
                 a, b = (parsed == p) & on, (drawn == p) & on

@@ -126,12 +126,25 @@ def rotation(yaw: float, pitch: float, roll: float) -> np.ndarray:
     return rz @ ry @ rx
 
 
+FACE_MARGIN = 1.35  # framing radius / farthest landmark from the pivot
+
+
 def head_frame(model: FaceModel) -> tuple[np.ndarray, float]:
-    """Centre (3,) and radius of the rendered part of the mean shape (the pose pivot and framing)."""
+    """Pose pivot (3,) and framing radius of the mean shape.
+
+    With 68 landmarks the renders frame the face: the pivot is the middle of
+    the landmarks' bounding box and the radius reaches ``FACE_MARGIN`` times
+    the farthest landmark, so the face stays centred, in view and large at
+    every pose, even for a model with neck and shoulders. Without landmarks
+    the whole rendered mesh is framed.
+    """
     pts = model.vertices[model.render_mask]
     centre = 0.5 * (pts.min(axis=0) + pts.max(axis=0))
-    radius = float(np.linalg.norm(pts - centre, axis=1).max())
-    return centre, radius
+    if model.landmarks68 is not None and len(model.landmarks68):
+        lm = model.vertices[model.landmarks68]
+        centre = 0.5 * (lm.min(axis=0) + lm.max(axis=0))
+        return centre, FACE_MARGIN * float(np.linalg.norm(lm - centre, axis=1).max())
+    return centre, float(np.linalg.norm(pts - centre, axis=1).max())
 
 
 def posed_vertices(model: FaceModel, variant: Variant, centre: np.ndarray) -> np.ndarray:

@@ -11,6 +11,10 @@ skin polygon.
 
 from __future__ import annotations
 
+import contextlib
+import os
+import sys
+
 import numpy as np
 
 from ..errors import FacepartError, require
@@ -82,6 +86,27 @@ def rasterise(points: np.ndarray, shape: tuple[int, int], keep_forehead: bool = 
     return out.astype(np.int16)
 
 
+@contextlib.contextmanager
+def _quiet_native_stderr():
+    """Silence what MediaPipe's C++ side prints to fd 2 while its graph starts (absl/TFLite banners)."""
+    try:
+        saved = os.dup(2)
+    except OSError:
+        yield
+        return
+    try:
+        with open(os.devnull, "wb") as devnull:
+            sys.stderr.flush()
+            os.dup2(devnull.fileno(), 2)
+            try:
+                yield
+            finally:
+                sys.stderr.flush()
+                os.dup2(saved, 2)
+    finally:
+        os.close(saved)
+
+
 class MediaPipeParser:
     """FaceMesh landmarks -> label map in :data:`LABELS` (the ``mediapipe`` label set).
 
@@ -113,17 +138,25 @@ class MediaPipeParser:
         self.min_confidence = float(min_confidence)
         self.version = getattr(mp, "__version__", "?")
         self._nose = nose_points()
-        self._mesh = solutions.face_mesh.FaceMesh(static_image_mode=True, max_num_faces=1,
-                                                  refine_landmarks=refine_landmarks,
-                                                  min_detection_confidence=self.min_confidence)
+        with _quiet_native_stderr():  # graph start-up banners; one blank run lets the threads finish them
+            self._mesh = solutions.face_mesh.FaceMesh(static_image_mode=True, max_num_faces=1,
+                                                      refine_landmarks=refine_landmarks,
+                                                      min_detection_confidence=self.min_confidence)
+            self._mesh.process(np.zeros((64, 64, 3), np.uint8))
+        self._started = False
         self.last_landmarks: np.ndarray | None = None
         self.last_yaw: float | None = None
 
     def landmarks(self, image: np.ndarray) -> np.ndarray | None:
         """(H, W, 3) uint8 RGB -> (478, 3) float landmarks in pixels (x, y, z), or None."""
         h, w = image.shape[:2]
-        result = self._mesh.process(np.ascontiguousarray(image))
+        if not self._started:  # until the first face, runs print start-up warnings from C++
+            with _quiet_native_stderr():
+                result = self._mesh.process(np.ascontiguousarray(image))
+        else:
+            result = self._mesh.process(np.ascontiguousarray(image))
         faces = result.multi_face_landmarks
+        self._started = self._started or bool(faces)
         if not faces:
             return None
         pts = np.array([(p.x, p.y, p.z) for p in faces[0].landmark], np.float64)
