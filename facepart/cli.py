@@ -398,6 +398,15 @@ def info(path, export_regions, model_args):
     if fmt is None and looks_like_index_map(p):
         click.echo(read_index_map(p).describe())
         return
+    from .data.regions import read_region_file
+
+    regions = read_region_file(p) if fmt is None else None
+    if regions is not None:
+        n = int(max((int(v.max()) for v in regions.regions.values() if v.size), default=-1)) + 1
+        click.echo(f"region file: {p} (vertex ids up to {n - 1}; not a model: put it beside the model, "
+                   "e.g. FLAME_masks.pkl beside generic_model.pkl)")
+        click.echo("\n".join(regions.describe(n)))
+        return
     if p.suffix == ".npz" and fmt is None or (p.is_dir() and (p / ANNOTATION_FILE).is_file()):
         ann = load_annotation(p)
         s = ann.settings
