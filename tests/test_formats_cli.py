@@ -116,3 +116,9 @@ def test_cli_errors_are_one_line(files, tmp_path):
         assert "Traceback" not in result.output
     result = CliRunner().invoke(main, ["info", str(bad)])
     assert "refused" in result.output and "pwned" not in result.output
+
+
+def test_info_on_a_region_file(files):
+    result = run("info", files["flame"].parent / "FLAME_masks.pkl")
+    assert result.exit_code == 0, result.output
+    assert "region file" in result.output and "existing regions: FLAME_masks (7 regions" in result.output
