@@ -310,6 +310,12 @@ def test_flame_jaw_open(face_source, flame_dir):
     assert opened.identity_basis.shape == closed.identity_basis.shape
     with pytest.raises(FacepartError, match="jaw_open .* expects a float"):
         load_model(flame_dir / "generic_model.pkl", jaw_open="wide")
+    same = load_model(flame_dir / "generic_model.pkl", pose=[[0, 0, 0], [0, 0, 0], [0.2, 0, 0], [0, 0, 0], [0, 0, 0]])
+    np.testing.assert_allclose(same.vertices, opened.vertices, atol=1e-7)
+    turned = load_model(flame_dir / "generic_model.pkl", pose=[[0, 0.3, 0]] + [[0, 0, 0]] * 4)  # root yaw
+    assert np.abs(turned.vertices - closed.vertices).max() > 0.01
+    with pytest.raises(FacepartError, match="axis-angle vectors"):
+        load_model(flame_dir / "generic_model.pkl", pose=[1, 2])
 
 
 def test_flame_masks_alone_is_explained(flame_dir):

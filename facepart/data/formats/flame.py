@@ -21,7 +21,9 @@ subject's left) is the one facepart uses; it is assumed, not documented.
 
 Options: ``n_shape`` (identity components, default 300); ``jaw_open``
 (radians): pose the model with the jaw opened by linear blend skinning (the
-bases are carried along to first order), e.g. to separate the lips;
+bases are carried along to first order), e.g. to separate the lips; ``pose``:
+the full pose, one axis-angle vector per joint in the file's order (root,
+neck, jaw, eyes), e.g. ``-O 'pose=[[0,0,0],[0,0.3,0],[0.2,0,0],[0,0,0],[0,0,0]]'``;
 ``masks``: ``FLAME_masks.pkl`` (default: found beside the model), a dict of
 region name -> vertex ids over the 5023 vertices, read as an existing region
 set; its eyeballs get no votes. ``uv_obj``: FLAME's ``head_template.obj``
@@ -145,8 +147,8 @@ def _vertex_uv(obj_path: Path, n: int, notes: list[str]) -> np.ndarray | None:
     return uv
 
 
-def load_flame(path: str | Path, n_shape: int = 300, jaw_open: float = 0.0, masks: str | Path | None = None,
-               uv_obj: str | Path | None = None):
+def load_flame(path: str | Path, n_shape: int = 300, jaw_open: float = 0.0, pose=None,
+               masks: str | Path | None = None, uv_obj: str | Path | None = None):
     """Load a FLAME ``generic_model.pkl`` (any FLAME release with this layout) into facepart's frame."""
     path = Path(path)
     notes: list[str] = ["FLAME axes assumed: +y up, +z toward the viewer, +x the subject's left"]
@@ -171,16 +173,25 @@ def load_flame(path: str | Path, n_shape: int = 300, jaw_open: float = 0.0, mask
             notes.append(f"shapedirs has {len(basis)} components, all read as identity (n_shape={n_shape}); "
                          "no expressions")
         version = "2023" if "2023" in path.name else ("2020" if len(basis) == 400 else f"{len(basis)} components")
-        if jaw_open:
+        if jaw_open or pose is not None:
             tree = integers(fetch(data, "kintree_table", path, EXPECTED + " with its skinning data"), path,
                             "kintree_table")
             if tree.ndim != 2 or tree.shape[0] != 2 or tree.shape[1] <= JAW:
-                raise FacepartError(f"{path}: jaw_open needs FLAME's skinning data: 'kintree_table' must have "
+                raise FacepartError(f"{path}: posing needs FLAME's skinning data: 'kintree_table' must have "
                                     f"shape (2, 5), got {tree.shape}")
-            pose = np.zeros((tree.shape[1], 3))
-            pose[JAW, 0] = float(jaw_open)
-            vertices, (identity, expression) = pose_model(vertices, [identity, expression], pose, data, path)
-            notes.append(f"jaw opened by {float(jaw_open):.3f} rad (linear blend skinning)")
+            full = np.zeros((tree.shape[1], 3))
+            if pose is not None:
+                try:
+                    given = np.asarray(pose, dtype=np.float64)
+                except (TypeError, ValueError):
+                    given = np.zeros(0)
+                if given.shape != full.shape or not np.all(np.isfinite(given)):
+                    raise FacepartError(f"option pose of the flame format expects {len(full)} axis-angle vectors "
+                                        f"[[x, y, z], ...] (root, neck, jaw, eyes), got {pose!r}")
+                full[:] = given
+            full[JAW, 0] += float(jaw_open)
+            vertices, (identity, expression) = pose_model(vertices, [identity, expression], full, data, path)
+            notes.append(f"posed by linear blend skinning (jaw opened by {full[JAW, 0]:.3f} rad)")
     finally:
         forget()
 
