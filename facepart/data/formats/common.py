@@ -194,7 +194,10 @@ def column_basis(value, path, key: str, n: int, scale: float | np.ndarray = 1.0,
         scale = scale[: out.shape[0], None, None]
     elif scale.ndim:
         raise FacepartError(f"{path}: the standard deviations of '{key}' must be a list of numbers")
-    out *= scale
+    with np.errstate(over="ignore", invalid="ignore"):
+        out *= scale
+    if not np.all(np.isfinite(out)):
+        raise FacepartError(f"{path}: '{key}' times its standard deviations is not finite (values too large)")
     return out
 
 
