@@ -260,8 +260,7 @@ def annotate(model, out_dir, segmenter, truth, noise, variants, size, k, rule, s
 
     Re-running an interrupted command resumes from its checkpoint.
     """
-    from .annotate.pipeline import AnnotateSettings
-    from .annotate.variants import SamplingSettings
+    from .annotate.pipeline import AnnotateSettings, sampling_for
     from .data.parts import PartTable
     from .io_utils import ensure_writable_dir
 
@@ -275,17 +274,13 @@ def annotate(model, out_dir, segmenter, truth, noise, variants, size, k, rule, s
 
         truth_labels = _truth_labels(model, face, truth, parts)
         seg = OracleSegmenter(truth_labels, parts, OracleNoise() if noise == "default" else None, seed=seed)
-        yaw_range = (-80.0, 80.0)
     else:
         if truth is not None:
             raise FacepartError("--truth applies to the oracle segmenter only")
         seg = _make_parser_segmenter(segmenter, parts, face, parser_args,
-                                     yaw_range=(-yaw, yaw) if yaw is not None else "default")
-        yaw_range = seg.yaw_range or (-80.0, 80.0)
-    if yaw is not None:
-        yaw_range = (-abs(yaw), abs(yaw))
+                                     yaw_range=(-abs(yaw), abs(yaw)) if yaw is not None else "default")
     settings = AnnotateSettings(variants=variants, size=size, k=k, rule=rule, seed=seed,
-                                sampling=SamplingSettings(yaw=yaw_range))
+                                sampling=sampling_for(seg, yaw))
     with _renderer(size) as renderer:
         _run(face, seg, settings, out, renderer, preview=preview, eval_views=eval_views, truth_labels=truth_labels)
     if hasattr(seg, "close"):

@@ -111,3 +111,26 @@ def test_demo_head_truth_and_winding(demo_model, demo_truth):
     nose = demo_model.vertices[demo_truth == parts.index("nose")]
     assert demo_model.vertices[:, 2].max() == pytest.approx(nose[:, 2].max())
     assert demo_model.expression_kind == "blendshape" and "jawOpen" in demo_model.expression_names
+
+
+def test_uncoloured_models_get_brows_lips_and_eyes_painted_from_their_landmarks(ict_model):
+    from facepart.data.appearance import BROW_COLOR, LIP_COLOR, SCLERA_COLOR
+    from facepart.data.face_model import NEUTRAL_SKIN
+
+    v, lm, albedo = ict_model.vertices, ict_model.landmarks68, ict_model.albedo
+    assert albedo is not None and ict_model.albedo_basis.shape[0] == 5  # 3 tone + brow + lip modes
+    # just under the middle of each brow's upper contour: brow colour; on the forehead above: skin
+    for brow in (19, 24):
+        top = v[lm[brow]]
+        under = np.argmin(np.linalg.norm(v - (top - [0, 0.004, 0]), axis=1))
+        above = np.argmin(np.linalg.norm(v - (top + [0, 0.012, 0]), axis=1))
+        np.testing.assert_allclose(albedo[under], BROW_COLOR, atol=1e-6)
+        np.testing.assert_allclose(albedo[above], NEUTRAL_SKIN, atol=1e-6)
+    mid_lip = np.argmin(np.linalg.norm(v - 0.5 * (v[lm[51]] + v[lm[62]]), axis=1))
+    np.testing.assert_allclose(albedo[mid_lip], LIP_COLOR, atol=1e-6)
+    # eyeball vertices in the eye opening are white or iris/pupil, never skin; cheeks stay skin
+    eyeballs = np.arange(21451, 24591)
+    painted = eyeballs[np.any(np.abs(albedo[eyeballs] - NEUTRAL_SKIN) > 0.05, axis=1)]
+    assert np.any(np.all(np.isclose(albedo[painted], SCLERA_COLOR), axis=1))
+    cheek = np.argmin(np.linalg.norm(v - 0.5 * (v[lm[2]] + v[lm[31]]), axis=1))
+    np.testing.assert_allclose(albedo[cheek], NEUTRAL_SKIN, atol=1e-6)

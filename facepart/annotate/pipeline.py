@@ -57,6 +57,16 @@ class AnnotateSettings:
         return asdict(self)
 
 
+def sampling_for(segmenter, yaw: float | None = None, **overrides) -> SamplingSettings:
+    """Sampling settings that suit ``segmenter``: yaw +-``yaw`` if given, else the segmenter's own
+    reliable yaw range (``segmenter.yaw_range``, e.g. MediaPipe's +-35 degrees), else the default."""
+    if yaw is not None:
+        overrides["yaw"] = (-abs(yaw), abs(yaw))
+    elif getattr(segmenter, "yaw_range", None) is not None:
+        overrides["yaw"] = tuple(segmenter.yaw_range)
+    return SamplingSettings(**overrides)
+
+
 class RunStats(NamedTuple):
     variants: int  # variants rendered in total (including resumed ones)
     skipped: int  # views the segmenter could not parse (no face found)

@@ -64,6 +64,10 @@ def load_model(spec: str | Path, format: str | None = None, **options) -> FaceMo
         from .textures import apply_texture
 
         apply_texture(model, texture)
+    else:
+        from .appearance import paint_from_landmarks
+
+        paint_from_landmarks(model)
     if not model.meta.get("topology"):
         from .bfm_topology import topology_name
 
