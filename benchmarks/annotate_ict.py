@@ -26,7 +26,8 @@ import json, resource, sys, time
 sys.path.insert(0, {tests!r})
 from facepart.data import load_model
 from facepart.data.parts import PartTable
-from facepart.annotate.pipeline import AnnotateSettings, annotate
+from facepart.annotate.pipeline import AnnotateSettings, annotate, sampling_for
+from facepart.renderers.pyrender_backend import PyrenderRenderer
 model = load_model({model!r})
 parts = PartTable.paper()
 seg_name = {segmenter!r}
@@ -37,9 +38,14 @@ if seg_name == "oracle":
 else:
     from facepart.segmenters import make_parser_segmenter
     seg = make_parser_segmenter(seg_name, parts, model=model)
-t0 = time.perf_counter()
-res = annotate(model, seg, AnnotateSettings(variants={variants}, size={size}))
-wall = time.perf_counter() - t0
+settings = AnnotateSettings(variants={variants}, size={size}, sampling=sampling_for(seg))
+with PyrenderRenderer({size}, {size}) as renderer:
+    t0 = time.perf_counter()
+    if hasattr(seg, "calibrate"):
+        from facepart.segmenters import frontal_view
+        seg.calibrate(frontal_view(model, {size}, renderer))
+    res = annotate(model, seg, settings, renderer=renderer)
+    wall = time.perf_counter() - t0
 peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 print(json.dumps({{"variants_per_s": res.stats.variants_per_second, "wall_s": wall,
                   "skipped": res.stats.skipped, "peak_mb": peak_mb}}))

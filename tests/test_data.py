@@ -68,6 +68,11 @@ def test_mesh_blendshapes_and_colours(tmp_path, demo_model):
     trimesh.Trimesh(demo_model.vertices[:100], demo_model.triangles[:10], process=False).export(shapes / "bad.ply")
     with pytest.raises(FacepartError, match="blend shapes must share"):
         load_mesh(tmp_path / "head.ply", blendshapes=shapes)
+    # same vertex count, re-ordered triangles: also another topology
+    (shapes / "bad.ply").unlink()
+    trimesh.Trimesh(moved, demo_model.triangles[::-1], process=False).export(shapes / "reordered.ply")
+    with pytest.raises(FacepartError, match="another triangle order"):
+        load_mesh(tmp_path / "head.ply", blendshapes=shapes)
 
 
 def test_bad_models_give_one_clear_error(tmp_path):

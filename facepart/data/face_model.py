@@ -96,7 +96,7 @@ class FaceModel:
         if basis is None:
             return np.zeros((0, v, 3), np.float32)
         src = self.meta.get("path", self.name)
-        basis = check_shape(basis, ("K", v, 3), f"{src}: {what}").astype(np.float32)
+        basis = np.asarray(check_shape(basis, ("K", v, 3), f"{src}: {what}"), dtype=np.float32)  # no copy if f32
         return check_finite(basis, f"{src}: {what}")
 
     # -- derived -----------------------------------------------------------

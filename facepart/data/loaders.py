@@ -20,6 +20,7 @@ class ModelFormat(NamedTuple):
     description: str
     detect: Callable[[Path], bool]
     load: Callable[..., FaceModel]
+    folder: bool = False  # the format is a folder of files, not one file
 
 
 FORMATS: dict[str, ModelFormat] = {}
@@ -95,7 +96,7 @@ def _load_model(spec, format, options) -> FaceModel:
     if extra:
         raise FacepartError(f"option(s) {', '.join(extra)} do not apply to the {fmt.name} format")
     options = {k: _coerce(fmt.name, k, v, accepted[k].default) for k, v in options.items()}
-    if path.is_dir() != ("folder" in fmt.description):
+    if path.is_dir() != fmt.folder:
         kind = "folder" if path.is_dir() else "file"
         raise FacepartError(f"{path}: a {kind}, but the {fmt.name} format expects "
                             f"{'a file' if path.is_dir() else 'a folder'}")
@@ -130,8 +131,8 @@ def _register_builtin() -> None:
 
     register(ModelFormat("demo", "the built-in synthetic head (no file)", lambda p: False, lambda: demo_head()))
     register(ModelFormat("ict", "ICT-FaceKit folder (generic_neutral_mesh.obj, identity*.obj, expressions)",
-                         ict.is_ict_folder, ict.load_ict))
-    # file formats recognised by the keys inside the file (descriptions must not say "folder")
+                         ict.is_ict_folder, ict.load_ict, folder=True))
+    # file formats recognised by the keys inside the file
     register(ModelFormat("bfm2009", "BFM 2009 01_MorphableModel.mat (+ Exp_Pca.bin, BFM_exp_idx.mat beside it)",
                          bfm2009.is_bfm2009, bfm2009.load_bfm2009))
     register(ModelFormat("deep3d", "Deep3D BFM_model_front.mat / ascust BFM09_model_info.mat (35,709 vertices)",

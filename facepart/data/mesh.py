@@ -91,8 +91,9 @@ def load_mesh(path: str | Path, blendshapes: str | Path | None = None, unit: str
             raise FacepartError(f"{folder}: no mesh files ({', '.join(MESH_SUFFIXES)}) in the blend-shape folder")
         for f in files:
             v, t, _ = read_mesh_arrays(f)
-            if v.shape != vertices.shape or (t.shape == triangles.shape and not np.array_equal(t, triangles)):
-                raise FacepartError(f"{f}: {len(v)} vertices, but {path.name} has {len(vertices)}; "
+            if v.shape != vertices.shape or t.shape != triangles.shape or not np.array_equal(t, triangles):
+                raise FacepartError(f"{f}: {len(v)} vertices and {len(t)} triangles, but {path.name} has "
+                                    f"{len(vertices)} and {len(triangles)} (or another triangle order); "
                                     "blend shapes must share the base mesh's topology")
             names.append(f.stem)
             deltas.append((v - vertices) * scale)
