@@ -96,8 +96,9 @@ def depth_tolerance(camera: Camera, radius: float) -> float:
     return max(3.0 * distance / camera.fx, 0.005 * radius)
 
 
-def make_scene(model: FaceModel, size: int) -> Scene:
-    centre, radius = head_frame(model)
+def make_scene(model: FaceModel, size: int, whole: bool = False) -> Scene:
+    """The shared camera and triangles of a run; ``whole`` frames the whole mesh, not just the face."""
+    centre, radius = head_frame(model, whole)
     triangles = model.triangles[model.render_triangles]
     camera = Camera.looking_at(centre, radius, size)
     return Scene(triangles, centre, camera, model.vote_mask[triangles].any(axis=1), depth_tolerance(camera, radius))

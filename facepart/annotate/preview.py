@@ -25,7 +25,7 @@ def render_preview(model: FaceModel, labels: np.ndarray, parts: PartTable, size:
     """(H, 3 * size, 3) uint8 RGB: the labelled mean shape at yaw -60, 0, +60 degrees plus a legend."""
     from ..renderers.pyrender_backend import PyrenderRenderer
 
-    scene = make_scene(model, size)
+    scene = make_scene(model, size, whole=True)
     colors = parts.colorize(labels).astype(np.float32) / 255.0
     own = renderer is None
     renderer = renderer or PyrenderRenderer(size, size)

@@ -129,18 +129,18 @@ def rotation(yaw: float, pitch: float, roll: float) -> np.ndarray:
 FACE_MARGIN = 1.35  # framing radius / farthest landmark from the pivot
 
 
-def head_frame(model: FaceModel) -> tuple[np.ndarray, float]:
+def head_frame(model: FaceModel, whole: bool = False) -> tuple[np.ndarray, float]:
     """Pose pivot (3,) and framing radius of the mean shape.
 
     With 68 landmarks the renders frame the face: the pivot is the middle of
     the landmarks' bounding box and the radius reaches ``FACE_MARGIN`` times
     the farthest landmark, so the face stays centred, in view and large at
-    every pose, even for a model with neck and shoulders. Without landmarks
-    the whole rendered mesh is framed.
+    every pose, even for a model with neck and shoulders. Without landmarks,
+    or with ``whole``, the whole rendered mesh is framed.
     """
     pts = model.vertices[model.render_mask]
     centre = 0.5 * (pts.min(axis=0) + pts.max(axis=0))
-    if model.landmarks68 is not None and len(model.landmarks68):
+    if model.landmarks68 is not None and len(model.landmarks68) and not whole:
         lm = model.vertices[model.landmarks68]
         centre = 0.5 * (lm.min(axis=0) + lm.max(axis=0))
         return centre, FACE_MARGIN * float(np.linalg.norm(lm - centre, axis=1).max())
