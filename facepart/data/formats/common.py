@@ -221,6 +221,19 @@ def colour_01(rgb: np.ndarray, path, key: str) -> tuple[np.ndarray, float]:
     return rgb / scale, scale
 
 
+def colour_pca(data: dict, path, mean_key: str, basis_key: str, n: int):
+    """A model's colour PCA as (albedo (V, 3) in [0, 1], basis (K, V, 3)), or (None, None) without one.
+
+    ``data[mean_key]`` is vertex-major (3N values, 0-255 or 0-1); ``data[basis_key]``
+    (3N, K) is optional and scaled like the mean.
+    """
+    if mean_key not in data:
+        return None, None
+    albedo, div = colour_01(vertex_major(data[mean_key], path, mean_key, n), path, mean_key)
+    basis = column_basis(data[basis_key], path, basis_key, n, 1.0 / div) if basis_key in data else None
+    return albedo, basis
+
+
 # -- frame and winding --------------------------------------------------------
 
 def outward_flux(vertices: np.ndarray, triangles_: np.ndarray) -> float:

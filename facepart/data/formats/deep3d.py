@@ -36,7 +36,7 @@ import numpy as np
 
 from ...errors import FacepartError
 from ..regions import RegionSet
-from .common import (colour_01, column_basis, fetch, floats, forget, indices, make_model, mat_variable_names,
+from .common import (colour_pca, column_basis, fetch, floats, forget, indices, make_model, mat_variable_names,
                      numeric, per_vertex, pickled, pickled_keys, read_mat, triangles, vertex_major, UNIT_SCALE)
 
 DEEP3D_EXPECTED = "a Deep3D BFM_model_front.mat / BFM09_model_info.mat (meanshape, idBase, exBase, tri)"
@@ -82,11 +82,7 @@ def load_deep3d(path: str | Path, recentre: bool = True):
     if "point_buf" in data:
         _check_point_buf(data["point_buf"], path, n, len(tri), 1, notes)
 
-    albedo = albedo_basis = None
-    if "meantex" in data:
-        albedo, div = colour_01(vertex_major(data["meantex"], path, "meantex", n), path, "meantex")
-        if "texBase" in data:
-            albedo_basis = column_basis(data["texBase"], path, "texBase", n, 1.0 / div)
+    albedo, albedo_basis = colour_pca(data, path, "meantex", "texBase", n)
 
     landmarks = None
     if "keypoints" in data:
@@ -153,11 +149,7 @@ def load_3ddfa_v3(path: str | Path):
         tri = triangles(data["tri"], path, "tri", n, 0, notes)
         if "point_buf" in data:
             _check_point_buf(data["point_buf"], path, n, len(tri), 0, notes)
-        albedo = albedo_basis = None
-        if "u_alb" in data:
-            albedo, div = colour_01(vertex_major(data["u_alb"], path, "u_alb", n), path, "u_alb")
-            if "alb" in data:
-                albedo_basis = column_basis(data["alb"], path, "alb", n, 1.0 / div)
+        albedo, albedo_basis = colour_pca(data, path, "u_alb", "alb", n)
         uv = None
         if "uv_coords" in data:
             uv = floats(data["uv_coords"], path, "uv_coords")

@@ -44,7 +44,7 @@ import numpy as np
 
 from ...errors import FacepartError
 from ..regions import RegionSet
-from .common import (UNIT_SCALE, colour_01, column_basis, fetch, floats, forget, indices, integers, make_model, numeric,
+from .common import (UNIT_SCALE, colour_01, colour_pca, column_basis, fetch, floats, forget, indices, integers, make_model, numeric,
                      per_vertex, pickled, pickled_keys, plausible_unit, triangles, vertex_major)
 
 EXPECTED = "a FaceVerse .npy model (a dict with meanshape, idBase, exBase or exBase_52, tri)"
@@ -138,11 +138,7 @@ def _load_v012(path: Path, data: dict, version: str, simplified: bool, notes: li
     names = _names(data["exp_name_list"], len(expression)) if "exp_name_list" in data else ()
     kind = "blendshape" if version == "v2" else "pca"
     tri = triangles(data["tri"], path, "tri", n, 0, notes)
-    albedo = albedo_basis = None
-    if "meantex" in data:
-        albedo, div = colour_01(vertex_major(data["meantex"], path, "meantex", n), path, "meantex")
-        if "texBase" in data:
-            albedo_basis = column_basis(data["texBase"], path, "texBase", n, 1.0 / div)
+    albedo, albedo_basis = colour_pca(data, path, "meantex", "texBase", n)
     landmarks = None
     if "keypoints" in data:
         kp = indices(data["keypoints"], path, "keypoints", n, 0, notes).ravel()
