@@ -42,9 +42,10 @@ def visible_vertices(fragments: Fragments, triangles: np.ndarray, uv: np.ndarray
         tolerance: allowed depth difference, e.g. a few pixel footprints.
     """
     n_vertices = len(uv)
-    seen_tris = np.unique(fragments.triangle_id[fragments.mask])
+    seen = np.zeros(len(triangles), bool)
+    seen[fragments.triangle_id[fragments.mask]] = True  # O(pixels); np.unique would sort them
     visible = np.zeros(n_vertices, bool)
-    visible[triangles[seen_tris].ravel()] = True
+    visible[triangles[seen].ravel()] = True
     h, w = fragments.depth.shape
     idx = np.flatnonzero(visible)
     col = np.floor(uv[idx, 0]).astype(np.int64)
