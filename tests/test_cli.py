@@ -126,3 +126,23 @@ def test_ctrl_c_during_annotate_keeps_a_checkpoint_and_resumes(tmp_path):
     r = facepart("annotate", "demo", "--out", out, "--variants", done + 2, "--size", 256, "--no-preview")
     # other settings (variants) -> a fresh start, not a wrong resume
     assert r.returncode == 0 and "resumed" not in r.stdout
+
+
+def test_vertex_mask_keeps_votes_on_the_given_vertices(tmp_path, demo_truth):
+    import json
+
+    from facepart.data.parts import PartTable
+
+    nose_and_lips = np.flatnonzero(np.isin(demo_truth, [PartTable.paper().index(n) for n in ("nose", "up_lip")]))
+    mask_file = tmp_path / "mask.json"
+    mask_file.write_text(json.dumps(nose_and_lips.tolist()))
+    out = tmp_path / "masked"
+    r = facepart("annotate", "demo", "--out", out, "--variants", 6, "--size", 192, "--vertex-mask", mask_file,
+                 "--no-preview", "--eval-views", 0)
+    assert r.returncode == 0, r.stderr
+    parts = json.loads((out / "parts.json").read_text())
+    labelled = np.concatenate([np.asarray(v, int) for v in parts.values()])
+    assert len(labelled) > 20 and np.isin(labelled, nose_and_lips).all()
+    bad = tmp_path / "bad.json"
+    bad.write_text("[1, 2, 999999]")
+    _one_line_failure(facepart("annotate", "demo", "--out", out, "--vertex-mask", bad), "bad.json", "0..6401")
