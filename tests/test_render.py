@@ -82,3 +82,15 @@ def test_closing_one_renderer_leaves_the_others_working(renderer256, demo_model)
     other.close()  # idempotent
     again = renderer256.render(demo_model.vertices, scene.triangles, scene.camera)
     assert np.array_equal(first.triangle_id, again.triangle_id)
+
+
+def test_vertex_normals_point_outward_on_a_sphere():
+    import trimesh
+
+    from facepart.renderers.pyrender_backend import vertex_normals
+
+    sphere = trimesh.creation.icosphere(subdivisions=3)
+    normals = vertex_normals(np.asarray(sphere.vertices), np.asarray(sphere.faces))
+    np.testing.assert_allclose(normals, sphere.vertices / np.linalg.norm(sphere.vertices, axis=1, keepdims=True),
+                               atol=0.02)
+    assert normals.shape == sphere.vertices.shape and normals.dtype == np.float32

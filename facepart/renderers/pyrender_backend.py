@@ -85,10 +85,11 @@ def decode_ids(rgb: np.ndarray) -> np.ndarray:
 def vertex_normals(vertices: np.ndarray, triangles: np.ndarray) -> np.ndarray:
     """(V, 3) area-weighted unit vertex normals."""
     v = vertices[triangles]
-    face_n = np.cross(v[:, 1] - v[:, 0], v[:, 2] - v[:, 0])
-    normals = np.zeros_like(vertices, dtype=np.float64)
-    for k in range(3):
-        np.add.at(normals, triangles[:, k], face_n)
+    face_n = np.cross(v[:, 1] - v[:, 0], v[:, 2] - v[:, 0]).astype(np.float64)
+    corners = triangles.T.ravel()  # every triangle adds its normal to its three corners
+    weights = np.tile(face_n, (3, 1))
+    n = len(vertices)
+    normals = np.stack([np.bincount(corners, weights[:, c], minlength=n) for c in range(3)], axis=1)
     norm = np.linalg.norm(normals, axis=1, keepdims=True)
     return (normals / np.where(norm > 0, norm, 1)).astype(np.float32)
 
