@@ -82,7 +82,7 @@ def test_mediapipe_annotates_the_ict_model_part_by_part(ict_model, renderer256):
             assert np.all(x[labels == i] < 0), name
 
 
-def test_masks_made_elsewhere_round_trip_through_render_and_vote(demo_model, demo_truth, tmp_path):
+def test_masks_made_elsewhere_round_trip_through_render_and_vote(demo_model, demo_truth, tmp_path, ict_path):
     """`facepart render`, an outside "parser" writing Helen-ordered label PNGs, `facepart vote`."""
     render_dir, out = tmp_path / "renders", tmp_path / "result"
     r = facepart("render", "demo", "--out", render_dir, "--variants", 12, "--size", 192)
@@ -119,9 +119,10 @@ def test_masks_made_elsewhere_round_trip_through_render_and_vote(demo_model, dem
     seen = load_annotation(out).visible_count > 0
     assert agreement(labels, demo_truth, seen) > 0.99
 
-    # masks from another model are refused
-    r = facepart("vote", "/dev/null", "--masks", render_dir, "--out", out)
+    # masks rendered from another model are refused
+    r = facepart("vote", ict_path, "--masks", render_dir, "--out", tmp_path / "other")
     assert r.returncode != 0 and "Traceback" not in r.stderr
+    assert "another topology" in r.stderr and "6402 vertices vs 26719" in r.stderr
 
 
 def test_segment_command_draws_a_figure(tmp_path, ict_path):
