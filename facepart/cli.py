@@ -363,18 +363,16 @@ def segment(image, segmenter, out_png, parser_args):
     """Show what a parser does to one IMAGE: its own classes and facepart's parts, side by side."""
     from .annotate.preview import write_png
     from .data.parts import PartTable
-    from .segmenters.overlay import read_rgb, segment_figure
+    from .segmenters.overlay import figure, read_rgb
 
     if segmenter.startswith("masks:") or segmenter == "oracle":
         raise FacepartError("`facepart segment` runs a live parser: mediapipe, bisenet:PATH or onnx:PATH")
     rgb = read_rgb(image)
     seg = _make_parser_segmenter(segmenter, PartTable.paper(), None, parser_args, yaw_range=None)
-    figure = segment_figure(seg, rgb, title=f"{segmenter} on {Path(image).name}")
-    path = write_png(out_png, figure)
-    parsed = seg.counts["parsed"] if hasattr(seg, "counts") else None
-    click.echo(f"Wrote {path}" + ("" if parsed is None or seg.segment_image(rgb) is not None
-                                  else f" ({seg.name} found no face in {image})"))
+    result = seg.segment_image(rgb)
     seg.close()
+    path = write_png(out_png, figure(rgb, result, seg.labels, seg.parts, f"{segmenter} on {Path(image).name}"))
+    click.echo(f"Wrote {path}" + ("" if result is not None else f" ({seg.name} found no face in {image})"))
 
 
 @main.command()
