@@ -6,7 +6,6 @@ import subprocess
 import sys
 
 import numpy as np
-import pytest
 
 from facepart.annotate.pipeline import AnnotateSettings, agreement, annotate, iter_views, sampling_for
 from facepart.annotate.render_set import read_manifest
