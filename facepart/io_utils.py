@@ -1,4 +1,9 @@
-"""Atomic writes: a file is either its old self or complete, never half-written."""
+"""File I/O shared by the loaders and writers.
+
+Reading: :func:`open_input` and :func:`read_mapping_file` turn OS and parse
+errors into one-line ``FacepartError``s that name the file. Writing is
+atomic: a file is either its old self or complete, never half-written.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +15,39 @@ from pathlib import Path
 from typing import Iterator
 
 from .errors import FacepartError
+
+
+def open_input(path: str | os.PathLike, mode: str = "rb", what: str = "a file", **kwargs):
+    """``open(path, mode)`` for reading, with one-line errors for missing files, folders and OS errors."""
+    path = Path(path)
+    try:
+        return open(path, mode, **kwargs)
+    except FileNotFoundError:
+        raise FacepartError(f"{path}: file not found") from None
+    except IsADirectoryError:
+        raise FacepartError(f"{path}: expected {what}, got a folder") from None
+    except OSError as exc:
+        raise FacepartError(f"{path}: cannot read ({exc.strerror})") from None
+
+
+def read_mapping_file(path: str | os.PathLike, what: str):
+    """The content of a YAML (or, by its ``.json`` suffix, JSON) file, or a one-line error naming ``what``."""
+    path = Path(path)
+    if not path.is_file():
+        raise FacepartError(f"{path}: {what} file not found")
+    try:
+        with open_input(path, "r", what) as fh:
+            text = fh.read()
+        if path.suffix.lower() == ".json":
+            return json.loads(text)
+        import yaml
+
+        return yaml.safe_load(text)
+    except FacepartError:
+        raise
+    except Exception as exc:  # yaml.YAMLError, json.JSONDecodeError, UnicodeDecodeError
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise FacepartError(f"{path}: not a readable {what} ({first})") from None
 
 
 def ensure_writable_dir(path: str | os.PathLike) -> Path:

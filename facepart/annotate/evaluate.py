@@ -82,17 +82,14 @@ def part_iou(model: FaceModel, labels: np.ndarray, segmenter: PartSegmenter, set
     The held-out variants come from the run's own sampling settings and seed,
     at indices the run never votes on.
     """
+    from ..renderers.pyrender_backend import renderer_for
+
     n_parts = len(segmenter.parts)
     openings = np.array([i for i, n in enumerate(segmenter.parts.names) if n in OPENING_PARTS], np.int64)
     inter = np.zeros(n_parts, np.int64)
     union = np.zeros(n_parts, np.int64)
     compared = skipped = 0
-    own = renderer is None
-    if own:
-        from ..renderers.pyrender_backend import PyrenderRenderer
-
-        renderer = PyrenderRenderer(settings.size, settings.size)
-    try:
+    with renderer_for(renderer, settings.size) as renderer:
         scene = make_scene(model, settings.size)
         indices = range(HELD_OUT_OFFSET, HELD_OUT_OFFSET + views)
         for _, view in iter_views(model, settings, renderer, indices, shade=segmenter.needs_image, scene=scene):
@@ -108,9 +105,6 @@ def part_iou(model: FaceModel, labels: np.ndarray, segmenter: PartSegmenter, set
                 inter[p] += np.count_nonzero(a & b)
                 union[p] += np.count_nonzero(a | b)
             compared += 1
-    finally:
-        if own:
-            renderer.close()
     with np.errstate(invalid="ignore", divide="ignore"):
         iou = np.where(union > 0, inter / np.maximum(union, 1), np.nan)
     return PartIoU(tuple(segmenter.parts.names), iou, inter, union, compared, skipped)

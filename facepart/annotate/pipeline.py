@@ -185,6 +185,8 @@ def annotate(model: FaceModel, segmenter: PartSegmenter, settings: AnnotateSetti
         The annotation (labels by ``settings.rule``'s majority, votes, confidence, visibility)
         and run statistics.
     """
+    from ..renderers.pyrender_backend import renderer_for
+
     settings = settings or AnnotateSettings()
     parts = segmenter.parts
     n_vertices, n_parts = model.n_vertices, len(parts)
@@ -201,15 +203,9 @@ def annotate(model: FaceModel, segmenter: PartSegmenter, settings: AnnotateSetti
             votes, visible_count, start, skipped = state
     resumed_from = start
 
-    own_renderer = renderer is None
-    if own_renderer:
-        from ..renderers.pyrender_backend import PyrenderRenderer
-
-        renderer = PyrenderRenderer(settings.size, settings.size)
     t0 = time.perf_counter()
     scene = make_scene(model, settings.size)
-    try:
-        done = start
+    with renderer_for(renderer, settings.size) as renderer:
         for variant, view in iter_views(model, settings, renderer, range(start, settings.variants),
                                         shade=segmenter.needs_image, scene=scene):
             part_map = segmenter.part_map(view)
@@ -225,9 +221,6 @@ def annotate(model: FaceModel, segmenter: PartSegmenter, settings: AnnotateSetti
                 _save_checkpoint(checkpoint, key, votes, visible_count, done, skipped)
             if progress is not None:
                 progress(done, settings.variants)
-    finally:
-        if own_renderer:
-            renderer.close()
     seconds = time.perf_counter() - t0
 
     labels, confidence = majority(votes[:, :n_parts], votes[:, n_parts])

@@ -23,14 +23,12 @@ PREVIEW_LIGHT = Light(np.array([0.2, -0.3, -1.0]), 2.0, 0.5)
 def render_preview(model: FaceModel, labels: np.ndarray, parts: PartTable, size: int = 384,
                    renderer=None) -> np.ndarray:
     """(H, 3 * size, 3) uint8 RGB: the labelled mean shape at yaw -60, 0, +60 degrees plus a legend."""
-    from ..renderers.pyrender_backend import PyrenderRenderer
+    from ..renderers.pyrender_backend import renderer_for
 
     scene = make_scene(model, size, whole=True)
     colors = parts.colorize(labels).astype(np.float32) / 255.0
-    own = renderer is None
-    renderer = renderer or PyrenderRenderer(size, size)
     panels = []
-    try:
+    with renderer_for(renderer, size) as renderer:
         for yaw in PREVIEW_YAWS:
             variant = dataclasses.replace(frontal_variant(), yaw=yaw, light=PREVIEW_LIGHT)
             v = posed_vertices(model, variant, scene.centre)
@@ -38,9 +36,6 @@ def render_preview(model: FaceModel, labels: np.ndarray, parts: PartTable, size:
             img = frag.image.copy()
             img[~frag.mask] = 255
             panels.append(img)
-    finally:
-        if own:
-            renderer.close()
     return np.vstack([np.hstack(panels), _legend(parts, labels, 3 * size)])
 
 

@@ -12,6 +12,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ..errors import FacepartError
+from ..io_utils import open_input
 
 
 class ObjMesh(NamedTuple):
@@ -25,14 +26,8 @@ class ObjMesh(NamedTuple):
 
 
 def _read_text(path: Path) -> str:
-    try:
-        return path.read_text(errors="replace")
-    except FileNotFoundError:
-        raise FacepartError(f"{path}: file not found") from None
-    except IsADirectoryError:
-        raise FacepartError(f"{path}: expected an OBJ file, got a folder") from None
-    except OSError as exc:
-        raise FacepartError(f"{path}: cannot read ({exc.strerror})") from None
+    with open_input(path, "r", "an OBJ file", errors="replace") as fh:
+        return fh.read()
 
 
 def _floats(lines: list[str], width: int, path: Path, what: str) -> np.ndarray:

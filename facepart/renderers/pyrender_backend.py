@@ -12,6 +12,7 @@ asks pyrender's renderer for single-sample storage instead (see
 
 from __future__ import annotations
 
+import contextlib
 import ctypes.util
 import os
 import weakref
@@ -205,6 +206,16 @@ class PyrenderRenderer:
             image = np.ascontiguousarray(image[..., :3])
             image[~mask] = 0
         return Fragments(image, depth.astype(np.float32), triangle_id, mask)
+
+
+@contextlib.contextmanager
+def renderer_for(renderer, size: int):
+    """Yield ``renderer``; when it is None, a new square ``PyrenderRenderer`` of ``size``, closed afterwards."""
+    if renderer is not None:
+        yield renderer
+        return
+    with PyrenderRenderer(size, size) as own:
+        yield own
 
 
 def _light_pose(direction: np.ndarray) -> np.ndarray:

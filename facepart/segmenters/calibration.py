@@ -143,21 +143,12 @@ def subject_left_on_image_right(camera) -> bool:
 def frontal_view(model, size: int = 512, renderer=None):
     """Render ``model``'s mean shape frontally (yaw = pitch = roll = 0), shaded: a :class:`View`.
 
-    The view's index is :data:`FRONTAL_INDEX`. Pass the run's renderer (of ``size``): when none
-    is given one is made and closed, and on EGL closing a pyrender renderer ends the contexts
-    of every other live renderer in the process (pyrender calls ``eglTerminate``).
+    The view's index is :data:`FRONTAL_INDEX`. Pass the run's renderer (of ``size``) to reuse
+    it; without one, one is made for this view and closed.
     """
     from ..annotate.pipeline import make_scene, render_view
     from ..annotate.variants import frontal_variant
+    from ..renderers.pyrender_backend import renderer_for
 
-    own = renderer is None
-    if own:
-        from ..renderers.pyrender_backend import PyrenderRenderer
-
-        renderer = PyrenderRenderer(size, size)
-    try:
-        scene = make_scene(model, size)
-        return render_view(model, frontal_variant(FRONTAL_INDEX), scene, renderer, shade=True)
-    finally:
-        if own:
-            renderer.close()
+    with renderer_for(renderer, size) as renderer:
+        return render_view(model, frontal_variant(FRONTAL_INDEX), make_scene(model, size), renderer, shade=True)

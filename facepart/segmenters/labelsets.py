@@ -22,7 +22,6 @@ A user's own table is a small YAML or JSON file, see :func:`load_label_set`.
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +31,7 @@ import numpy as np
 
 from ..data.parts import IGNORE, PartTable
 from ..errors import FacepartError
+from ..io_utils import read_mapping_file
 
 #: Canonical class names facepart knows (subject's left/right).
 CANONICAL = (
@@ -221,19 +221,7 @@ def load_label_set(spec: "str | Path | LabelSet") -> LabelSet:
     if path.suffix.lower() not in (".yaml", ".yml", ".json"):
         raise FacepartError(f"unknown label table '{text}': give one of {', '.join(TABLES)}, "
                             f"or a .yaml/.json file")
-    if not path.is_file():
-        raise FacepartError(f"{path}: label table file not found")
-    try:
-        raw = path.read_text()
-        if path.suffix.lower() == ".json":
-            data = json.loads(raw)
-        else:
-            import yaml
-
-            data = yaml.safe_load(raw)
-    except Exception as exc:  # yaml.YAMLError, json.JSONDecodeError, UnicodeDecodeError
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise FacepartError(f"{path}: not a readable label table ({first})") from None
+    data = read_mapping_file(path, "label table")
     return label_set_from_dict(data, str(path), default_name=path.stem)
 
 

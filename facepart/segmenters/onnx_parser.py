@@ -24,13 +24,13 @@ The file beside the model may also be just a label table (a mapping with
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, fields
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import FacepartError, require
+from ..io_utils import read_mapping_file
 from .bisenet import file_digest
 from .labelsets import LabelSet, label_set_from_dict, load_label_set
 
@@ -101,19 +101,7 @@ class OnnxOptions:
 def read_config(path: str | Path) -> dict:
     """The mapping in a YAML or JSON options file."""
     path = Path(path)
-    if not path.is_file():
-        raise FacepartError(f"{path}: ONNX parser config file not found")
-    try:
-        text = path.read_text()
-        if path.suffix.lower() == ".json":
-            data = json.loads(text)
-        else:
-            import yaml
-
-            data = yaml.safe_load(text)
-    except Exception as exc:
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise FacepartError(f"{path}: not a readable YAML/JSON config ({first})") from None
+    data = read_mapping_file(path, "ONNX parser config")
     if not isinstance(data, dict):
         raise FacepartError(f"{path}: expected a mapping of ONNX parser options")
     return data

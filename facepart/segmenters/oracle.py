@@ -16,6 +16,7 @@ import numpy as np
 
 from ..checks import check_shape
 from ..data.parts import IGNORE, PartTable
+from ..errors import FacepartError
 from .base import View
 
 
@@ -99,7 +100,7 @@ class OracleSegmenter:
     def __init__(self, labels: np.ndarray, parts: PartTable, noise: OracleNoise | None = None, seed: int = 0):
         self.labels = check_shape(labels, ("V",), "oracle labels").astype(np.int16)
         if self.labels.max(initial=-1) >= len(parts):
-            raise ValueError(f"oracle labels go up to {self.labels.max()}, but there are {len(parts)} parts")
+            raise FacepartError(f"oracle labels go up to {self.labels.max()}, but there are {len(parts)} parts")
         self.parts = parts
         self.noise = noise
         self.seed = seed

@@ -36,6 +36,7 @@ from pathlib import Path
 import numpy as np
 
 from ...errors import FacepartError
+from ...io_utils import open_input
 
 PICKLE_SUFFIXES = (".pkl", ".pickle", ".npy")
 
@@ -345,21 +346,10 @@ def _short(exc: Exception) -> str:
     return text[:160]
 
 
-def _open(path: Path):
-    try:
-        return open(path, "rb")
-    except FileNotFoundError:
-        raise FacepartError(f"{path}: file not found") from None
-    except IsADirectoryError:
-        raise FacepartError(f"{path}: expected a file, got a folder") from None
-    except OSError as exc:
-        raise FacepartError(f"{path}: cannot read ({exc.strerror})") from None
-
-
 def load_pickle(path: str | Path):
     """Read a ``.pkl`` file safely (Python 2 or 3 pickles), streaming from the file."""
     path = Path(path)
-    with _open(path) as fh:
+    with open_input(path) as fh:
         return _unpickle(fh, str(path))
 
 
@@ -401,7 +391,7 @@ def load_npy(path: str | Path):
     """Read a ``.npy`` file without ``allow_pickle``: plain arrays via numpy, object arrays via the
     restricted unpickler (a pickled dict saved with ``np.save`` comes back as the dict)."""
     path = Path(path)
-    with _open(path) as fh:
+    with open_input(path) as fh:
         header, offset = _npy_header(fh.read(65536 + 12), str(path))
         fh.seek(0)
         if header["descr"] not in ("|O", "O"):
