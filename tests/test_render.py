@@ -87,7 +87,7 @@ def test_closing_one_renderer_leaves_the_others_working(renderer256, demo_model)
 def test_vertex_normals_point_outward_on_a_sphere():
     import trimesh
 
-    from facepart.renderers.pyrender_backend import vertex_normals
+    from facepart.geometry import vertex_normals
 
     sphere = trimesh.creation.icosphere(subdivisions=3)
     normals = vertex_normals(np.asarray(sphere.vertices), np.asarray(sphere.faces))

@@ -82,7 +82,7 @@ def part_iou(model: FaceModel, labels: np.ndarray, segmenter: PartSegmenter, set
     The held-out variants come from the run's own sampling settings and seed,
     at indices the run never votes on.
     """
-    from ..renderers.pyrender_backend import renderer_for
+    from ..renderers.base import renderer_for
 
     n_parts = len(segmenter.parts)
     openings = np.array([i for i, n in enumerate(segmenter.parts.names) if n in OPENING_PARTS], np.int64)

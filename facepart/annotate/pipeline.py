@@ -185,7 +185,7 @@ def annotate(model: FaceModel, segmenter: PartSegmenter, settings: AnnotateSetti
         The annotation (labels by ``settings.rule``'s majority, votes, confidence, visibility)
         and run statistics.
     """
-    from ..renderers.pyrender_backend import renderer_for
+    from ..renderers.base import renderer_for
 
     settings = settings or AnnotateSettings()
     parts = segmenter.parts

@@ -23,7 +23,7 @@ PREVIEW_LIGHT = Light(np.array([0.2, -0.3, -1.0]), 2.0, 0.5)
 def render_preview(model: FaceModel, labels: np.ndarray, parts: PartTable, size: int = 384,
                    renderer=None) -> np.ndarray:
     """(H, 3 * size, 3) uint8 RGB: the labelled mean shape at yaw -60, 0, +60 degrees plus a legend."""
-    from ..renderers.pyrender_backend import renderer_for
+    from ..renderers.base import renderer_for
 
     scene = make_scene(model, size, whole=True)
     colors = parts.colorize(labels).astype(np.float32) / 255.0

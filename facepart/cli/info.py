@@ -20,9 +20,9 @@ from .options import _load, _make_parser_segmenter, _model_options, _parser_opti
 @_parser_options
 def segment(image, segmenter, out_png, parser_args):
     """Show what a parser does to one IMAGE: its own classes and facepart's parts, side by side."""
-    from .annotate.preview import write_png
-    from .data.parts import PartTable
-    from .segmenters.overlay import figure, read_rgb
+    from ..annotate.preview import write_png
+    from ..data.parts import PartTable
+    from ..segmenters.overlay import figure, read_rgb
 
     if segmenter.startswith("masks:") or segmenter == "oracle":
         raise FacepartError("`facepart segment` runs a live parser: mediapipe, bisenet:PATH or onnx:PATH")
@@ -42,15 +42,15 @@ def segment(image, segmenter, out_png, parser_args):
 @_model_options
 def info(path, export_regions, model_args):
     """Print what a model file/folder, an annotation.npz, a parts.json or a BFM index map holds."""
-    from .data.annotation import ANNOTATION_FILE, load_annotation
-    from .data.bfm_topology import looks_like_index_map, read_index_map
+    from ..data.annotation import ANNOTATION_FILE, load_annotation
+    from ..data.bfm_topology import looks_like_index_map, read_index_map
 
     p = Path(path)
     fmt = model_args.get("fmt")
     if fmt is None and looks_like_index_map(p):
         click.echo(read_index_map(p).describe())
         return
-    from .data.regions import read_region_file
+    from ..data.regions import read_region_file
 
     regions = read_region_file(p) if fmt is None else None
     if regions is not None:
@@ -89,7 +89,7 @@ def info(path, export_regions, model_args):
     if export_regions:
         import re
 
-        from .io_utils import ensure_writable_dir, write_json_atomic
+        from ..io_utils import ensure_writable_dir, write_json_atomic
 
         out = ensure_writable_dir(export_regions)
         for name, region_set in face.region_sets.items():
@@ -103,7 +103,7 @@ def info(path, export_regions, model_args):
 @main.command()
 def formats():
     """List the model formats facepart reads."""
-    from .data import FORMATS
+    from ..data import FORMATS
 
     for fmt in FORMATS.values():
         click.echo(f"{fmt.name:<12} {fmt.description}")
@@ -112,7 +112,7 @@ def formats():
 @main.command()
 def labelsets():
     """List the built-in parser label tables (give your own with --labels FILE.yaml)."""
-    from .segmenters import TABLES
+    from ..segmenters import TABLES
 
     for name, table in TABLES.items():
         click.echo(f"{name:<20} {len(table)} classes: {', '.join(table.classes)}")

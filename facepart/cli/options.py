@@ -48,7 +48,7 @@ def _parse_model_options(pairs) -> dict:
 
 
 def _load(model, model_args: dict):
-    from .data import load_model
+    from ..data import load_model
 
     options = _parse_model_options(model_args.get("model_option", ()))
     for clash in ("blendshapes", "unit", "texture"):
@@ -83,7 +83,7 @@ def _parser_options(command):
 
 
 def _make_parser_segmenter(spec: str, parts, face, parser_args: dict, yaw_range="default"):
-    from .segmenters import make_parser_segmenter
+    from ..segmenters import make_parser_segmenter
 
     return make_parser_segmenter(spec, parts, labels=parser_args["labels"], config=parser_args["parser_config"],
                                  device=parser_args["device"], cleanup=parser_args["cleanup"],
@@ -92,8 +92,8 @@ def _make_parser_segmenter(spec: str, parts, face, parser_args: dict, yaw_range=
 
 
 def _truth_labels(model_spec, model, truth, parts):
-    from .data.annotation import read_labels
-    from .data.demo_head import demo_truth
+    from ..data.annotation import read_labels
+    from ..data.demo_head import demo_truth
 
     if truth is not None:
         return read_labels(truth, parts, model.n_vertices)
@@ -104,7 +104,7 @@ def _truth_labels(model_spec, model, truth, parts):
 
 def _apply_vertex_mask(face, vertex_mask):
     if vertex_mask is not None:
-        from .data.vertex_mask import read_vertex_mask
+        from ..data.vertex_mask import read_vertex_mask
 
         face.vote_mask &= read_vertex_mask(vertex_mask, face.n_vertices)
         if not face.vote_mask.any():

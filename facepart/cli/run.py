@@ -21,13 +21,13 @@ CHECKPOINT = ".facepart-checkpoint.npz"
 def _run(face, seg, settings, out: Path, renderer, *, preview: bool, eval_views: int, truth_labels=None,
          notes: list[str] = ()):
     """Calibrate, vote with a progress bar and checkpoint, write the files, print the summary."""
-    from .annotate.pipeline import agreement, annotate, union_agreement
-    from .data.annotation import save_annotation
+    from ..annotate.pipeline import agreement, annotate, union_agreement
+    from ..data.annotation import save_annotation
 
     t0 = time.perf_counter()
     notes = list(notes)
     if hasattr(seg, "calibrate"):
-        from .segmenters import frontal_view
+        from ..segmenters import frontal_view
 
         calibration = seg.calibrate(frontal_view(face, settings.size, renderer))
         click.echo(calibration.summary(), err=True)
@@ -50,7 +50,7 @@ def _run(face, seg, settings, out: Path, renderer, *, preview: bool, eval_views:
                             "(try --segmenter oracle to check the set-up, or a smaller --yaw)")
     iou = None
     if eval_views > 0:
-        from .annotate.evaluate import part_iou
+        from ..annotate.evaluate import part_iou
 
         iou = part_iou(face, ann.labels, seg, settings, views=eval_views, renderer=renderer)
         ann.settings["held_out_part_iou"] = {n: (None if v != v else round(float(v), 4))
@@ -58,7 +58,7 @@ def _run(face, seg, settings, out: Path, renderer, *, preview: bool, eval_views:
     npz, parts_json = save_annotation(ann, out)
     written = [npz, parts_json]
     if preview:
-        from .annotate.preview import render_preview, write_png
+        from ..annotate.preview import render_preview, write_png
 
         written.append(write_png(out / "preview.png", render_preview(face, ann.labels, seg.parts)))
     checkpoint.unlink(missing_ok=True)
@@ -89,9 +89,9 @@ def _run(face, seg, settings, out: Path, renderer, *, preview: bool, eval_views:
 
 
 def _renderer(size: int):
-    from .renderers.pyrender_backend import PyrenderRenderer
+    from ..renderers.base import make_renderer
 
-    return PyrenderRenderer(size, size)
+    return make_renderer(None, size)
 
 
 # -- commands -------------------------------------------------------------------------
@@ -126,9 +126,9 @@ def annotate(model, out_dir, segmenter, truth, noise, variants, size, k, rule, s
 
     Re-running an interrupted command resumes from its checkpoint.
     """
-    from .annotate.pipeline import AnnotateSettings, sampling_for
-    from .data.parts import PartTable
-    from .io_utils import ensure_writable_dir
+    from ..annotate.pipeline import AnnotateSettings, sampling_for
+    from ..data.parts import PartTable
+    from ..io_utils import ensure_writable_dir
 
     out = ensure_writable_dir(out_dir)
     face = _load(model, model_args)
@@ -136,7 +136,7 @@ def annotate(model, out_dir, segmenter, truth, noise, variants, size, k, rule, s
     parts = PartTable.paper()
     truth_labels = None
     if segmenter == "oracle":
-        from .segmenters.oracle import OracleNoise, OracleSegmenter
+        from ..segmenters.oracle import OracleNoise, OracleSegmenter
 
         truth_labels = _truth_labels(model, face, truth, parts)
         seg = OracleSegmenter(truth_labels, parts, OracleNoise() if noise == "default" else None, seed=seed)
@@ -168,10 +168,10 @@ def render(model, out_dir, variants, size, seed, yaw, model_args):
     same file names) to OUT/masks/ and its label table to OUT/labels.yaml, then run
     `facepart vote MODEL --masks OUT --out RESULT`.
     """
-    from .annotate.pipeline import AnnotateSettings
-    from .annotate.render_set import write_render_set
-    from .annotate.variants import SamplingSettings
-    from .io_utils import ensure_writable_dir
+    from ..annotate.pipeline import AnnotateSettings
+    from ..annotate.render_set import write_render_set
+    from ..annotate.variants import SamplingSettings
+    from ..io_utils import ensure_writable_dir
 
     out = ensure_writable_dir(out_dir)
     face = _load(model, model_args)
@@ -203,9 +203,9 @@ def vote(model, masks_dir, out_dir, k, rule, vertex_mask, preview, parser_args, 
     """Vote with label maps made outside facepart (see `facepart render`) and write the annotation."""
     import dataclasses
 
-    from .annotate.render_set import read_manifest
-    from .data.parts import PartTable
-    from .io_utils import ensure_writable_dir
+    from ..annotate.render_set import read_manifest
+    from ..data.parts import PartTable
+    from ..io_utils import ensure_writable_dir
 
     out = ensure_writable_dir(out_dir)
     face = _load(model, model_args)

@@ -67,7 +67,7 @@ def paint_from_landmarks(model: FaceModel) -> bool:
     """Give an uncoloured ``model`` with 68 landmarks painted brows and lips; True if it did."""
     if model.albedo is not None or model.landmarks68 is None or len(model.landmarks68) != 68:
         return False
-    from ..renderers.pyrender_backend import vertex_normals
+    from ..geometry import vertex_normals
 
     v = model.vertices
     lm = v[model.landmarks68]

@@ -12,7 +12,6 @@ asks pyrender's renderer for single-sample storage instead (see
 
 from __future__ import annotations
 
-import contextlib
 import ctypes.util
 import os
 import weakref
@@ -20,6 +19,7 @@ import weakref
 import numpy as np
 
 from ..errors import FacepartError
+from ..geometry import vertex_normals
 from .camera import Camera
 from .fragments import Fragments
 from .light import Light
@@ -83,18 +83,6 @@ def decode_ids(rgb: np.ndarray) -> np.ndarray:
     return (rgb[..., 0] | (rgb[..., 1] << 8) | (rgb[..., 2] << 16)) - 1
 
 
-def vertex_normals(vertices: np.ndarray, triangles: np.ndarray) -> np.ndarray:
-    """(V, 3) area-weighted unit vertex normals."""
-    v = vertices[triangles]
-    face_n = np.cross(v[:, 1] - v[:, 0], v[:, 2] - v[:, 0]).astype(np.float64)
-    corners = triangles.T.ravel()  # every triangle adds its normal to its three corners
-    weights = np.tile(face_n, (3, 1))
-    n = len(vertices)
-    normals = np.stack([np.bincount(corners, weights[:, c], minlength=n) for c in range(3)], axis=1)
-    norm = np.linalg.norm(normals, axis=1, keepdims=True)
-    return (normals / np.where(norm > 0, norm, 1)).astype(np.float32)
-
-
 class PyrenderRenderer:
     """Renders a triangle mesh with per-vertex colours into :class:`Fragments`.
 
@@ -103,6 +91,7 @@ class PyrenderRenderer:
         platform: "egl" or "osmesa"; default: $PYOPENGL_PLATFORM, else EGL, else OSMesa.
     """
 
+    name = "pyrender"
     max_triangles = 2**24 - 2
 
     def __init__(self, width: int, height: int, platform: str | None = None):
@@ -206,16 +195,6 @@ class PyrenderRenderer:
             image = np.ascontiguousarray(image[..., :3])
             image[~mask] = 0
         return Fragments(image, depth.astype(np.float32), triangle_id, mask)
-
-
-@contextlib.contextmanager
-def renderer_for(renderer, size: int):
-    """Yield ``renderer``; when it is None, a new square ``PyrenderRenderer`` of ``size``, closed afterwards."""
-    if renderer is not None:
-        yield renderer
-        return
-    with PyrenderRenderer(size, size) as own:
-        yield own
 
 
 def _light_pose(direction: np.ndarray) -> np.ndarray:

@@ -148,7 +148,7 @@ def frontal_view(model, size: int = 512, renderer=None):
     """
     from ..annotate.pipeline import make_scene, render_view
     from ..annotate.variants import frontal_variant
-    from ..renderers.pyrender_backend import renderer_for
+    from ..renderers.base import renderer_for
 
     with renderer_for(renderer, size) as renderer:
         return render_view(model, frontal_variant(FRONTAL_INDEX), make_scene(model, size), renderer, shade=True)
