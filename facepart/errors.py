@@ -21,10 +21,10 @@ def require(module: str, feature: str, install: str):
         feature: what needs it, e.g. ``"the mediapipe segmenter"``.
         install: the exact install command to suggest.
     """
-    import importlib
+    from .interrupts import import_held
 
     try:
-        return importlib.import_module(module)
+        return import_held(module)
     except ImportError as exc:
         raise MissingDependency(
             f"{feature} needs the Python package '{module}' ({exc}); install it with: {install}"

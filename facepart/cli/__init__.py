@@ -3,32 +3,40 @@
 Commands parse options, call the library, and print; a user's mistake is one
 line on stderr and a non-zero exit code (``FacepartError``), never a traceback.
 The group lives here; each family of commands is a module of this package
-(``run``: annotate, render, vote; ``info``: segment, info, formats, labelsets).
+(``annotate``: annotate, render, vote, merge; ``info``: segment, info, formats, labelsets).
 """
 
 from __future__ import annotations
 
 import os
+import sys
 
 import click
 
 from .. import __version__
 from ..errors import FacepartError
+from ..renderers.pyrender_backend import PLATFORMS
+
+
+#: Exit code of a run stopped by Ctrl-C (128 + SIGINT), as shells report it.
+EXIT_INTERRUPTED = 130
 
 
 class FacepartGroup(click.Group):
-    """Turns FacepartError into a one-line click error (exit code 1)."""
+    """Turns FacepartError into a one-line click error (exit code 1) and Ctrl-C into one line and exit 130."""
 
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
         except FacepartError as exc:
             raise click.ClickException(str(exc)) from None
+        except KeyboardInterrupt as exc:
+            interrupted(exc)
 
 
 @click.group(cls=FacepartGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="facepart")
-@click.option("--gl", type=click.Choice(["egl", "osmesa"]), default=None,
+@click.option("--gl", type=click.Choice(PLATFORMS), default=None,
               help="OpenGL platform for rendering (default: $PYOPENGL_PLATFORM, else EGL, else OSMesa).")
 def main(gl):
     """Make part index files (eyes, brows, lips, nose, skin) for 3D face models."""
@@ -36,7 +44,25 @@ def main(gl):
         os.environ["PYOPENGL_PLATFORM"] = gl
 
 
-from . import info, run  # noqa: E402,F401  (each module adds its commands to ``main``)
+def interrupted(exc: BaseException | None = None) -> None:
+    """Say what an interrupted command kept, and exit with :data:`EXIT_INTERRUPTED`."""
+    message = getattr(exc, "message", None) or "interrupted; nothing was written"
+    try:
+        click.echo(f"\n{message}", err=True)
+    finally:
+        sys.exit(EXIT_INTERRUPTED)
+
+
+def run() -> None:
+    """The ``facepart`` program: :data:`main` with Ctrl-C answered by exit 130 at any moment, also while
+    the commands' modules are imported."""
+    try:
+        main()
+    except KeyboardInterrupt as exc:
+        interrupted(exc)
+
+
+from . import annotate, info  # noqa: E402,F401  (each module adds its commands to ``main``)
 
 if __name__ == "__main__":  # pragma: no cover
-    main()
+    run()

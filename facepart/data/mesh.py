@@ -27,7 +27,9 @@ def guess_unit(extent: float) -> str:
 
 
 def _load_trimesh(path: Path):
-    import trimesh
+    from ..interrupts import import_held
+
+    trimesh = import_held("trimesh")  # trimesh's own optional imports swallow Ctrl-C
 
     try:
         mesh = trimesh.load(str(path), process=False, maintain_order=True, force="mesh")

@@ -10,10 +10,12 @@ torch device such as ``cuda``. Weights load with ``weights_only=True``.
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import numpy as np
 
+from ..interrupts import deferred_interrupt
 from ..errors import FacepartError, require
 from .labelsets import TABLES, LabelSet, load_label_set
 
@@ -130,6 +132,7 @@ class BiSeNetParser:
 
     def __init__(self, path: str | Path, device: str = "cpu", labels: "str | LabelSet | None" = None,
                  input_size: int = INPUT_SIZE):
+        self._args = dict(path=path, device=device, labels=labels, input_size=input_size)
         self.torch = _torch()
         self.path = Path(path)
         self.labels = load_label_set(labels) if labels is not None else TABLES["celebamask-bisenet"]
@@ -139,10 +142,15 @@ class BiSeNetParser:
             raise FacepartError(f"{self.path}: the network has {n_out} classes but label set "
                                 f"'{self.labels.name}' has {len(self.labels)}; give a matching --labels table")
         self.device = str(device)
+        self.max_workers = 1 if self.device.startswith("cuda") else None  # one process holds the GPU
         self.input_size = int(input_size)
         self._mean = np.array(MEAN, np.float32)
         self._std = np.array(STD, np.float32)
         self.digest = file_digest(self.path)
+
+    def __reduce__(self):
+        """Pickled (for worker processes) as the arguments it was made with; the copy rebuilds its session."""
+        return (functools.partial(type(self), **self._args), ())
 
     def logits(self, image: np.ndarray) -> np.ndarray:
         """(H, W, 3) uint8 RGB -> (C, H, W) float32 logits at the image size."""
@@ -154,7 +162,7 @@ class BiSeNetParser:
         x = cv2.resize(image, (s, s), interpolation=cv2.INTER_LINEAR) if (h, w) != (s, s) else image
         x = (x.astype(np.float32) / 255.0 - self._mean) / self._std
         t = torch.from_numpy(np.ascontiguousarray(x.transpose(2, 0, 1)))[None].to(self.model.conv_out.conv_out.weight.device)
-        with torch.inference_mode():
+        with torch.inference_mode(), deferred_interrupt():  # torch's threads finish before Ctrl-C lands
             out = self.model(t)
             if (h, w) != (s, s):
                 out = torch.nn.functional.interpolate(out, (h, w), mode="bilinear", align_corners=True)

@@ -12,11 +12,13 @@ skin polygon.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import sys
 
 import numpy as np
 
+from ..interrupts import deferred_interrupt
 from ..errors import FacepartError, require
 from .labelsets import TABLES
 
@@ -127,6 +129,8 @@ class MediaPipeParser:
 
     def __init__(self, keep_forehead: bool = False, inner_mouth: bool = True, refine_landmarks: bool = True,
                  min_confidence: float = 0.5):
+        self._args = dict(keep_forehead=keep_forehead, inner_mouth=inner_mouth, refine_landmarks=refine_landmarks,
+                          min_confidence=min_confidence)
         mp = require("mediapipe", "the mediapipe segmenter", INSTALL)
         solutions = getattr(mp, "solutions", None)
         if solutions is None or not hasattr(solutions, "face_mesh"):
@@ -150,11 +154,12 @@ class MediaPipeParser:
     def landmarks(self, image: np.ndarray) -> np.ndarray | None:
         """(H, W, 3) uint8 RGB -> (478, 3) float landmarks in pixels (x, y, z), or None."""
         h, w = image.shape[:2]
-        if not self._started:  # until the first face, runs print start-up warnings from C++
-            with _quiet_native_stderr():
+        with deferred_interrupt():  # the graph's threads finish before Ctrl-C lands
+            if not self._started:  # until the first face, runs print start-up warnings from C++
+                with _quiet_native_stderr():
+                    result = self._mesh.process(np.ascontiguousarray(image))
+            else:
                 result = self._mesh.process(np.ascontiguousarray(image))
-        else:
-            result = self._mesh.process(np.ascontiguousarray(image))
         faces = result.multi_face_landmarks
         self._started = self._started or bool(faces)
         if not faces:
@@ -181,6 +186,10 @@ class MediaPipeParser:
     def describe(self) -> str:
         return (f"mediapipe FaceMesh {self.version} (refine={self.refine_landmarks}, "
                 f"min confidence {self.min_confidence:g}, forehead {'kept' if self.keep_forehead else 'cut at the brows'})")
+
+    def __reduce__(self):
+        """Pickled (for worker processes) as the arguments it was made with; the copy rebuilds its session."""
+        return (functools.partial(type(self), **self._args), ())
 
     def close(self) -> None:
         mesh, self._mesh = getattr(self, "_mesh", None), None

@@ -24,11 +24,13 @@ The file beside the model may also be just a label table (a mapping with
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, fields
 from pathlib import Path
 
 import numpy as np
 
+from ..interrupts import deferred_interrupt
 from ..errors import FacepartError, require
 from ..io_utils import read_mapping_file
 from .bisenet import file_digest
@@ -131,6 +133,7 @@ class OnnxParser:
 
     def __init__(self, path: str | Path, config: str | Path | None = None, device: str = "cpu",
                  labels: "str | LabelSet | None" = None, **options):
+        self._args = dict(path=path, config=config, device=device, labels=labels, **options)
         ort = require("onnxruntime", "the onnx segmenter", INSTALL)
         self.path = Path(path)
         if not self.path.is_file():
@@ -160,6 +163,7 @@ class OnnxParser:
             first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
             raise FacepartError(f"{self.path}: not a loadable ONNX model ({first})") from None
         self.device = device
+        self.max_workers = 1 if "CUDAExecutionProvider" in providers else None  # one process holds the GPU
         self.digest = file_digest(self.path)
         self._input = self.session.get_inputs()[0]
         if self._input.type not in ("tensor(float)", "tensor(float16)"):
@@ -175,6 +179,10 @@ class OnnxParser:
             if out not in [o.name for o in outputs]:
                 raise FacepartError(f"{self.path}: no output named '{out}'; outputs: {[o.name for o in outputs]}")
             self._output = out
+
+    def __reduce__(self):
+        """Pickled (for worker processes) as the arguments it was made with; the copy rebuilds its session."""
+        return (functools.partial(type(self), **self._args), ())
 
     def _label_set(self, spec, cfg_path: Path | None) -> LabelSet:
         if isinstance(spec, dict):
@@ -215,7 +223,9 @@ class OnnxParser:
         import cv2
 
         h, w = image.shape[:2]
-        out = np.asarray(self.session.run([self._output], {self._input.name: self._prepare(image)})[0])
+        feed = {self._input.name: self._prepare(image)}
+        with deferred_interrupt():  # onnxruntime's threads finish before Ctrl-C lands
+            out = np.asarray(self.session.run([self._output], feed)[0])
         n = len(self.labels)
         if out.ndim == 4 and out.shape[0] == 1:
             out = out[0]
