@@ -64,27 +64,33 @@ def test_same_seed_same_votes_other_seed_other_votes(demo_model, demo_truth):
 
 
 def test_interrupted_run_resumes_to_the_same_votes(demo_model, demo_truth, tmp_path):
+    from facepart.interrupts import Interrupted
+
     settings = AnnotateSettings(variants=12, size=128, seed=1)
     seg = OracleSegmenter(demo_truth, PARTS, OracleNoise(), seed=1)
     straight = annotate(demo_model, seg, settings).annotation
 
-    checkpoint = tmp_path / "ckpt.npz"
+    checkpoint = tmp_path / "ckpt"
 
     def stop_after_7(done, total):
         if done == 7:
             raise KeyboardInterrupt
 
-    with pytest.raises(KeyboardInterrupt):
+    with pytest.raises(Interrupted, match="kept in"):
         annotate(demo_model, seg, settings, checkpoint=checkpoint, checkpoint_every=5, progress=stop_after_7)
-    assert checkpoint.is_file()
+    assert len(list(checkpoint.glob("part-*.npz"))) == 2  # views 0-4, then the 2 finished at the interrupt
     resumed = annotate(demo_model, seg, settings, checkpoint=checkpoint, checkpoint_every=5)
-    assert resumed.stats.resumed_from == 5
+    assert resumed.stats.resumed_from == 7
     assert np.array_equal(resumed.annotation.votes, straight.votes)
+    assert np.array_equal(resumed.annotation.labels, straight.labels)
     assert np.array_equal(resumed.annotation.visible_count, straight.visible_count)
 
-    # a checkpoint of other settings is not used
+    # a checkpoint of other per-view settings is not used
     other = annotate(demo_model, seg, AnnotateSettings(variants=12, size=128, seed=2), checkpoint=checkpoint)
     assert other.stats.resumed_from == 0
+    # more variants than before: the finished ones are reused
+    more = annotate(demo_model, seg, AnnotateSettings(variants=14, size=128, seed=1), checkpoint=checkpoint)
+    assert more.stats.resumed_from == 12
 
 
 def test_annotation_round_trip_and_topology_guard(demo_model, demo_truth, ict_model, tmp_path):
@@ -120,7 +126,8 @@ def test_union_rule_lets_parts_overlap(demo_model, demo_truth):
 
 
 def test_settings_are_checked():
-    for bad in (dict(variants=0), dict(size=8), dict(k=0), dict(rule="vote")):
+    for bad in (dict(variants=0), dict(size=8), dict(k=0), dict(rule="vote"), dict(seed=-1), dict(grazing=float("nan")),
+                dict(smooth=-1.0), dict(vote="any"), dict(variants=2.5), dict(size=True)):
         with pytest.raises(FacepartError):
             AnnotateSettings(**bad)
 

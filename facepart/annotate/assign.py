@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-RULES = ("majority", "union")
+from .settings import RULES  # noqa: F401  (re-exported)
 
 
 def majority(votes: np.ndarray, none_votes: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -43,3 +43,34 @@ def membership(votes: np.ndarray, labels: np.ndarray, rule: str) -> np.ndarray:
     has = labels >= 0
     out[np.flatnonzero(has), labels[has]] = True
     return out
+
+
+def majority_labels(table: np.ndarray) -> np.ndarray:
+    """(V,) labels of a (V, P + 1) table whose last column is "none" (the plain majority rule)."""
+    return majority(table[:, :-1], table[:, -1])[0]
+
+
+class Assignment:
+    """The run's rule for turning a (V, P + 1) vote table (last column "none") into labels.
+
+    ``quick_labels`` is what the view re-weighting compares views with; ``final`` adds the
+    mesh-space stages the settings ask for and reports what they did.
+    """
+
+    def __init__(self, model, parts, settings):
+        self.model = model
+        self.parts = parts
+        self.settings = settings
+
+    def quick_labels(self, table: np.ndarray) -> np.ndarray:
+        return majority_labels(table)
+
+    def final(self, table: np.ndarray) -> tuple[np.ndarray, np.ndarray, dict]:
+        """(V,) labels, (V,) confidence and a report dict for the annotation's settings."""
+        labels, confidence = majority(table[:, :-1], table[:, -1])
+        return labels, confidence, {}
+
+
+def assign_labels(model, parts, settings) -> Assignment:
+    """The :class:`Assignment` of a run with ``settings``."""
+    return Assignment(model, parts, settings)

@@ -18,14 +18,15 @@ from typing import NamedTuple
 
 import numpy as np
 
-from scipy.spatial import cKDTree
-
 from ..data.face_model import FaceModel
+from ..interrupts import deferred_interrupt
+from ..renderers.base import Renderer, renderer_for
 from ..renderers.fragments import visible_vertices
-from ..segmenters.base import PartSegmenter
+from ..segmenters.base import PartSegmenter, View
 from ..segmenters.oracle import nearest_corner_labels
-from ..segmenters.base import View
-from .pipeline import AnnotateSettings, Scene, check_part_map, iter_views, make_scene
+from .pipeline import check_part_map
+from .settings import AnnotateSettings
+from .views import Scene, iter_views, make_scene
 
 HELD_OUT_OFFSET = 1_000_000
 #: Parts that include what is seen through them (the eyeball in the eye opening).
@@ -65,10 +66,14 @@ def draw_annotation(view: View, labels: np.ndarray, model: FaceModel, scene: Sce
     foreign = frag.mask & ~scene.eligible_triangles[np.maximum(frag.triangle_id, 0)]
     if foreign.any() and openings is not None and len(openings):
         visible = visible_vertices(frag, view.triangles, view.uv, view.depth, scene.depth_tolerance)
-        cand = np.flatnonzero(visible & model.vote_mask)
+        cand = np.flatnonzero(visible & scene.vote_mask)
         if len(cand):
+            from scipy.spatial import cKDTree
+
             rows, cols = np.nonzero(foreign)
-            _, nearest = cKDTree(view.uv[cand]).query(np.stack([cols + 0.5, rows + 0.5], 1), workers=-1)
+            tree = cKDTree(view.uv[cand])
+            with deferred_interrupt():  # scipy's worker threads must not outlive the tree on Ctrl-C
+                _, nearest = tree.query(np.stack([cols + 0.5, rows + 0.5], 1), workers=-1)
             fill = labels[cand[nearest]]
             take = np.isin(fill, openings)
             drawn[rows[take], cols[take]] = fill[take]
@@ -76,21 +81,19 @@ def draw_annotation(view: View, labels: np.ndarray, model: FaceModel, scene: Sce
 
 
 def part_iou(model: FaceModel, labels: np.ndarray, segmenter: PartSegmenter, settings: AnnotateSettings,
-             views: int = 10, renderer=None) -> PartIoU:
+             views: int = 10, renderer: Renderer | None = None) -> PartIoU:
     """Part IoU of ``labels`` (V,) against ``segmenter`` on ``views`` held-out variants.
 
     The held-out variants come from the run's own sampling settings and seed,
     at indices the run never votes on.
     """
-    from ..renderers.base import renderer_for
-
     n_parts = len(segmenter.parts)
     openings = np.array([i for i, n in enumerate(segmenter.parts.names) if n in OPENING_PARTS], np.int64)
     inter = np.zeros(n_parts, np.int64)
     union = np.zeros(n_parts, np.int64)
     compared = skipped = 0
     with renderer_for(renderer, settings.size) as renderer:
-        scene = make_scene(model, settings.size)
+        scene = make_scene(model, settings.size, eyeballs=settings.eyeballs)
         indices = range(HELD_OUT_OFFSET, HELD_OUT_OFFSET + views)
         for _, view in iter_views(model, settings, renderer, indices, shade=segmenter.needs_image, scene=scene):
             parsed = segmenter.part_map(view)

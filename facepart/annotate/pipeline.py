@@ -1,9 +1,11 @@
-"""Algorithm 1 end to end: sample -> render -> segment -> vote -> assign.
+"""Algorithm 1 end to end: sample -> render -> segment -> vote -> consensus -> assign.
 
-:func:`annotate` is the library entry point; the CLI only parses options,
-calls it and writes the files. An optional checkpoint file makes a run
-resumable: it holds the vote table after every few variants, and a re-run
-with the same model, settings and segmenter continues where it stopped.
+:func:`annotate` is the computation (an :class:`Annotation` and the per-view
+votes behind it); :func:`facepart.workflow.annotate_model` wraps it with the
+parser's calibration, the held-out check and the files. A checkpoint folder
+makes a run resumable: it holds the votes of every finished view, and a run
+with the same run key (model, per-view settings, segmenter, vote mask)
+continues where it stopped, with exactly the votes an uninterrupted run gets.
 """
 
 from __future__ import annotations
@@ -11,9 +13,8 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, NamedTuple
+from typing import Callable, Iterable, NamedTuple, Sequence
 
 import numpy as np
 
@@ -21,117 +22,37 @@ from .. import __version__
 from ..data.annotation import Annotation
 from ..data.face_model import FaceModel
 from ..errors import FacepartError
-from ..io_utils import atomic_path
-from ..renderers.camera import Camera
-from ..renderers.fragments import visible_vertices
+from ..interrupts import Interrupted
+from ..renderers.base import Renderer
 from ..segmenters.base import PartSegmenter, View
-from .assign import RULES, majority
-from .variants import SamplingSettings, Variant, head_frame, posed_vertices, sample_variant
-from .vote import vote
+from .assign import assign_labels
+from .consensus import Consensus, robust_consensus, visible_count
+from .settings import RULES, AnnotateSettings, sampling_for  # noqa: F401  (re-exported)
+from .store import Checkpoint
+from .views import Scene, depth_tolerance, frontal_view, iter_views, make_scene, render_view  # noqa: F401
+from .vote import VOTED, ViewVotes
+from .workers import ViewComputer
 
-
-@dataclass(frozen=True)
-class AnnotateSettings:
-    """Settings of one annotation run (everything that changes its votes)."""
-
-    variants: int = 50
-    size: int = 512
-    k: int = 1
-    rule: str = "majority"
-    seed: int = 0
-    only_on_mesh: bool = True  # pixels off the rendered mesh do not vote
-    none_votes: bool = True  # unlabelled pixels on eligible surface vote "none" (majority rule)
-    sampling: SamplingSettings = field(default_factory=SamplingSettings)
-
-    def __post_init__(self):
-        if self.variants < 1:
-            raise FacepartError(f"--variants must be at least 1, got {self.variants}")
-        if not 32 <= self.size <= 4096:
-            raise FacepartError(f"--size must be between 32 and 4096 pixels, got {self.size}")
-        if self.k < 1:
-            raise FacepartError(f"--k must be at least 1, got {self.k}")
-        if self.rule not in RULES:
-            raise FacepartError(f"--rule must be one of {', '.join(RULES)}, got '{self.rule}'")
-
-    def as_dict(self) -> dict:
-        return asdict(self)
-
-
-def sampling_for(segmenter, yaw: float | None = None, **overrides) -> SamplingSettings:
-    """Sampling settings that suit ``segmenter``: yaw +-``yaw`` if given, else the segmenter's own
-    reliable yaw range (``segmenter.yaw_range``, e.g. MediaPipe's +-35 degrees), else the default."""
-    if yaw is not None:
-        overrides["yaw"] = (-abs(yaw), abs(yaw))
-    elif getattr(segmenter, "yaw_range", None) is not None:
-        overrides["yaw"] = tuple(segmenter.yaw_range)
-    return SamplingSettings(**overrides)
+#: Views between checkpoint saves.
+CHECKPOINT_EVERY = 10
 
 
 class RunStats(NamedTuple):
-    variants: int  # variants rendered in total (including resumed ones)
-    skipped: int  # views the segmenter could not parse (no face found)
-    resumed_from: int  # variants taken from a checkpoint
+    variants: int  # views voted or skipped in total (including resumed ones)
+    skipped: int  # views the segmenter could not use (no face, out of its yaw range)
+    resumed_from: int  # views taken from a checkpoint
     seconds: float  # wall time of this process's share of the run
-    variants_per_second: float
+    variants_per_second: float  # views computed by this process per second
+    workers: int = 1
+    stopped_early: bool = False  # --until-stable stopped before the maximum
+    checkpoint_warning: str | None = None  # why saving the checkpoint failed, if it did
 
 
 class AnnotateResult(NamedTuple):
     annotation: Annotation
     stats: RunStats
-
-
-class Scene(NamedTuple):
-    """What every view of a run shares: triangles drawn, pose pivot, camera."""
-
-    triangles: np.ndarray  # (F_r, 3) the rendered triangles; fragment ids index this
-    centre: np.ndarray  # (3,)
-    camera: Camera
-    eligible_triangles: np.ndarray  # (F_r,) bool, triangles with a vote-eligible corner
-    depth_tolerance: float  # visibility test: metres, a few pixel footprints at the head
-
-
-def depth_tolerance(camera: Camera, radius: float) -> float:
-    """Three pixel footprints at the head's distance, at least 0.5% of its radius."""
-    distance = float(np.linalg.norm(camera.translation))
-    return max(3.0 * distance / camera.fx, 0.005 * radius)
-
-
-def make_scene(model: FaceModel, size: int, whole: bool = False) -> Scene:
-    """The shared camera and triangles of a run; ``whole`` frames the whole mesh, not just the face."""
-    centre, radius = head_frame(model, whole)
-    triangles = model.triangles[model.render_triangles]
-    camera = Camera.looking_at(centre, radius, size)
-    return Scene(triangles, centre, camera, model.vote_mask[triangles].any(axis=1), depth_tolerance(camera, radius))
-
-
-def render_view(model: FaceModel, variant: Variant, scene: Scene, renderer, shade: bool = True) -> View:
-    """Render one variant into a :class:`View` (shaded colour only when ``shade``)."""
-    vertices = posed_vertices(model, variant, scene.centre)
-    colors = model.colors(variant.albedo) if shade else None
-    fragments = renderer.render(vertices, scene.triangles, scene.camera, colors=colors, light=variant.light)
-    uv, depth = scene.camera.project(vertices)
-    return View(variant.index, fragments, scene.camera, vertices, uv.astype(np.float32), depth.astype(np.float32),
-                scene.triangles)
-
-
-def iter_views(model: FaceModel, settings: AnnotateSettings, renderer, indices: Iterable[int],
-               shade: bool = True, scene: Scene | None = None) -> Iterator[tuple[Variant, View]]:
-    scene = scene or make_scene(model, settings.size)
-    for i in indices:
-        variant = sample_variant(model, settings.sampling, settings.seed, i)
-        yield variant, render_view(model, variant, scene, renderer, shade)
-
-
-def view_votes(view: View, part_map: np.ndarray, model: FaceModel, scene: Scene,
-               settings: AnnotateSettings, n_parts: int) -> tuple[np.ndarray, np.ndarray]:
-    """(V, P + 1) votes (last column "none") and (V,) bool visibility of one view."""
-    frag = view.fragments
-    visible = visible_vertices(frag, view.triangles, view.uv, view.depth, scene.depth_tolerance)
-    on_eligible = frag.mask & scene.eligible_triangles[np.maximum(frag.triangle_id, 0)]
-    votes = vote(part_map, view.uv, visible & model.vote_mask, n_parts, settings.k,
-                 pixel_mask=frag.mask if settings.only_on_mesh else None,
-                 none_mask=on_eligible if settings.none_votes else None)
-    return votes, visible
+    views: list[ViewVotes]  # every view's votes, in variant order
+    consensus: Consensus
 
 
 def check_part_map(part_map: np.ndarray, view: View, n_parts: int, who: str) -> np.ndarray:
@@ -139,103 +60,213 @@ def check_part_map(part_map: np.ndarray, view: View, n_parts: int, who: str) -> 
     part_map = np.asarray(part_map)
     if part_map.shape != shape:
         raise FacepartError(f"{who}: part map of shape {part_map.shape}, expected {shape} (the render size)")
+    if part_map.dtype.kind not in "iu":
+        raise FacepartError(f"{who}: part map of dtype {part_map.dtype}, expected integer part ids")
     if part_map.size and (part_map.min() < -1 or part_map.max() >= n_parts):
         raise FacepartError(f"{who}: part ids outside -1..{n_parts - 1}")
     return part_map
 
 
-def run_key(model: FaceModel, settings: AnnotateSettings, segmenter_desc: str) -> str:
-    """Hash of everything that must match for a checkpoint to be resumed."""
-    blob = json.dumps([model.fingerprint.as_dict(), settings.as_dict(), segmenter_desc], sort_keys=True, default=str)
+def run_key(model: FaceModel, settings: AnnotateSettings, segmenter_desc: str, vote_mask: np.ndarray | None = None
+            ) -> str:
+    """Hash of everything that decides a single view's votes (a checkpoint or shard is reusable when it matches)."""
+    mask = np.packbits(model.vote_mask if vote_mask is None else vote_mask)
+    blob = json.dumps([model.fingerprint.as_dict(), settings.view_key(), segmenter_desc,
+                       hashlib.sha256(mask.tobytes()).hexdigest()[:16]], sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
-def _load_checkpoint(path: Path, key: str, shape: tuple[int, int]):
+def collect_views(model: FaceModel, segmenter: PartSegmenter, settings: AnnotateSettings,
+                  indices: Iterable[int], *, renderer: Renderer | None = None, workers: int = 1,
+                  checkpoint: Checkpoint | None = None, checkpoint_every: int = CHECKPOINT_EVERY,
+                  progress: Callable[[int, int], None] | None = None,
+                  stop: Callable[[Sequence[ViewVotes]], bool] | None = None,
+                  block: int = 10) -> tuple[list[ViewVotes], int, bool]:
+    """The votes of the views ``indices``, resuming from and saving to ``checkpoint``.
+
+    Args:
+        stop: called with the views so far (variant order) after each ``block`` of views; True ends the run early.
+
+    Returns:
+        (views in variant order, how many came from the checkpoint, whether ``stop`` ended the run).
+        On Ctrl-C the finished views are saved and :class:`~facepart.interrupts.Interrupted` says where.
+    """
+    indices = list(indices)
+    wanted = set(indices)
+    done: dict[int, ViewVotes] = {}
+    if checkpoint is not None:
+        done = {v.index: v for v in checkpoint.load() if v.index in wanted}
+    resumed = len(done)
+    todo = [i for i in indices if i not in done]
+    unsaved: list[ViewVotes] = []
+    total = len(indices)
+    if progress is not None and resumed:
+        progress(resumed, total)
+    stopped = False
+
+    def save() -> None:
+        if checkpoint is not None and unsaved:
+            if checkpoint.save(unsaved):
+                unsaved.clear()
+
+    block = block if stop is not None else max(1, len(todo))
     try:
-        with np.load(path, allow_pickle=False) as d:
-            if str(d["key"]) != key or d["votes"].shape != shape:
-                return None
-            return d["votes"].copy(), d["visible_count"].copy(), int(d["done"]), int(d["skipped"])
-    except Exception:  # a damaged checkpoint is only a lost head start
-        return None
+        with ViewComputer(model, segmenter, settings, renderer=renderer, workers=workers) as computer:
+            for start in range(0, len(todo), block):
+                for view_votes in computer.compute(todo[start:start + block]):
+                    done[view_votes.index] = view_votes
+                    unsaved.append(view_votes)
+                    if len(unsaved) >= checkpoint_every:
+                        save()
+                    if progress is not None:
+                        progress(len(done), total)
+                if stop is not None and start + block < len(todo):
+                    if stop([done[i] for i in indices if i in done]):
+                        stopped = True
+                        break
+        save()
+    except KeyboardInterrupt:
+        save()
+        if checkpoint is not None and not unsaved and done:
+            raise Interrupted(f"interrupted after {len(done)} of {total} views; they are kept in "
+                              f"{checkpoint.folder}: run the same command again to resume") from None
+        raise Interrupted(f"interrupted after {len(done)} of {total} views; nothing was kept"
+                          + (f" (the checkpoint could not be written: {checkpoint.failed})"
+                             if checkpoint is not None and checkpoint.failed else "")) from None
+    return [done[i] for i in indices if i in done], resumed, stopped
 
 
-def _save_checkpoint(path: Path, key: str, votes, visible_count, done: int, skipped: int) -> None:
-    with atomic_path(path) as tmp:
-        with open(tmp, "wb") as fh:
-            np.savez(fh, key=np.array(key), votes=votes, visible_count=visible_count,
-                     done=np.array(done), skipped=np.array(skipped))
+def stability_rule(n_vertices: int, n_parts: int, tolerance: float) -> Callable[[Sequence[ViewVotes]], bool]:
+    """A ``stop`` rule: True once fewer than ``tolerance`` of the labelled vertices changed over the last block."""
+    from .assign import majority_labels
+    from .consensus import vote_table
+
+    state = {"labels": None}
+
+    def stop(views: Sequence[ViewVotes]) -> bool:
+        labels = majority_labels(vote_table(views, n_vertices, n_parts))
+        previous, state["labels"] = state["labels"], labels
+        if previous is None:
+            return False
+        labelled = (labels >= 0) | (previous >= 0)
+        changed = np.count_nonzero((labels != previous) & labelled) / max(1, np.count_nonzero(labelled))
+        return changed < tolerance
+
+    return stop
 
 
 def annotate(model: FaceModel, segmenter: PartSegmenter, settings: AnnotateSettings | None = None, *,
-             renderer=None, progress: Callable[[int, int], None] | None = None,
-             checkpoint: str | Path | None = None, checkpoint_every: int = 10) -> AnnotateResult:
+             renderer: Renderer | None = None, progress: Callable[[int, int], None] | None = None,
+             checkpoint: str | Path | None = None, checkpoint_every: int = CHECKPOINT_EVERY, workers: int = 1,
+             indices: Sequence[int] | None = None, until_stable: float | None = None) -> AnnotateResult:
     """Run Algorithm 1 on ``model`` with ``segmenter``.
 
     Args:
         model: the face model.
         segmenter: turns each rendered view into a part map over ``segmenter.parts``.
         settings: run settings (default :class:`AnnotateSettings`).
-        renderer: a renderer with ``render(vertices, triangles, camera, colors, light) -> Fragments``;
-            default: a :class:`~facepart.renderers.pyrender_backend.PyrenderRenderer` of ``settings.size``.
-        progress: called as ``progress(done, total)`` after each variant.
-        checkpoint: file to save the running vote table to and resume from.
+        renderer: a :class:`~facepart.renderers.base.Renderer` of ``settings.size`` (default: a new one).
+        progress: called as ``progress(done, total)`` after each view.
+        checkpoint: folder to save the finished views to and resume from.
+        workers: processes rendering and segmenting in parallel (the result is the same for any number).
+        indices: the variant indices to compute (default ``range(settings.variants)``; a shard passes its own).
+        until_stable: stop once fewer than this share of the labelled vertices changed over a block of
+            10 views (``settings.variants`` is then the maximum).
 
     Returns:
-        The annotation (labels by ``settings.rule``'s majority, votes, confidence, visibility)
-        and run statistics.
+        The annotation, run statistics, every view's votes and the consensus (view weights).
     """
-    from ..renderers.base import renderer_for
-
     settings = settings or AnnotateSettings()
     parts = segmenter.parts
-    n_vertices, n_parts = model.n_vertices, len(parts)
-    desc = segmenter.describe() if hasattr(segmenter, "describe") else segmenter.name
-    key = run_key(model, settings, desc)
-
-    votes = np.zeros((n_vertices, n_parts + 1), np.int32)
-    visible_count = np.zeros(n_vertices, np.int32)
-    start, skipped = 0, 0
-    checkpoint = Path(checkpoint) if checkpoint else None
-    if checkpoint is not None and checkpoint.is_file():
-        state = _load_checkpoint(checkpoint, key, votes.shape)
-        if state is not None:
-            votes, visible_count, start, skipped = state
-    resumed_from = start
+    desc = segmenter.describe()
+    key = run_key(model, settings, desc, make_scene_mask(model, settings))
+    store = Checkpoint(checkpoint, key) if checkpoint is not None else None
+    indices = list(range(settings.variants)) if indices is None else list(indices)
+    stop = stability_rule(model.n_vertices, len(parts), until_stable) if until_stable else None
 
     t0 = time.perf_counter()
-    scene = make_scene(model, settings.size)
-    with renderer_for(renderer, settings.size) as renderer:
-        for variant, view in iter_views(model, settings, renderer, range(start, settings.variants),
-                                        shade=segmenter.needs_image, scene=scene):
-            part_map = segmenter.part_map(view)
-            if part_map is None:  # the parser found no face: count it, do not fail
-                skipped += 1
-            else:
-                part_map = check_part_map(part_map, view, n_parts, segmenter.name)
-                view_vote, visible = view_votes(view, part_map, model, scene, settings, n_parts)
-                votes += view_vote
-                visible_count += visible
-            done = variant.index + 1
-            if checkpoint is not None and (done - start) % checkpoint_every == 0 and done < settings.variants:
-                _save_checkpoint(checkpoint, key, votes, visible_count, done, skipped)
-            if progress is not None:
-                progress(done, settings.variants)
+    views, resumed, stopped = collect_views(model, segmenter, settings, indices, renderer=renderer,
+                                            workers=workers, checkpoint=store, checkpoint_every=checkpoint_every,
+                                            progress=progress, stop=stop)
     seconds = time.perf_counter() - t0
+    annotation, consensus = build_annotation(model, parts, views, settings, desc)
+    annotation.settings["run_key"] = key
+    if until_stable:
+        annotation.settings["until_stable"] = {"tolerance": until_stable, "variants_used": len(views),
+                                               "stopped_early": stopped}
+    ran = len(views) - resumed
+    skipped = sum(v.status != VOTED for v in views)
+    stats = RunStats(len(views), skipped, resumed, seconds, ran / seconds if seconds > 0 else 0.0, workers,
+                     stopped, store.failed if store is not None else None)
+    return AnnotateResult(annotation, stats, views, consensus)
 
-    labels, confidence = majority(votes[:, :n_parts], votes[:, n_parts])
+
+def make_scene_mask(model: FaceModel, settings: AnnotateSettings) -> np.ndarray:
+    """(V,) bool, the vertices that may receive votes in a run with ``settings``."""
+    return model.vote_mask | (model.eyeball_mask if settings.eyeballs else False)
+
+
+def build_annotation(model: FaceModel, parts, views: Sequence[ViewVotes], settings: AnnotateSettings,
+                     segmenter_desc: str, extra: dict | None = None) -> tuple[Annotation, Consensus]:
+    """Consensus of ``views`` and the labels the run's rules give it, as an :class:`Annotation`."""
+    n_parts = len(parts)
+    assignment = assign_labels(model, parts, settings)
+    consensus = robust_consensus(views, model.n_vertices, n_parts, assignment.quick_labels,
+                                 reweight=settings.reweight_views)
+    labels, confidence, report = assignment.final(consensus.table)
+    skipped = [v.index for v in views if v.status != VOTED]
+    reasons: dict[str, int] = {}
+    for v in views:
+        if v.status != VOTED:
+            reasons[v.status] = reasons.get(v.status, 0) + 1
     run_settings = {
         **settings.as_dict(),
-        "segmenter": desc,
+        "variants": len(views),
+        "segmenter": segmenter_desc,
         "model": {"name": model.name, "format": model.meta.get("format"), "path": model.meta.get("path")},
         "facepart_version": __version__,
-        "skipped_views": skipped,
+        "skipped_views": len(skipped),
+        "skip_reasons": reasons,
+        "view_weights": {"down_weighted": int(np.count_nonzero(consensus.view_weights < 1)),
+                         "dropped": int(np.count_nonzero(consensus.view_weights == 0)),
+                         "median_agreement": _round(np.nanmedian(consensus.agreement))
+                         if np.isfinite(consensus.agreement).any() else None},
+        **report,
+        **(extra or {}),
     }
-    annotation = Annotation(labels, votes[:, :n_parts], confidence, visible_count, parts, model.fingerprint,
-                            settings.rule, run_settings, none_votes=votes[:, n_parts])
-    ran = settings.variants - resumed_from
-    stats = RunStats(settings.variants, skipped, resumed_from, seconds, ran / seconds if seconds > 0 else 0.0)
-    return AnnotateResult(annotation, stats)
+    table = consensus.table
+    annotation = Annotation(labels, table[:, :n_parts].astype(np.float32), confidence,
+                            visible_count(views, model.n_vertices), parts, model.fingerprint, settings.rule,
+                            run_settings, none_votes=table[:, n_parts].astype(np.float32))
+    return annotation, consensus
+
+
+def _round(x) -> float:
+    return round(float(x), 4)
+
+
+def convergence(views: Sequence[ViewVotes], final_labels: np.ndarray, n_parts: int, points: int = 12
+                ) -> list[list[float]]:
+    """[[n, share], ...]: after the first n views (variant order), the share of vertices labelled (by the plain
+    majority of their votes) that agree with ``final_labels``, among vertices labelled in either."""
+    from .assign import majority_labels
+
+    n_vertices = len(final_labels)
+    ordered = sorted(views, key=lambda v: v.index)
+    marks = sorted({max(1, round(len(ordered) * (i + 1) / points)) for i in range(points)})
+    table = np.zeros(n_vertices * (n_parts + 1))
+    out, at = [], 0
+    for n in marks:
+        for v in ordered[at:n]:
+            if len(v.vertex):
+                table += np.bincount(v.vertex.astype(np.int64) * (n_parts + 1) + v.part,
+                                     v.weight.astype(np.float64), minlength=table.size)
+        at = n
+        labels = majority_labels(table.reshape(n_vertices, n_parts + 1))
+        either = (labels >= 0) | (final_labels >= 0)
+        share = float(np.mean(labels[either] == final_labels[either])) if either.any() else float("nan")
+        out.append([n, _round(share)])
+    return out
 
 
 def agreement(labels: np.ndarray, truth: np.ndarray, where: np.ndarray) -> float:

@@ -12,19 +12,18 @@ from ..data.face_model import FaceModel
 from ..data.parts import UNLABELLED_COLOR, PartTable
 from ..errors import FacepartError
 from ..io_utils import atomic_path
+from ..renderers.base import Renderer, renderer_for
 from ..renderers.light import Light
-from .pipeline import make_scene
 from .variants import frontal_variant, posed_vertices
+from .views import make_scene
 
 PREVIEW_YAWS = (-60.0, 0.0, 60.0)
 PREVIEW_LIGHT = Light(np.array([0.2, -0.3, -1.0]), 2.0, 0.5)
 
 
 def render_preview(model: FaceModel, labels: np.ndarray, parts: PartTable, size: int = 384,
-                   renderer=None) -> np.ndarray:
+                   renderer: Renderer | None = None) -> np.ndarray:
     """(H, 3 * size, 3) uint8 RGB: the labelled mean shape at yaw -60, 0, +60 degrees plus a legend."""
-    from ..renderers.base import renderer_for
-
     scene = make_scene(model, size, whole=True)
     colors = parts.colorize(labels).astype(np.float32) / 255.0
     panels = []

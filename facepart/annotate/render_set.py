@@ -12,31 +12,28 @@ masks and votes. Nothing but the manifest and the PNGs is stored.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Callable
 
 from .. import __version__
 from ..data.face_model import FaceModel
-from ..data.topology import Fingerprint
 from ..errors import FacepartError
 from ..io_utils import write_json_atomic
-from ..segmenters.calibration import FRONTAL_INDEX, frontal_view
-from ..segmenters.masks import IMAGES_DIR, MASKS_DIR, image_path, render_file_name
-from .pipeline import AnnotateSettings, iter_views, make_scene
+from ..renderers.base import Renderer
+from ..segmenters.base import FRONTAL_INDEX
+from ..segmenters.masks import (IMAGES_DIR, MANIFEST, MASKS_DIR, RENDER_SET_FORMAT, check_render_set, image_path,
+                                read_manifest, render_file_name)
 from .preview import write_png
-from .variants import SamplingSettings
-
-MANIFEST = "manifest.json"
-FORMAT = "facepart-render-set"
+from .settings import AnnotateSettings
+from .views import frontal_view, iter_views, make_scene
 
 
-def write_render_set(model: FaceModel, settings: AnnotateSettings, out_dir: str | Path, renderer,
+def write_render_set(model: FaceModel, settings: AnnotateSettings, out_dir: str | Path, renderer: Renderer,
                      progress: Callable[[int, int], None] | None = None) -> Path:
     """Render ``settings.variants`` variants and the frontal view into ``out_dir``; return the manifest path."""
     out = Path(out_dir)
     (out / IMAGES_DIR).mkdir(parents=True, exist_ok=True)
-    scene = make_scene(model, settings.size)
+    scene = make_scene(model, settings.size, eyeballs=settings.eyeballs)
     write_png(image_path(out, FRONTAL_INDEX), frontal_view(model, settings.size, renderer).fragments.image)
     variants = []
     for variant, view in iter_views(model, settings, renderer, range(settings.variants), scene=scene):
@@ -45,7 +42,7 @@ def write_render_set(model: FaceModel, settings: AnnotateSettings, out_dir: str 
         if progress is not None:
             progress(variant.index + 1, settings.variants)
     manifest = {
-        "format": FORMAT,
+        "format": RENDER_SET_FORMAT,
         "facepart_version": __version__,
         "model": {"name": model.name, "format": model.meta.get("format"), "path": model.meta.get("path")},
         "fingerprint": model.fingerprint.as_dict(),
@@ -62,22 +59,12 @@ def write_render_set(model: FaceModel, settings: AnnotateSettings, out_dir: str 
     return path
 
 
-def read_manifest(render_dir: str | Path, model: FaceModel) -> AnnotateSettings:
+def render_set_settings(render_dir: str | Path, model: FaceModel) -> AnnotateSettings:
     """The run settings of a render set, after checking that it was made from ``model``."""
-    path = Path(render_dir) / MANIFEST
+    manifest = read_manifest(render_dir)
     try:
-        manifest = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise FacepartError(f"{path}: not found; make the folder with `facepart render MODEL --out DIR`") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise FacepartError(f"{path}: not valid JSON ({exc})") from None
-    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
-        raise FacepartError(f"{path}: not a facepart render-set manifest")
-    try:
-        Fingerprint(**manifest["fingerprint"]).check_matches(model.fingerprint, f"the render set {render_dir}",
-                                                            f"model {model.name}")
-        s = dict(manifest["settings"])
-        s["sampling"] = SamplingSettings.from_dict(s["sampling"])
-        return AnnotateSettings(**s)
-    except (KeyError, TypeError) as exc:
-        raise FacepartError(f"{path}: incomplete manifest ({exc})") from None
+        settings = AnnotateSettings.from_dict(manifest["settings"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise FacepartError(f"{Path(render_dir) / MANIFEST}: incomplete settings ({exc})") from None
+    check_render_set(render_dir, model.fingerprint.as_dict(), settings.as_dict())
+    return settings

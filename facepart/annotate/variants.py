@@ -8,11 +8,13 @@ evenly, profile views included.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+import math
+from dataclasses import asdict, dataclass, fields
 
 import numpy as np
 
 from ..data.face_model import FaceModel
+from ..errors import FacepartError
 from ..renderers.light import Light
 
 GOLDEN = 0.6180339887498949
@@ -38,11 +40,35 @@ class SamplingSettings:
     albedo_scale: float = 1.0
     light_cone: float = 50.0  # light directions within this angle of frontal
 
+    def __post_init__(self):
+        for name in ("yaw", "pitch", "roll"):
+            lo_hi = getattr(self, name)
+            try:
+                lo, hi = (float(v) for v in lo_hi)
+            except (TypeError, ValueError):
+                raise FacepartError(f"{name} range must be two numbers (min, max), got {lo_hi!r}") from None
+            if not (math.isfinite(lo) and math.isfinite(hi)) or lo > hi or max(abs(lo), abs(hi)) > 180:
+                raise FacepartError(f"{name} range must be finite degrees within -180..180 with min <= max, "
+                                    f"got {lo_hi!r}")
+            object.__setattr__(self, name, (lo, hi))
+        for name in ("identity_scale", "expression_scale", "albedo_scale", "light_cone", "blendshape_active",
+                     "neutral_share"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+                raise FacepartError(f"sampling {name} must be a finite number >= 0, got {value!r}")
+        for name in ("max_identity", "max_expression"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise FacepartError(f"sampling {name} must be a whole number >= 0, got {value!r}")
+
     def as_dict(self) -> dict:
         return asdict(self)
 
     @classmethod
     def from_dict(cls, d: dict) -> "SamplingSettings":
+        known = {f.name for f in fields(cls)}
+        if not isinstance(d, dict) or set(d) - known:
+            raise FacepartError(f"sampling settings must be an object with keys among {sorted(known)}")
         d = {k: tuple(v) if isinstance(v, list) else v for k, v in d.items()}
         return cls(**d)
 

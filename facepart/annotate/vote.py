@@ -1,53 +1,181 @@
-"""Algorithm 1's voting: every labelled pixel votes for its k nearest visible projected vertices.
+"""Algorithm 1's voting, one view at a time: labelled pixels vote for the vertices under them.
 
-One extension of the paper: pixels on the model's own surface that the
-parser leaves unlabelled (scalp, neck, forehead above the brows) cast a
-"none" vote the same way. Under the ``majority`` rule a vertex that is mostly
-seen as "none" stays unlabelled, so parts stop at their true boundary
-instead of bleeding onto every vertex that caught a stray vote. The
-``union`` rule (the paper's) ignores "none" votes.
+The default path is exact and needs no search: the id buffer says which
+triangle lies under each pixel, so a pixel votes for a corner of *that*
+triangle — the nearest one (``vote="nearest"``) or all three by perspective-
+correct barycentric weight (``vote="bary"``). A vote therefore never leaks
+across an occlusion edge (lip over teeth, eyelid over eyeball), and every
+corner of a seen triangle can receive votes. ``vote="knn"`` is the paper's
+search (each pixel votes for its k nearest visible projected vertices, a
+KD-tree), kept as the reference and for ``k > 1``.
+
+Every vote is weighted by the view angle of its surface (``view_weight``:
+cos or cos² between the triangle normal and the view ray) and votes from
+surface seen at a grazing angle (cos below ``grazing``) are dropped.
+
+Pixels on vote-eligible surface that the parser leaves unlabelled (scalp,
+neck, forehead above the brows) cast a "none" vote (part id P), so under the
+majority rule parts stop at their boundary. Eyeball vertices seen through
+the lids (``Scene.eye_only``) take eye votes only.
+
+A view's votes are kept as sparse (vertex, part, weight) entries: summed
+over views in variant order they give the vote table, and stored per view
+they let a run re-weight views that disagree with the consensus without
+rendering again.
 """
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
-from scipy.spatial import cKDTree
+
+from ..geometry import triangle_normals
+from ..interrupts import deferred_interrupt
+from ..renderers.fragments import pixel_corners, visible_vertices
+from ..segmenters.base import View
+from .settings import AnnotateSettings
+from .views import Scene
+
+#: ViewVotes.status of a view that voted.
+VOTED = "voted"
 
 
-def vote(part_map: np.ndarray, uv: np.ndarray, candidates: np.ndarray, n_parts: int, k: int = 1,
-         pixel_mask: np.ndarray | None = None, none_mask: np.ndarray | None = None) -> np.ndarray:
-    """Votes of one view.
+class ViewVotes(NamedTuple):
+    """The votes of one view.
+
+    Attributes:
+        index: the variant index.
+        vertex: (n,) int32 vertex ids.
+        part: (n,) int16 part ids; P (the number of parts) is the "none" vote.
+        weight: (n,) float32 vote weights (one pixel casts weight 1 in total, times its view-angle weight).
+        visible: (m,) int32 ids of the vertices seen in this view (empty when the view was skipped).
+        status: :data:`VOTED`, or why the segmenter skipped the view (e.g. "no face").
+    """
+
+    index: int
+    vertex: np.ndarray
+    part: np.ndarray
+    weight: np.ndarray
+    visible: np.ndarray
+    status: str = VOTED
+
+    @classmethod
+    def skipped(cls, index: int, reason: str) -> "ViewVotes":
+        empty = np.zeros(0, np.int32)
+        return cls(int(index), empty, np.zeros(0, np.int16), np.zeros(0, np.float32), empty, reason)
+
+
+def view_angle_weights(view: View, scene: Scene, mode: str, grazing: float) -> np.ndarray:
+    """(F_r,) float32 weight of a vote on each rendered triangle: cos or cos² of the view angle, 0 when grazing.
+
+    The angle is between the posed triangle's outward normal and the ray from the camera to its centroid;
+    back-facing triangles (seen through an opening) get 0.
+    """
+    tri = scene.triangles
+    normals = triangle_normals(view.vertices, tri)
+    centroid = view.vertices[tri].mean(axis=1, dtype=np.float64)
+    cam = view.camera
+    eye = -np.asarray(cam.rotation).T @ np.asarray(cam.translation)
+    ray = centroid - eye
+    cos = -(normals * ray).sum(axis=1) / np.maximum(np.linalg.norm(ray, axis=1), 1e-12)
+    weight = np.where(cos > grazing, cos, 0.0)
+    if mode == "cos2":
+        weight = weight * weight
+    elif mode == "none":
+        weight = (weight > 0).astype(np.float64)
+    return weight.astype(np.float32)
+
+
+def eye_parts(part_names) -> np.ndarray:
+    """Ids of the parts an eyeball may carry (names ending in ``_eye``, or ``eye``)."""
+    return np.array([i for i, n in enumerate(part_names) if n == "eye" or n.endswith("_eye")], np.int64)
+
+
+def view_votes(view: View, part_map: np.ndarray, scene: Scene, settings: AnnotateSettings, n_parts: int,
+               eye_ids: np.ndarray | None = None) -> ViewVotes:
+    """The votes of one parsed view.
 
     Args:
+        view: the render.
         part_map: (H, W) int part id per pixel, -1 = no part.
-        uv: (V, 2) projected vertices, pixel coordinates (pixel centres at +0.5).
-        candidates: (V,) bool, vertices that may receive votes (visible and eligible).
-        n_parts: P.
-        k: each pixel votes for its k nearest candidates (one vote each).
-        pixel_mask: (H, W) bool, pixels whose part label may vote (e.g. where the mesh
-            was drawn), or None for all.
-        none_mask: (H, W) bool, pixels whose -1 label casts a "none" vote, or None for none.
-
-    Returns:
-        (V, P + 1) int32 vote counts of this view; column P holds the "none" votes.
+        scene: the run's scene (triangles, vote-eligible vertices, depth tolerance).
+        settings: ``vote``, ``k``, ``view_weight``, ``grazing``, ``none_votes``, ``only_on_mesh``.
+        n_parts: P; the "none" vote is part P.
+        eye_ids: part ids that eyeball vertices (``scene.eye_only``) may take.
     """
-    n_vertices = len(uv)
-    votes = np.zeros((n_vertices, n_parts + 1), np.int32)
-    voting = part_map >= 0
-    if pixel_mask is not None:
-        voting &= pixel_mask
-    if none_mask is not None:
-        voting |= (part_map < 0) & none_mask
-    cand = np.flatnonzero(candidates)
-    if not voting.any() or len(cand) == 0:
-        return votes
-    rows, cols = np.nonzero(voting)
-    parts = part_map[rows, cols].astype(np.int64)
+    frag = view.fragments
+    visible = visible_vertices(frag, scene.triangles, view.uv, view.depth, scene.depth_tolerance)
+    angle = view_angle_weights(view, scene, settings.view_weight, settings.grazing)
+    tid = np.maximum(frag.triangle_id, 0)
+    usable = frag.mask & (angle[tid] > 0)  # on the mesh, not grazing or back-facing
+    voting = (part_map >= 0) | (settings.none_votes & (part_map < 0) & scene.eligible_triangles[tid])
+    if settings.vote == "knn":
+        if not settings.only_on_mesh:
+            usable = usable | ~frag.mask
+        rows, cols = np.nonzero(voting & usable)
+        on_mesh = frag.mask[rows, cols]
+        weight = np.where(on_mesh, angle[tid[rows, cols]], 1.0)
+        parts = _part_ids(part_map[rows, cols], n_parts)
+        vertex, part, weight = _knn_votes(view, scene, rows, cols, parts, weight, visible, settings.k)
+    else:
+        rows, cols, corners, bary = pixel_corners(frag, scene.triangles, view.uv, view.depth,
+                                                  where=voting & usable & scene.eligible_triangles[tid])
+        parts = _part_ids(part_map[rows, cols], n_parts)
+        weight = angle[tid[rows, cols]].astype(np.float64)
+        vertex, part, weight = _corner_votes(scene, corners, bary, parts, weight, settings.vote == "bary",
+                                             n_parts, eye_ids)
+    n_vertices = len(view.uv)
+    flat = vertex.astype(np.int64) * (n_parts + 1) + part
+    summed = np.bincount(flat, weight, minlength=n_vertices * (n_parts + 1))
+    nz = np.flatnonzero(summed)
+    return ViewVotes(int(view.index), (nz // (n_parts + 1)).astype(np.int32),
+                     (nz % (n_parts + 1)).astype(np.int16), summed[nz].astype(np.float32),
+                     np.flatnonzero(visible).astype(np.int32))
+
+
+def _part_ids(labels: np.ndarray, n_parts: int) -> np.ndarray:
+    """Pixel labels -> part ids with -1 ("no part") as the none vote P."""
+    parts = labels.astype(np.int64)
     parts[parts < 0] = n_parts
+    return parts
+
+
+def _corner_votes(scene: Scene, corners, bary, parts, pixel_weight, spread: bool, n_parts: int, eye_ids):
+    """Each pixel votes for the corners of its own triangle: the nearest, or all three by weight.
+
+    Corners that may not take the pixel's part (not vote-eligible; an eyeball for a non-eye part) are
+    left out and the others share the pixel's vote.
+    """
+    allowed = scene.vote_mask[corners]
+    if scene.eye_only.any():
+        is_eye = parts == n_parts
+        if eye_ids is not None:
+            is_eye |= np.isin(parts, eye_ids)
+        allowed &= ~scene.eye_only[corners] | is_eye[:, None]
+    w = np.where(allowed, np.clip(bary, 0.0, None), 0.0)
+    total = w.sum(axis=1)
+    ok = total > 0
+    corners, w, total, parts, pixel_weight = corners[ok], w[ok], total[ok], parts[ok], pixel_weight[ok]
+    if spread:
+        share = w / total[:, None]
+        return corners.ravel(), np.repeat(parts, 3), (share * pixel_weight[:, None]).ravel()
+    nearest = corners[np.arange(len(corners)), w.argmax(axis=1)]
+    return nearest, parts, pixel_weight
+
+
+def _knn_votes(view: View, scene: Scene, rows, cols, parts, pixel_weight, visible, k: int):
+    """Each pixel votes for its k nearest visible, eligible projected vertices (the paper's search)."""
+    from scipy.spatial import cKDTree
+
+    cand = np.flatnonzero(visible & scene.vote_mask)
+    if len(cand) == 0 or len(rows) == 0:
+        empty = np.zeros(0, np.int64)
+        return empty, empty, np.zeros(0)
     centres = np.stack([cols + 0.5, rows + 0.5], axis=1)
     k = min(k, len(cand))
-    _, nearest = cKDTree(uv[cand]).query(centres, k=k, workers=-1)
-    nearest = cand[nearest.reshape(len(centres), k)]
-    flat = (nearest * (n_parts + 1) + parts[:, None]).ravel()
-    votes += np.bincount(flat, minlength=n_vertices * (n_parts + 1)).reshape(votes.shape).astype(np.int32)
-    return votes
+    tree = cKDTree(view.uv[cand])
+    with deferred_interrupt():  # scipy's worker threads must not outlive the tree on Ctrl-C
+        _, nearest = tree.query(centres, k=k, workers=-1)
+    nearest = cand[np.asarray(nearest).reshape(len(centres), k)]
+    return nearest.ravel(), np.repeat(parts, k), np.repeat(pixel_weight, k)

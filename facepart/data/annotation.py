@@ -8,8 +8,8 @@ key                     shape       meaning
 format                  ()          "facepart-annotation"
 format_version          ()          1
 labels                  (V,) int16  part id per vertex, -1 = none
-votes                   (V, P) i4   votes per vertex and part, summed over variants
-none_votes              (V,) i4     votes for "no part" (unlabelled pixels on the model)
+votes                   (V, P) f4   weighted votes per vertex and part, summed over variants
+none_votes              (V,) f4     votes for "no part" (unlabelled pixels on the model)
 confidence              (V,) f4     share of the vertex's votes its label got
 visible_count           (V,) i4     in how many renders the vertex was visible
 part_names              (P,) str    part table, in id order
@@ -41,7 +41,7 @@ from .parts import PartTable
 from .topology import Fingerprint
 
 FORMAT = "facepart-annotation"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: float32 (weighted) votes
 ANNOTATION_FILE = "annotation.npz"
 PARTS_FILE = "parts.json"
 
@@ -51,18 +51,18 @@ class Annotation:
     """Per-vertex parts of one topology, with the votes behind them."""
 
     labels: np.ndarray  # (V,) int
-    votes: np.ndarray  # (V, P) int32
+    votes: np.ndarray  # (V, P) float32 (weighted votes; version-1 files held int32 counts)
     confidence: np.ndarray  # (V,) float32
     visible_count: np.ndarray  # (V,) int32
     parts: PartTable
     fingerprint: Fingerprint
     rule: str = "majority"
     settings: dict = field(default_factory=dict)
-    none_votes: np.ndarray | None = None  # (V,) int32 votes for "no part" (majority rule)
+    none_votes: np.ndarray | None = None  # (V,) float32 votes for "no part" (majority rule)
 
     def __post_init__(self):
         if self.none_votes is None:
-            self.none_votes = np.zeros(len(self.labels), np.int32)
+            self.none_votes = np.zeros(len(self.labels), np.float32)
 
     @property
     def n_vertices(self) -> int:
@@ -99,8 +99,8 @@ def save_annotation(annotation: Annotation, out_dir: str | Path) -> tuple[Path, 
         "format": np.array(FORMAT),
         "format_version": np.array(FORMAT_VERSION),
         "labels": annotation.labels.astype(np.int16),
-        "votes": annotation.votes.astype(np.int32),
-        "none_votes": annotation.none_votes.astype(np.int32),
+        "votes": annotation.votes.astype(np.float32),
+        "none_votes": annotation.none_votes.astype(np.float32),
         "confidence": annotation.confidence.astype(np.float32),
         "visible_count": annotation.visible_count.astype(np.int32),
         "part_names": np.array(annotation.parts.names),
@@ -163,9 +163,9 @@ def load_annotation(path: str | Path) -> Annotation:
         raise FacepartError(f"{path}: the settings entry is not valid JSON") from None
     parts = PartTable(tuple(names), d["part_colors"].astype(np.uint8))
     fingerprint = Fingerprint(int(d["n_vertices"]), int(d["n_triangles"]), str(d["triangle_hash"]))
-    return Annotation(labels, d["votes"].astype(np.int32), d["confidence"].astype(np.float32),
+    return Annotation(labels, d["votes"].astype(np.float32), d["confidence"].astype(np.float32),
                       d["visible_count"].astype(np.int32), parts, fingerprint, str(d["rule"]), settings,
-                      none_votes=d["none_votes"].astype(np.int32))
+                      none_votes=d["none_votes"].astype(np.float32))
 
 
 def read_labels(path: str | Path, parts: PartTable, n_vertices: int) -> np.ndarray:

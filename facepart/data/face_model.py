@@ -37,6 +37,8 @@ class FaceModel:
         landmarks68: (68,) int64 vertex ids in iBUG/Multi-PIE order, or None.
         render_mask: (V,) bool, vertices whose triangles are drawn (all three corners in it).
         vote_mask: (V,) bool, vertices that may receive part votes (not eyeballs, teeth...).
+        eyeball_mask: (V,) bool, eyeball vertices: seen through the eye opening, they may
+            receive eye votes when a run allows it (``AnnotateSettings.eyeballs``).
         region_sets: region sets the model's files already carry (3DDFA-V3 annotation,
             FLAME_masks.pkl, BFM segbin...), by name; see :mod:`facepart.data.regions`.
         meta: format, version, original units, source path, topology, notes (list of
@@ -56,6 +58,7 @@ class FaceModel:
     landmarks68: np.ndarray | None = None
     render_mask: np.ndarray | None = None
     vote_mask: np.ndarray | None = None
+    eyeball_mask: np.ndarray | None = None
     meta: dict = field(default_factory=dict)
     region_sets: dict = field(default_factory=dict)
 
@@ -80,9 +83,9 @@ class FaceModel:
             self.albedo = np.clip(check_shape(self.albedo, (v, 3), f"{src}: albedo"), 0, 1).astype(np.float32)
         if self.uv is not None:
             self.uv = check_shape(self.uv, (v, 2), f"{src}: uv").astype(np.float32)
-        for name in ("render_mask", "vote_mask"):
+        for name, default in (("render_mask", True), ("vote_mask", True), ("eyeball_mask", False)):
             mask = getattr(self, name)
-            mask = np.ones(v, bool) if mask is None else check_shape(mask, (v,), f"{src}: {name}").astype(bool)
+            mask = np.full(v, default) if mask is None else check_shape(mask, (v,), f"{src}: {name}").astype(bool)
             setattr(self, name, mask)
         if self.landmarks68 is not None:
             self.landmarks68 = np.asarray(self.landmarks68, dtype=np.int64)

@@ -42,6 +42,8 @@ GEOMETRY_RANGES = {
 NOT_RENDERED = ("lacrimal_fluid", "eye_blend", "eye_occlusion", "eyelashes")
 #: Geometries that can carry a facial part; the rest (eyeballs, teeth, sockets) never get votes.
 VOTE_ELIGIBLE = ("face", "head_and_neck")
+#: Eyeballs: seen through the eye opening, they may carry the eye parts.
+EYEBALLS = ("eyeball_left", "eyeball_right")
 
 FULL_VERTEX_COUNT = 26719
 
@@ -109,6 +111,7 @@ def load_ict(folder: str | Path, max_identities: int | None = None) -> FaceModel
         landmarks68=np.asarray(landmarks, np.int64) if landmarks and len(landmarks) == 68 else None,
         render_mask=~geometry_mask(n, NOT_RENDERED) if full else None,
         vote_mask=geometry_mask(n, VOTE_ELIGIBLE) if full else None,
+        eyeball_mask=geometry_mask(n, EYEBALLS) if full else None,
         meta={"format": "ict-facekit", "units": "cm", "path": str(folder),
               "identities": len(identity_files), "expressions": len(expression_files),
               "topology": f"ICT-FaceKit ({n} vertices)" if full else None},

@@ -56,3 +56,43 @@ def visible_vertices(fragments: Fragments, triangles: np.ndarray, uv: np.ndarray
     occluded[inside] = (zbuf > 0) & (zbuf < depth[idx[inside]] - tolerance)
     visible[idx[occluded]] = False
     return visible
+
+
+def barycentric(points: np.ndarray, corners: np.ndarray, depth: np.ndarray | None = None) -> np.ndarray:
+    """(N, 3) barycentric coordinates of ``points`` (N, 2) in the triangles ``corners`` (N, 3, 2).
+
+    With ``depth`` (N, 3), the camera-space z of the corners, the coordinates are perspective-correct
+    (they interpolate on the 3D triangle, not on its projection). Degenerate triangles get 1/3 each.
+    """
+    a, b, c = corners[:, 0], corners[:, 1], corners[:, 2]
+    v0, v1, v2 = b - a, c - a, points - a
+    den = v0[:, 0] * v1[:, 1] - v1[:, 0] * v0[:, 1]
+    ok = np.abs(den) > 1e-12
+    safe = np.where(ok, den, 1.0)
+    w1 = (v2[:, 0] * v1[:, 1] - v1[:, 0] * v2[:, 1]) / safe
+    w2 = (v0[:, 0] * v2[:, 1] - v2[:, 0] * v0[:, 1]) / safe
+    bary = np.stack([1.0 - w1 - w2, w1, w2], axis=1)
+    bary = np.where(ok[:, None], bary, 1.0 / 3.0)
+    if depth is not None:
+        bary = bary / np.maximum(depth, 1e-12)
+        bary /= np.maximum(bary.sum(axis=1, keepdims=True), 1e-30)
+    return bary
+
+
+def pixel_corners(fragments: Fragments, triangles: np.ndarray, uv: np.ndarray, depth: np.ndarray,
+                  where: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The triangle corners under pixels, from the id buffer.
+
+    Args:
+        where: (H, W) bool pixels to look at (default: every pixel the model covers).
+
+    Returns:
+        rows (N,), cols (N,) of those pixels, their triangles' corners (N, 3) vertex ids and the
+        perspective-correct barycentric coordinates (N, 3) of the pixel centres in them.
+    """
+    mask = fragments.mask if where is None else (np.asarray(where, bool) & fragments.mask)
+    rows, cols = np.nonzero(mask)
+    corners = triangles[fragments.triangle_id[rows, cols]]
+    centres = np.stack([cols + 0.5, rows + 0.5], axis=1).astype(np.float64)
+    bary = barycentric(centres, uv[corners].astype(np.float64), depth[corners].astype(np.float64))
+    return rows, cols, corners, bary

@@ -1,0 +1,155 @@
+"""Per-view votes on disk: a run's checkpoint and the shards of a split run share one layout.
+
+A votes file is a plain ``.npz`` (no pickles) holding the :class:`~facepart.annotate.vote.ViewVotes`
+of some views, packed CSR-style, and a JSON header with the run key (the hash
+of everything that decides a single view's votes) and what the run was.
+A checkpoint is a folder of such files, one per save, each holding only the
+views finished since the previous save, so saving costs what was added,
+not the whole run. A shard is one such file.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+import zipfile
+from pathlib import Path
+from typing import Iterable
+
+import numpy as np
+
+from ..errors import FacepartError
+from ..io_utils import atomic_path
+from .vote import ViewVotes
+
+FORMAT = "facepart-votes"
+FORMAT_VERSION = 1
+
+
+def pack(views: Iterable[ViewVotes]) -> dict[str, np.ndarray]:
+    """ViewVotes -> flat arrays (CSR-style offsets per view)."""
+    views = list(views)
+    counts = [len(v.vertex) for v in views]
+    seen = [len(v.visible) for v in views]
+    cat = (lambda arrays, dtype: np.concatenate(arrays).astype(dtype) if arrays else np.zeros(0, dtype))
+    return {
+        "index": np.array([v.index for v in views], np.int64),
+        "status": np.array([v.status for v in views], dtype=str) if views else np.zeros(0, "<U1"),
+        "offsets": np.concatenate([[0], np.cumsum(counts)]).astype(np.int64),
+        "vertex": cat([v.vertex for v in views], np.int32),
+        "part": cat([v.part for v in views], np.int16),
+        "weight": cat([v.weight for v in views], np.float32),
+        "visible_offsets": np.concatenate([[0], np.cumsum(seen)]).astype(np.int64),
+        "visible": cat([v.visible for v in views], np.int32),
+    }
+
+
+def unpack(arrays) -> list[ViewVotes]:
+    """Flat arrays -> ViewVotes (checked: offsets monotone and in range)."""
+    index, status = np.asarray(arrays["index"]), np.asarray(arrays["status"])
+    off, voff = np.asarray(arrays["offsets"]), np.asarray(arrays["visible_offsets"])
+    vertex, part, weight, visible = (np.asarray(arrays[k]) for k in ("vertex", "part", "weight", "visible"))
+    n = len(index)
+    if (len(status) != n or len(off) != n + 1 or len(voff) != n + 1 or np.any(np.diff(off) < 0)
+            or np.any(np.diff(voff) < 0) or off[-1] != len(vertex) or len(part) != len(vertex)
+            or len(weight) != len(vertex) or voff[-1] != len(visible)):
+        raise ValueError("inconsistent per-view vote arrays")
+    return [ViewVotes(int(index[i]), vertex[off[i]:off[i + 1]], part[off[i]:off[i + 1]], weight[off[i]:off[i + 1]],
+                      visible[voff[i]:voff[i + 1]], str(status[i])) for i in range(n)]
+
+
+def write_votes(path: str | Path, key: str, views: Iterable[ViewVotes], header: dict | None = None) -> Path:
+    """Write ``views`` with run ``key`` and a JSON ``header`` to ``path`` (.npz), atomically."""
+    path = Path(path)
+    meta = {"format": FORMAT, "format_version": FORMAT_VERSION, "key": key, **(header or {})}
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as fh:
+            np.savez(fh, header=np.array(json.dumps(meta, sort_keys=True)), **pack(views))
+    return path
+
+
+def read_votes(path: str | Path) -> tuple[dict, list[ViewVotes]]:
+    """(header, views) of a votes file; a one-line error when it is not one."""
+    path = Path(path)
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            header = json.loads(str(data["header"]))
+            if not isinstance(header, dict) or header.get("format") != FORMAT:
+                raise FacepartError(f"{path}: not a facepart votes file (shard or checkpoint)")
+            if int(header.get("format_version", 0)) > FORMAT_VERSION:
+                raise FacepartError(f"{path}: written by a newer facepart; please upgrade")
+            views = unpack(data)
+    except FacepartError:
+        raise
+    except FileNotFoundError:
+        raise FacepartError(f"{path}: file not found") from None
+    except (OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile, EOFError, json.JSONDecodeError,
+            RecursionError) as exc:
+        raise FacepartError(f"{path}: not a readable facepart votes file ({type(exc).__name__}: {exc})") from None
+    except Exception as exc:  # zlib.error and friends from a damaged archive member
+        raise FacepartError(f"{path}: damaged facepart votes file ({type(exc).__name__})") from None
+    return header, views
+
+
+class Checkpoint:
+    """A folder of votes files: the views a run finished, saved as it goes.
+
+    Args:
+        folder: the checkpoint folder (created on the first save).
+        key: the run key; files of another key are ignored when loading.
+    """
+
+    def __init__(self, folder: str | Path, key: str):
+        self.folder = Path(folder)
+        self.key = key
+        self._saved = 0
+        self.failed: str | None = None  # why the last save failed (the run goes on in memory)
+
+    def load(self) -> list[ViewVotes]:
+        """Every view saved under this key (damaged or foreign files are skipped with a warning)."""
+        views: dict[int, ViewVotes] = {}
+        if not self.folder.is_dir():
+            return []
+        for path in sorted(self.folder.glob("part-*.npz")):
+            try:
+                header, part = read_votes(path)
+            except FacepartError as exc:
+                warnings.warn(f"checkpoint file skipped: {exc}", stacklevel=2)
+                continue
+            if header.get("key") != self.key:
+                continue
+            for v in part:
+                views[v.index] = v
+        self._saved = len(list(self.folder.glob("part-*.npz")))
+        return [views[i] for i in sorted(views)]
+
+    def save(self, views: list[ViewVotes]) -> bool:
+        """Add ``views`` (those finished since the last save). A failure is kept in ``failed``, not raised."""
+        if not views:
+            return True
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            write_votes(self.folder / f"part-{self._saved:06d}.npz", self.key, views)
+        except (OSError, FacepartError) as exc:
+            self.failed = str(exc)
+            return False
+        self._saved += 1
+        self.failed = None
+        return True
+
+    def remove(self) -> None:
+        """Delete the checkpoint (after the run's files were written)."""
+        remove_checkpoint(self.folder)
+
+
+def remove_checkpoint(folder: str | Path) -> None:
+    """Delete a checkpoint folder's votes files (and the folder when nothing else is in it)."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return
+    for path in list(folder.glob("part-*.npz")) + list(folder.glob(".part-*")):  # .part-*: interrupted saves
+        path.unlink(missing_ok=True)
+    try:
+        folder.rmdir()
+    except OSError:
+        pass

@@ -1,0 +1,92 @@
+"""Rendering the variants of a run into :class:`~facepart.segmenters.base.View`s.
+
+A :class:`Scene` is what every view of a run shares (the drawn triangles, the
+pose pivot, the camera, which vertices may receive votes); :func:`render_view`
+poses one variant and renders it; :func:`frontal_view` is the mean shape seen
+from the front (the parser's left/right calibration image).
+"""
+
+from __future__ import annotations
+
+from typing import Iterable, Iterator, NamedTuple
+
+import numpy as np
+
+from ..data.face_model import FaceModel
+from ..renderers.base import Renderer, renderer_for
+from ..renderers.camera import Camera
+from ..segmenters.base import FRONTAL_INDEX, View
+from .settings import AnnotateSettings
+from .variants import Variant, frontal_variant, head_frame, posed_vertices, sample_variant
+
+
+class Scene(NamedTuple):
+    """What every view of a run shares.
+
+    Attributes:
+        triangles: (F_r, 3) the rendered triangles; fragment ids index this array.
+        centre: (3,) pose pivot.
+        camera: the camera of every view.
+        vote_mask: (V,) bool, vertices that may receive votes in this run.
+        eligible_triangles: (F_r,) bool, triangles with a corner in ``vote_mask``.
+        depth_tolerance: metres; a vertex is hidden when the depth buffer at its pixel is this much nearer.
+        eye_only: (V,) bool, vertices that may receive only eye votes (eyeballs seen through the lids).
+    """
+
+    triangles: np.ndarray
+    centre: np.ndarray
+    camera: Camera
+    vote_mask: np.ndarray
+    eligible_triangles: np.ndarray
+    depth_tolerance: float
+    eye_only: np.ndarray
+
+
+def depth_tolerance(camera: Camera, radius: float) -> float:
+    """Three pixel footprints at the head's distance, at least 0.5% of its radius."""
+    distance = float(np.linalg.norm(camera.translation))
+    return max(3.0 * distance / camera.fx, 0.005 * radius)
+
+
+def make_scene(model: FaceModel, size: int, whole: bool = False, eyeballs: bool = False) -> Scene:
+    """The shared camera and triangles of a run.
+
+    Args:
+        whole: frame the whole mesh, not just the face.
+        eyeballs: the model's eyeball vertices (``model.eyeball_mask``) may receive eye votes.
+    """
+    centre, radius = head_frame(model, whole)
+    triangles = model.triangles[model.render_triangles]
+    camera = Camera.looking_at(centre, radius, size)
+    eye_only = model.eyeball_mask & ~model.vote_mask if eyeballs else np.zeros(model.n_vertices, bool)
+    vote_mask = model.vote_mask | eye_only
+    return Scene(triangles, centre, camera, vote_mask, vote_mask[triangles].any(axis=1),
+                 depth_tolerance(camera, radius), eye_only)
+
+
+def render_view(model: FaceModel, variant: Variant, scene: Scene, renderer: Renderer, shade: bool = True) -> View:
+    """Render one variant into a :class:`View` (shaded colour only when ``shade``)."""
+    vertices = posed_vertices(model, variant, scene.centre)
+    colors = model.colors(variant.albedo) if shade else None
+    fragments = renderer.render(vertices, scene.triangles, scene.camera, colors=colors, light=variant.light)
+    uv, depth = scene.camera.project(vertices)
+    return View(variant.index, fragments, scene.camera, vertices, uv.astype(np.float32), depth.astype(np.float32),
+                scene.triangles)
+
+
+def iter_views(model: FaceModel, settings: AnnotateSettings, renderer: Renderer, indices: Iterable[int],
+               shade: bool = True, scene: Scene | None = None) -> Iterator[tuple[Variant, View]]:
+    """Sample (``settings.sampling``, ``settings.seed``) and render the variants ``indices`` of a run."""
+    scene = scene or make_scene(model, settings.size, eyeballs=settings.eyeballs)
+    for i in indices:
+        variant = sample_variant(model, settings.sampling, settings.seed, i)
+        yield variant, render_view(model, variant, scene, renderer, shade)
+
+
+def frontal_view(model: FaceModel, size: int = 512, renderer: Renderer | None = None) -> View:
+    """The mean shape, neutral, facing the camera, shaded: a :class:`View` with index ``FRONTAL_INDEX``.
+
+    Pass the run's renderer (of ``size``) to reuse it; without one, one is made for this view and closed.
+    """
+    with renderer_for(renderer, size) as renderer:
+        return render_view(model, frontal_variant(FRONTAL_INDEX), make_scene(model, size), renderer, shade=True)

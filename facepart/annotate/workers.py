@@ -1,0 +1,214 @@
+"""Computing views: render, segment and vote, in this process or in parallel worker processes.
+
+Each worker process gets its own copy of the model, the segmenter and the
+settings once, makes its own renderer (its own GL context) and runs with one
+BLAS thread (``OPENBLAS_NUM_THREADS=1``: numpy's spinning threads otherwise
+eat a core between calls). A view's votes depend on its variant index alone,
+and the run sums them in variant order, so any number of workers gives the
+same annotation bit for bit. Workers ignore Ctrl-C; the parent stops them.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import multiprocessing
+import os
+import shlex
+import signal
+import sys
+import tempfile
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
+from typing import Iterable, Iterator
+
+from ..data.face_model import FaceModel
+from ..errors import FacepartError
+from ..interrupts import deferred_interrupt
+from ..renderers.base import Renderer, make_renderer
+from ..segmenters.base import PartSegmenter
+from .settings import AnnotateSettings
+from .variants import sample_variant
+from .views import make_scene, render_view
+from .vote import ViewVotes, eye_parts, view_votes
+
+#: Environment of worker processes: one thread per numeric library.
+WORKER_ENV = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+
+
+def default_workers() -> int:
+    """The number of cores this process may use."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+class ViewComputer:
+    """Computes :class:`ViewVotes` for variant indices, with one renderer per process.
+
+    Use as a context manager; :meth:`compute` yields views as they finish (not in index order).
+
+    Args:
+        renderer: this process's renderer (default: a new one of the default backend); worker
+            processes make one of the same backend.
+        workers: processes; 1 computes here.
+    """
+
+    def __init__(self, model: FaceModel, segmenter: PartSegmenter, settings: AnnotateSettings, *,
+                 renderer: Renderer | None = None, workers: int = 1):
+        if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+            raise FacepartError(f"--workers must be a whole number of at least 1, got {workers!r}")
+        limit = segmenter.max_workers
+        self.workers = min(workers, limit) if limit else workers
+        self.model, self.segmenter, self.settings = model, segmenter, settings
+        self._renderer = renderer
+        self._own_renderer: Renderer | None = None
+        self._pool: ProcessPoolExecutor | None = None
+        self._ctx = None
+        self._task: _Task | None = None
+
+    def __enter__(self) -> "ViewComputer":
+        if self.workers == 1:
+            renderer = self._renderer
+            if renderer is None:
+                renderer = self._own_renderer = make_renderer(None, self.settings.size)
+            self._task = _Task(self.model, self.segmenter, self.settings, renderer)
+        else:
+            self._ctx = multiprocessing.get_context("spawn")
+            name = getattr(self._renderer, "name", None)
+            self._pool = ProcessPoolExecutor(self.workers, mp_context=self._ctx, initializer=_init_worker,
+                                             initargs=(self.model, self.segmenter, self.settings, name))
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)  # running views finish (a fraction of a second)
+            self._pool = None
+        if self._own_renderer is not None:
+            self._own_renderer.close()
+            self._own_renderer = None
+
+    def compute(self, indices: Iterable[int]) -> Iterator[ViewVotes]:
+        """Yield the votes of each view of ``indices`` as it finishes."""
+        indices = list(indices)
+        if self._pool is None:
+            for i in indices:
+                yield self._task(i)
+            return
+        # workers start on submit: they must get their whole start-up message, so a Ctrl-C waits for it
+        with _environment(WORKER_ENV), _workers_ignore_sigint(self._ctx), deferred_interrupt():
+            futures = [self._pool.submit(_compute_in_worker, i) for i in indices]
+        try:
+            for future in as_completed(futures):
+                yield future.result()
+        except BrokenProcessPool:
+            raise FacepartError("a worker process died (out of memory, or a crash in a native library); "
+                                 "run again with --workers 1 to see the error") from None
+        finally:
+            for future in futures:
+                future.cancel()
+
+
+def compute_views(model: FaceModel, segmenter: PartSegmenter, settings: AnnotateSettings, indices: Iterable[int],
+                  *, renderer: Renderer | None = None, workers: int = 1) -> Iterator[ViewVotes]:
+    """Yield the votes of the views ``indices`` (in completion order), with a :class:`ViewComputer`."""
+    with ViewComputer(model, segmenter, settings, renderer=renderer, workers=workers) as computer:
+        yield from computer.compute(indices)
+
+
+class _Task:
+    """Render, segment and vote one variant (what each process does per index)."""
+
+    def __init__(self, model: FaceModel, segmenter: PartSegmenter, settings: AnnotateSettings, renderer: Renderer):
+        self.model, self.segmenter, self.settings, self.renderer = model, segmenter, settings, renderer
+        self.scene = make_scene(model, settings.size, eyeballs=settings.eyeballs)
+        self.n_parts = len(segmenter.parts)
+        self.eye_ids = eye_parts(segmenter.parts.names)
+
+    def __call__(self, index: int) -> ViewVotes:
+        from .pipeline import check_part_map
+
+        variant = sample_variant(self.model, self.settings.sampling, self.settings.seed, index)
+        view = render_view(self.model, variant, self.scene, self.renderer, shade=self.segmenter.needs_image)
+        part_map = self.segmenter.part_map(view)
+        if part_map is None:
+            return ViewVotes.skipped(index, self.segmenter.last_skip_reason or "no face")
+        part_map = check_part_map(part_map, view, self.n_parts, self.segmenter.name)
+        return view_votes(view, part_map, self.scene, self.settings, self.n_parts, self.eye_ids)
+
+
+_WORKER: dict = {}
+
+
+def _init_worker(model, segmenter, settings, renderer_name) -> None:
+    """Keep the run's objects; the renderer is made by the first task, so that a failure there reaches
+    the parent as that task's error (an initializer's error would only break the pool)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and stops the workers
+    if "torch" in sys.modules:  # a torch parser: one thread per worker, like BLAS
+        sys.modules["torch"].set_num_threads(1)
+    _WORKER.update(args=(model, segmenter, settings), renderer=renderer_name)
+
+
+def _compute_in_worker(index: int) -> ViewVotes:
+    if "task" not in _WORKER:
+        model, segmenter, settings = _WORKER["args"]
+        _WORKER["task"] = _Task(model, segmenter, settings, make_renderer(_WORKER["renderer"], settings.size))
+    return _WORKER["task"](index)
+
+
+_LAUNCHER: str | None = None
+
+
+def _ignoring_sigint_launcher() -> str | None:
+    """A two-line launcher that starts a worker's Python with Ctrl-C ignored from its first instruction
+    (an ignored signal stays ignored across exec), or None where there is no POSIX shell."""
+    global _LAUNCHER
+    if os.name != "posix" or not os.path.exists("/bin/sh"):
+        return None
+    if _LAUNCHER is None or not os.path.exists(_LAUNCHER):
+        fd, path = tempfile.mkstemp(prefix="facepart-worker-", suffix=".sh")
+        os.write(fd, f"#!/bin/sh\ntrap '' INT\nexec {shlex.quote(sys.executable)} \"$@\"\n".encode())
+        os.close(fd)
+        os.chmod(path, 0o700)
+        atexit.register(_remove_quietly, path)
+        _LAUNCHER = path
+    return _LAUNCHER
+
+
+def _remove_quietly(path: str) -> None:
+    with contextlib.suppress(OSError):
+        os.unlink(path)
+
+
+@contextlib.contextmanager
+def _workers_ignore_sigint(ctx):
+    """Start the processes made inside the block with SIGINT ignored (the parent handles Ctrl-C and stops
+    them; a Ctrl-C during their start-up would otherwise kill them with a traceback). This process keeps
+    its own handler: no Ctrl-C is lost."""
+    from multiprocessing import spawn
+
+    launcher = _ignoring_sigint_launcher()
+    if launcher is None:
+        yield
+        return
+    previous = spawn.get_executable()
+    ctx.set_executable(launcher)
+    try:
+        yield
+    finally:
+        ctx.set_executable(previous)
+
+
+@contextlib.contextmanager
+def _environment(values: dict):
+    old = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
