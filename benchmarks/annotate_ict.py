@@ -42,7 +42,7 @@ settings = AnnotateSettings(variants={variants}, size={size}, sampling=sampling_
 with PyrenderRenderer({size}, {size}) as renderer:
     t0 = time.perf_counter()
     if hasattr(seg, "calibrate"):
-        from facepart.segmenters import frontal_view
+        from facepart.annotate.views import frontal_view
         seg.calibrate(frontal_view(model, {size}, renderer))
     res = annotate(model, seg, settings, renderer=renderer)
     wall = time.perf_counter() - t0

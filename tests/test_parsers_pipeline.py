@@ -8,9 +8,10 @@ import sys
 import numpy as np
 
 from facepart.annotate.pipeline import AnnotateSettings, agreement, annotate, iter_views, sampling_for
-from facepart.annotate.render_set import read_manifest
+from facepart.annotate.render_set import render_set_settings
 from facepart.data.parts import PartTable
-from facepart.segmenters import frontal_view, make_parser_segmenter
+from facepart.annotate.views import frontal_view
+from facepart.segmenters import make_parser_segmenter
 from facepart.segmenters.masks import mask_path, write_label_png
 from facepart.segmenters.oracle import nearest_corner_labels
 
@@ -98,7 +99,7 @@ def test_masks_made_elsewhere_round_trip_through_render_and_vote(demo_model, dem
     mirror = {"left_eye": "right_eye", "right_eye": "left_eye", "left_eyebrow": "right_eyebrow",
               "right_eyebrow": "left_eyebrow"}
     lut = np.array([helen.canonical.index(mirror.get(n, n)) for n in PARTS.names] + [0], np.uint8)
-    settings = read_manifest(render_dir, demo_model)
+    settings = render_set_settings(render_dir, demo_model)
     with PyrenderRenderer(192, 192) as renderer:
         views = [frontal_view(demo_model, 192, renderer)]
         views += [view for _, view in iter_views(demo_model, settings, renderer, range(12), shade=False)]
@@ -108,7 +109,7 @@ def test_masks_made_elsewhere_round_trip_through_render_and_vote(demo_model, dem
     r = facepart("vote", "demo", "--masks", render_dir, "--out", out, "--labels", "helen", "--cleanup", "none")
     assert r.returncode == 0, r.stderr
     assert "swapped" in r.stderr or "swapped" in r.stdout
-    assert "11 views parsed, 1 without a face" in r.stdout
+    assert "11 views parsed, 1 skipped: 1 no mask" in r.stdout
     parts = json.loads((out / "parts.json").read_text())
     labels = np.full(demo_model.n_vertices, -1)
     for name, idx in parts.items():

@@ -92,7 +92,7 @@ def test_mirrored_parser_is_caught_and_corrected():
     after = mirrored.part_map(make_view())
     assert (after == straight.part_map(make_view())).all()
     assert mean_x(after, 0) > mean_x(after, 1) and mean_x(after, 2) > mean_x(after, 3)
-    line = mirrored.summary()[1]
+    line = mirrored.summary()[0]
     assert "swapped eye, eyebrow" in line and "'left_eye' at x=" in line
     assert "sides swapped: left_eye, left_eyebrow" in mirrored.describe()
 
@@ -135,7 +135,7 @@ def test_skipped_views_are_counted():
     seg = ParserSegmenter(DrawnParser(found=False))
     assert seg.part_map(make_view()) is None
     assert seg.counts == {"parsed": 0, "no_face": 1, "out_of_yaw": 0}
-    assert "1 without a face" in seg.summary()[0]
+    assert seg.last_skip_reason == "no face"
 
 
 def test_yaw_range_from_the_reference_shape(rng):
@@ -224,7 +224,7 @@ class Mirrored:
 
 @pytest.fixture(scope="module")
 def ict_frontal(ict_model, renderer256):
-    from facepart.segmenters import frontal_view
+    from facepart.annotate.views import frontal_view
 
     return frontal_view(ict_model, 256, renderer256)
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from facepart.segmenters import MEDIAPIPE_YAW_RANGE, frontal_view, make_parser_segmenter
+from facepart.annotate.views import frontal_view
+from facepart.segmenters import MEDIAPIPE_YAW_RANGE, make_parser_segmenter
 from facepart.segmenters.labelsets import TABLES
 from facepart.segmenters.overlay import segment_figure
 
@@ -92,7 +93,7 @@ def test_yaw_range_restriction(ict_model, ict_views):
     results = {yaw: seg.part_map(v) for yaw, v in ict_views.items()}
     assert [y for y, r in results.items() if r is not None] == [-30, 0, 30]
     assert seg.counts == {"parsed": 3, "no_face": 0, "out_of_yaw": 4}
-    assert "4 outside yaw -35..35" in seg.summary()[0]
+    assert seg.last_skip_reason == "out of yaw range"
     # without the model, MediaPipe's own yaw estimate decides
     own = make_parser_segmenter("mediapipe", yaw_range=(-20, 20))
     assert own.part_map(ict_views[45]) is None and own.part_map(ict_views[0]) is not None

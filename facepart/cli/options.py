@@ -9,8 +9,11 @@ import sys
 import click
 
 from ..errors import FacepartError
+from ..segmenters.cleanup import STEPS as CLEANUP_STEPS
 
 MODEL_OPTIONS = ("fmt", "blendshapes", "unit", "texture", "model_option")
+PARSER_OPTIONS = ("labels", "parser_config", "device", "cleanup", "keep_forehead", "ear_parser")
+
 
 def _model_options(command):
     """Adds the model-loading options; the command receives them as one ``model_args`` dict."""
@@ -41,9 +44,12 @@ def _parse_model_options(pairs) -> dict:
         if not sep or not key.strip():
             raise FacepartError(f"--model-option expects KEY=VALUE, got '{pair}'")
         try:
-            out[key.strip()] = json.loads(value)
-        except json.JSONDecodeError:
-            out[key.strip()] = value
+            parsed = json.loads(value)
+        except (json.JSONDecodeError, RecursionError):
+            parsed = value
+        if isinstance(parsed, float) and parsed != parsed or parsed in (float("inf"), float("-inf")):
+            raise FacepartError(f"--model-option {key.strip()}: expected a finite value, got '{value}'")
+        out[key.strip()] = parsed
     return out
 
 
@@ -60,11 +66,9 @@ def _load(model, model_args: dict):
 
 def _parser_options(command):
     """Options of the real 2D parsers; the command receives them as one ``parser_args`` dict."""
-    names = ("labels", "parser_config", "device", "cleanup", "keep_forehead", "ear_parser")
-
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
-        parser_args = {k: kwargs.pop(k) for k in names}
+        parser_args = {k: kwargs.pop(k) for k in PARSER_OPTIONS}
         return command(*args, parser_args=parser_args, **kwargs)
 
     f = wrapper
@@ -72,9 +76,10 @@ def _parser_options(command):
                      help="A second parser with ear classes (e.g. bisenet:PATH) whose ears are removed.")(f)
     f = click.option("--keep-forehead", is_flag=True,
                      help="mediapipe: skin up to the top of the face oval (no forehead clean-up).")(f)
-    f = click.option("--cleanup", default="all", show_default=True, metavar="STEPS",
-                     help="Clean-up of parser masks: 'all', 'none', or a list of ears,hair,forehead,islands.")(f)
-    f = click.option("--device", default="cpu", show_default=True, help="bisenet/onnx: cpu or cuda.")(f)
+    f = click.option("--cleanup", default=None, metavar="STEPS",
+                     help="Clean-up of parser masks: 'all' (default), 'none', or a list of "
+                          + ",".join(CLEANUP_STEPS) + ".")(f)
+    f = click.option("--device", default=None, help="bisenet/onnx: cpu (default) or cuda.")(f)
     f = click.option("--parser-config", type=click.Path(dir_okay=False, exists=True), default=None,
                      help="onnx: a YAML/JSON file with input size, normalisation and label table.")(f)
     f = click.option("--labels", default=None, metavar="TABLE",
@@ -82,31 +87,27 @@ def _parser_options(command):
     return f
 
 
+def _segmenter_options(parser_args: dict) -> dict:
+    """The parser options as :func:`facepart.make_segmenter` keywords."""
+    options = {"labels": parser_args["labels"], "config": parser_args["parser_config"],
+               "device": parser_args["device"], "cleanup": parser_args["cleanup"],
+               "keep_forehead": parser_args["keep_forehead"], "ear_parser": parser_args["ear_parser"]}
+    return {k: v for k, v in options.items() if v not in (None, False)}
+
+
 def _make_parser_segmenter(spec: str, parts, face, parser_args: dict, yaw_range="default"):
     from ..segmenters import make_parser_segmenter
 
-    return make_parser_segmenter(spec, parts, labels=parser_args["labels"], config=parser_args["parser_config"],
-                                 device=parser_args["device"], cleanup=parser_args["cleanup"],
-                                 keep_forehead=parser_args["keep_forehead"], ear_parser=parser_args["ear_parser"],
-                                 model=face, yaw_range=yaw_range)
-
-
-def _truth_labels(model_spec, model, truth, parts):
-    from ..data.annotation import read_labels
-    from ..data.demo_head import demo_truth
-
-    if truth is not None:
-        return read_labels(truth, parts, model.n_vertices)
-    if str(model_spec) == "demo":
-        return demo_truth(parts)
-    raise FacepartError("the oracle segmenter needs --truth (a parts.json or annotation.npz of this model)")
+    return make_parser_segmenter(spec, parts, model=face, yaw_range=yaw_range, **_segmenter_options(parser_args))
 
 
 def _apply_vertex_mask(face, vertex_mask):
     if vertex_mask is not None:
         from ..data.vertex_mask import read_vertex_mask
 
-        face.vote_mask &= read_vertex_mask(vertex_mask, face.n_vertices)
+        allowed = read_vertex_mask(vertex_mask, face.n_vertices)
+        face.vote_mask &= allowed
+        face.eyeball_mask &= allowed
         if not face.vote_mask.any():
             raise FacepartError(f"{vertex_mask}: no vertex is left that may receive votes")
 

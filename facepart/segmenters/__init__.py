@@ -9,15 +9,20 @@
   a config file beside it (:mod:`facepart.segmenters.onnx_parser`).
 * ``masks:DIR``: label PNGs made outside facepart (:mod:`facepart.segmenters.masks`).
 
-(The ``oracle`` segmenter is built elsewhere: it needs the true labels.)
+* ``oracle``: a known labelling drawn into each render (:mod:`facepart.segmenters.oracle`), for tests,
+  benchmarks and the demo.
+
+:func:`make_segmenter` builds any of them, the oracle included.
 """
 
 from __future__ import annotations
 
+import os
 from typing import Mapping, Sequence
 
 from ..errors import FacepartError
-from .calibration import FRONTAL_INDEX, SideCalibration, calibrate_sides, frontal_view
+from .base import FRONTAL_INDEX, PartSegmenter, View
+from .calibration import SideCalibration, calibrate_sides
 from .cleanup import STEPS as CLEANUP_STEPS
 from .cleanup import CleanupOptions, clean_part_map, parse_cleanup
 from .labelsets import TABLES, LabelSet, PartMapping, load_label_set
@@ -25,6 +30,10 @@ from .parser import ImageParser, ParserSegmenter, Segmentation, head_yaw
 
 #: Spec forms :func:`make_parser_segmenter` accepts (for help texts).
 PARSER_SPECS = ("mediapipe", "bisenet:PATH", "onnx:PATH", "masks:DIR")
+#: Spec forms :func:`make_segmenter` accepts.
+SEGMENTER_SPECS = ("oracle",) + PARSER_SPECS
+#: Oracle noise presets: a real parser's mistakes imitated, or exact maps.
+ORACLE_NOISE = ("default", "none")
 #: Yaw range (degrees) MediaPipe is restricted to unless told otherwise.
 MEDIAPIPE_YAW_RANGE = (-35.0, 35.0)
 DEFAULT = "default"
@@ -32,8 +41,9 @@ DEFAULT = "default"
 __all__ = [
     "PARSER_SPECS", "MEDIAPIPE_YAW_RANGE", "FRONTAL_INDEX", "TABLES", "CLEANUP_STEPS",
     "CleanupOptions", "ImageParser", "LabelSet", "PartMapping", "ParserSegmenter", "Segmentation",
-    "SideCalibration", "calibrate_sides", "clean_part_map", "frontal_view", "head_yaw", "load_label_set",
-    "make_parser", "make_parser_segmenter", "parse_cleanup", "parse_spec",
+    "PartSegmenter", "SideCalibration", "View", "calibrate_sides", "clean_part_map", "head_yaw", "load_label_set",
+    "make_parser", "make_parser_segmenter", "make_segmenter", "parse_cleanup", "parse_spec", "SEGMENTER_SPECS",
+    "ORACLE_NOISE",
 ]
 
 
@@ -48,7 +58,7 @@ def parse_spec(spec: str) -> tuple[str, str | None]:
         if not arg:
             raise FacepartError(f"segmenter '{text}' needs a path: {kind}:{'DIR' if kind == 'masks' else 'PATH'}")
         return kind, arg
-    raise FacepartError(f"unknown segmenter '{text}'; available: oracle, {', '.join(PARSER_SPECS)}")
+    raise FacepartError(f"unknown segmenter '{text}'; available: {', '.join(SEGMENTER_SPECS)}")
 
 
 def make_parser(spec: str, *, labels: "str | LabelSet | None" = None, config: str | None = None,
@@ -105,7 +115,7 @@ def make_parser_segmenter(spec: str, parts=None, *, labels: "str | LabelSet | No
         assign: part name -> canonical class name(s) voting for it, e.g. ``{"skin": ["skin", "neck"]}``.
         ear_parser: a second parser spec (e.g. ``bisenet:PATH``) whose ear classes are removed.
 
-    The segmenter is not calibrated yet: call ``seg.calibrate(frontal_view(model, size, renderer))``.
+    The segmenter is not calibrated yet: call ``seg.calibrate(facepart.annotate.views.frontal_view(model, size, renderer))``.
     """
     kind, _ = parse_spec(spec)
     parser = make_parser(spec, labels=labels, config=config, device=device, keep_forehead=keep_forehead,
@@ -121,3 +131,57 @@ def make_parser_segmenter(spec: str, parts=None, *, labels: "str | LabelSet | No
     reference = None if model is None else model.vertices
     return ParserSegmenter(parser, mapping=PartMapping.default(parts, assign), cleanup=cleanup,
                            yaw_range=yaw_range, reference=reference, ear_parser=ear_parser)
+
+
+def make_segmenter(spec: str, parts=None, *, model=None, truth=None, noise="default", seed: int = 0,
+                   **parser_options) -> PartSegmenter:
+    """Any segmenter from its spec: ``oracle`` or a parser (see :data:`SEGMENTER_SPECS`).
+
+    Args:
+        parts: the run's :class:`~facepart.data.parts.PartTable` (default: the paper's 8).
+        model: the :class:`~facepart.data.face_model.FaceModel` (the oracle's default truth for the
+            built-in demo head; parsers measure each view's yaw with it).
+        truth: oracle: (V,) part ids, or a ``parts.json``/``annotation.npz`` path; default: the demo's own.
+        noise: oracle: "default" (a parser's mistakes), "none" (exact maps) or an ``OracleNoise``.
+        seed: oracle: noise seed.
+        **parser_options: see :func:`make_parser_segmenter` (labels, config, device, cleanup, yaw_range, ...).
+
+    Calibrate it before a run: ``seg.calibrate(facepart.annotate.views.frontal_view(model, size))``
+    (:func:`facepart.annotate_model` does).
+    """
+    from ..data.parts import PartTable
+
+    parts = parts or PartTable.paper()
+    if str(spec).strip().lower() != "oracle":
+        if truth is not None:
+            raise FacepartError("--truth applies to the oracle segmenter only")
+        return make_parser_segmenter(spec, parts, model=model, **parser_options)
+    from .oracle import OracleNoise, OracleSegmenter
+
+    unknown = {k for k, v in parser_options.items() if v is not None and k != "yaw_range"}
+    if unknown:
+        raise FacepartError(f"option(s) {', '.join(sorted(unknown))} apply to image parsers, not the oracle")
+    if isinstance(noise, str):
+        if noise not in ORACLE_NOISE:
+            raise FacepartError(f"--noise must be one of {', '.join(ORACLE_NOISE)}, got '{noise}'")
+        noise = OracleNoise() if noise == "default" else None
+    return OracleSegmenter(_oracle_truth(truth, model, parts), parts, noise, seed=seed)
+
+
+def _oracle_truth(truth, model, parts):
+    import numpy as np
+
+    if truth is None:
+        if model is not None and str(model.meta.get("format", "")).startswith("demo"):
+            from ..data.demo_head import demo_truth
+
+            return demo_truth(parts)
+        raise FacepartError("the oracle segmenter needs --truth (a parts.json or annotation.npz of this model)")
+    if isinstance(truth, (str, os.PathLike)):
+        from ..data.annotation import read_labels
+
+        if model is None:
+            raise FacepartError("the oracle needs the model to read --truth for it")
+        return read_labels(truth, parts, model.n_vertices)
+    return np.asarray(truth)
+

@@ -39,14 +39,57 @@ class View(NamedTuple):
     triangles: np.ndarray
 
 
+#: View index of the frontal calibration render (also its file name in mask folders).
+FRONTAL_INDEX = -1
+
+
 @runtime_checkable
 class PartSegmenter(Protocol):
-    """Anything that turns a view into a part map over ``parts``."""
+    """Anything that turns a view into a part map over ``parts``.
+
+    Required: ``name``, ``parts``, ``needs_image`` and :meth:`part_map`. The rest are
+    optional features with defaults here; subclass this Protocol to inherit them.
+
+    Attributes:
+        name: short name for summaries.
+        parts: the part table the part ids refer to.
+        needs_image: False when the segmenter reads geometry, not pixels (the renderer
+            may then skip the shaded colour pass).
+        yaw_range: (min, max) degrees of head yaw the segmenter is reliable in, or None.
+        max_workers: how many processes may run it at once (None: any; 1 for a parser
+            that holds a GPU).
+        last_skip_reason: why the last :meth:`part_map` returned None (e.g. "no face").
+    """
 
     name: str
     parts: PartTable
-    needs_image: bool  # False: the renderer may skip the shaded colour pass
+    needs_image: bool
+    yaw_range: tuple[float, float] | None = None
+    max_workers: int | None = None
+    last_skip_reason: str | None = None
 
-    def part_map(self, view: View) -> np.ndarray:
-        """(H, W) int16 part ids, -1 = ignore."""
+    def part_map(self, view: View) -> np.ndarray | None:
+        """(H, W) int part ids (-1 = ignore), or None when the view cannot be used (no face)."""
         ...
+
+    def describe(self) -> str:
+        """Everything that changes this segmenter's output, in one stable line (part of run keys)."""
+        return self.name
+
+    def calibrate(self, view: View):
+        """Check the segmenter on a frontal ``view`` (e.g. its left/right convention); return what was
+        found (an object with ``summary()``), or None when there is nothing to calibrate."""
+        return None
+
+    def check_run(self, model, settings) -> None:
+        """Raise a one-line ``FacepartError`` when this segmenter cannot serve a run of ``model`` with
+        ``settings`` (e.g. masks made for another model, seed or size)."""
+        return None
+
+    def summary(self) -> list[str]:
+        """Lines for the run summary (views parsed and skipped, calibration)."""
+        return []
+
+    def close(self) -> None:
+        """Free what the segmenter holds (sessions, graphs)."""
+        return None

@@ -1,7 +1,7 @@
 """Left/right calibration: does a parser's "left" mean the subject's left?
 
 Parsers disagree (formats.md 3.6). Before a run, facepart renders the model
-frontally (:func:`frontal_view`), lets the parser segment it, and for each
+frontally (``facepart.annotate.views.frontal_view``), lets the parser segment it, and for each
 left/right pair of classes compares the mean image x of their pixels. In
 facepart's frame the subject's left (+x) is on the IMAGE RIGHT of a frontal
 render (camera on +z); a pair whose "left" class lies on the image left is
@@ -16,8 +16,7 @@ import numpy as np
 
 from .labelsets import LR_PAIRS, LabelSet
 
-#: View index of the frontal calibration render (also its file name in mask folders).
-FRONTAL_INDEX = -1
+from .base import FRONTAL_INDEX  # noqa: F401  (re-exported)
 
 
 @dataclass(frozen=True)
@@ -138,17 +137,3 @@ def calibrate_sides(label_map: np.ndarray | None, labels: LabelSet, *, left_on_i
 def subject_left_on_image_right(camera) -> bool:
     """True when the model's +x (the subject's left) points to the image right for ``camera``."""
     return bool(np.asarray(camera.rotation)[0, 0] > 0)
-
-
-def frontal_view(model, size: int = 512, renderer=None):
-    """Render ``model``'s mean shape frontally (yaw = pitch = roll = 0), shaded: a :class:`View`.
-
-    The view's index is :data:`FRONTAL_INDEX`. Pass the run's renderer (of ``size``) to reuse
-    it; without one, one is made for this view and closed.
-    """
-    from ..annotate.pipeline import make_scene, render_view
-    from ..annotate.variants import frontal_variant
-    from ..renderers.base import renderer_for
-
-    with renderer_for(renderer, size) as renderer:
-        return render_view(model, frontal_variant(FRONTAL_INDEX), make_scene(model, size), renderer, shade=True)

@@ -8,6 +8,7 @@ images side, the user's own parser writes the masks)::
     DIR/images/frontal.png  the frontal render for the left/right calibration
     DIR/masks/frontal.png   its label map
     DIR/labels.yaml         the masks' label table (or .yml/.json; or give --labels)
+    DIR/manifest.json       what was rendered: model fingerprint, run settings, camera, variants
 
 File names are :func:`render_file_name` (six-digit zero-padded variant index,
 ``frontal`` for the calibration view); paths are :func:`image_path` and
@@ -17,17 +18,63 @@ is skipped and counted, not fatal.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import FacepartError
-from .calibration import FRONTAL_INDEX
+from .base import FRONTAL_INDEX
 from .labelsets import LabelSet, load_label_set
 
 IMAGES_DIR = "images"
 MASKS_DIR = "masks"
 LABEL_FILES = ("labels.yaml", "labels.yml", "labels.json")
+MANIFEST = "manifest.json"
+RENDER_SET_FORMAT = "facepart-render-set"
+#: Run settings that must match between a render set and the run that reads its masks.
+MATCHING_SETTINGS = ("size", "seed", "sampling")
+
+
+def read_manifest(root: str | Path) -> dict:
+    """The render set's ``manifest.json``, checked to be one (fingerprint and settings present)."""
+    path = Path(root) / MANIFEST
+    try:
+        manifest = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise FacepartError(f"{path}: not found; make the folder with `facepart render MODEL --out DIR`") from None
+    except (OSError, ValueError, RecursionError) as exc:
+        raise FacepartError(f"{path}: not a readable JSON manifest ({type(exc).__name__})") from None
+    if not isinstance(manifest, dict) or manifest.get("format") != RENDER_SET_FORMAT:
+        raise FacepartError(f"{path}: not a facepart render-set manifest")
+    fp, settings = manifest.get("fingerprint"), manifest.get("settings")
+    if not isinstance(fp, dict) or not isinstance(settings, dict) or not isinstance(settings.get("variants"), int):
+        raise FacepartError(f"{path}: incomplete manifest (fingerprint and settings with variants expected)")
+    return manifest
+
+
+def check_render_set(root: str | Path, fingerprint: dict, settings: dict) -> dict:
+    """Check that the render set in ``root`` was made for this model and run; return its manifest.
+
+    Args:
+        fingerprint: the model's topology fingerprint (``Fingerprint.as_dict()``).
+        settings: the run's settings (``AnnotateSettings.as_dict()``): size, seed and sampling must
+            equal the render set's, and the run may not ask for more variants than it holds.
+    """
+    manifest = read_manifest(root)
+    where = Path(root) / MANIFEST
+    if manifest["fingerprint"] != fingerprint:
+        raise FacepartError(f"{where}: the renders were made from another model (topology "
+                            f"{manifest['fingerprint']} vs the model's {fingerprint})")
+    made = manifest["settings"]
+    settings = json.loads(json.dumps(settings))  # tuples as lists, as in the manifest
+    differ = [f"{k} {made.get(k)!r} vs {settings.get(k)!r}" for k in MATCHING_SETTINGS if made.get(k) != settings.get(k)]
+    if settings.get("variants", 0) > made["variants"]:
+        differ.append(f"variants: the set has {made['variants']}, the run asks for {settings['variants']}")
+    if differ:
+        raise FacepartError(f"{where}: the renders were made with other settings than this run: "
+                            + "; ".join(differ) + " (render again, or run with the render set's settings)")
+    return manifest
 
 
 def render_file_name(index: int) -> str:
@@ -139,6 +186,10 @@ class MaskFolderParser:
 
     def parse(self, image: np.ndarray) -> np.ndarray:
         raise FacepartError("the masks segmenter reads label maps by variant index, not from images")
+
+    def check_run(self, model, settings) -> None:
+        """The masks must have been made for ``model`` with ``settings``' size, seed, sampling and variants."""
+        check_render_set(self.root, model.fingerprint.as_dict(), settings.as_dict())
 
     def describe(self) -> str:
         return f"masks from {self.root} ({self.labels.name})"

@@ -17,7 +17,8 @@ import numpy as np
 from ..checks import check_shape
 from ..data.parts import IGNORE, PartTable
 from ..errors import FacepartError
-from .base import View
+from ..renderers.fragments import pixel_corners
+from .base import PartSegmenter, View
 
 
 @dataclass(frozen=True)
@@ -44,15 +45,11 @@ class OracleNoise:
 
 
 def nearest_corner_labels(view: View, labels: np.ndarray) -> np.ndarray:
-    """(H, W) int16: per pixel, the label of the nearest (in the image) corner of its triangle."""
-    frag = view.fragments
-    out = np.full(frag.triangle_id.shape, IGNORE, np.int16)
-    rows, cols = np.nonzero(frag.mask)
-    corners = view.triangles[frag.triangle_id[rows, cols]]  # (N, 3)
-    centre = np.stack([cols + 0.5, rows + 0.5], axis=1)[:, None, :]
-    d2 = ((view.uv[corners] - centre) ** 2).sum(axis=2)
-    nearest = corners[np.arange(len(corners)), d2.argmin(axis=1)]
-    out[rows, cols] = labels[nearest]
+    """(H, W) int16: per pixel, the label of the corner of its triangle nearest to the pixel centre
+    (the corner of largest barycentric weight), from the id buffer."""
+    out = np.full(view.fragments.triangle_id.shape, IGNORE, np.int16)
+    rows, cols, corners, bary = pixel_corners(view.fragments, view.triangles, view.uv, view.depth)
+    out[rows, cols] = labels[corners[np.arange(len(corners)), bary.argmax(axis=1)]]
     return out
 
 
@@ -84,7 +81,7 @@ def add_noise(part_map: np.ndarray, noise: OracleNoise, rng: np.random.Generator
     return out
 
 
-class OracleSegmenter:
+class OracleSegmenter(PartSegmenter):
     """Renders ``labels`` (V,) (-1 = no part) as part maps, optionally with noise.
 
     Args:

@@ -16,7 +16,7 @@ import numpy as np
 
 from ..data.parts import PartTable
 from ..errors import FacepartError
-from .base import View
+from .base import PartSegmenter, View
 from .calibration import SideCalibration, calibrate_sides, subject_left_on_image_right
 from .cleanup import CleanupOptions, clean_part_map
 from .labelsets import LabelSet, PartMapping
@@ -31,14 +31,27 @@ class ImageParser(Protocol):
     Attributes:
         name: short name, e.g. ``"mediapipe"``.
         labels: its label set (class ids index ``labels.classes``).
+        max_workers: processes that may run it at once (None: any; 1 when it holds a GPU).
     """
 
     name: str
     labels: LabelSet
+    max_workers: int | None = None
 
     def parse(self, image: np.ndarray) -> np.ndarray | None:
         """(H, W, 3) uint8 RGB -> (H, W) int class ids, or None when no face was found."""
         ...
+
+    def describe(self) -> str:
+        """What changes its output, in one stable line."""
+        return self.name
+
+    def check_run(self, model, settings) -> None:
+        """One-line ``FacepartError`` when the parser cannot serve this run (default: it can)."""
+        return None
+
+    def close(self) -> None:
+        return None
 
 
 class Segmentation(NamedTuple):
@@ -72,7 +85,7 @@ def head_yaw(vertices: np.ndarray, reference: np.ndarray) -> float:
     return float(np.degrees(np.arcsin(np.clip(-rot[2, 0], -1.0, 1.0))))
 
 
-class ParserSegmenter:
+class ParserSegmenter(PartSegmenter):
     """Any :class:`ImageParser` as a :class:`~facepart.segmenters.base.PartSegmenter`.
 
     Args:
@@ -109,6 +122,8 @@ class ParserSegmenter:
         self.ear_parser = ear_parser
         self.name = parser.name
         self.needs_image = bool(getattr(parser, "needs_image", True))
+        limits = [p.max_workers for p in (parser, ear_parser) if p is not None and getattr(p, "max_workers", None)]
+        self.max_workers = min(limits) if limits else None
         self.counts = {"parsed": 0, "no_face": 0, "out_of_yaw": 0}
         self._update_lut()
         if not (self._lut >= 0).any():
@@ -184,15 +199,18 @@ class ParserSegmenter:
         """(H, W) int16 part ids (-1 = ignore), or None when the view is skipped (no face, or yaw)."""
         if self.yaw_range is not None and not self._in_yaw_range(self.view_yaw(view)):
             self.counts["out_of_yaw"] += 1
+            self.last_skip_reason = "out of yaw range"
             return None
         shape = view.fragments.triangle_id.shape
         seg = self.segment_image(view.fragments.image, view.index, shape)
         if seg is None:
             self.counts["no_face"] += 1
+            self.last_skip_reason = "no mask" if hasattr(self.parser, "parse_index") else "no face"
             return None
         if self.yaw_range is not None and self.reference is None:
             if not self._in_yaw_range(getattr(self.parser, "last_yaw", None)):
                 self.counts["out_of_yaw"] += 1
+                self.last_skip_reason = "out of yaw range"
                 return None
         self.counts["parsed"] += 1
         return seg.part_map
@@ -202,7 +220,7 @@ class ParserSegmenter:
     def calibrate(self, view: View) -> SideCalibration:
         """Check the parser's left/right on a frontal ``view`` and apply the result.
 
-        Make the view with :func:`~facepart.segmenters.calibration.frontal_view`.
+        Make the view with ``facepart.annotate.views.frontal_view``.
         """
         shape = view.fragments.triangle_id.shape
         label_map = self._parse(view.fragments.image, view.index, shape)
@@ -237,18 +255,20 @@ class ParserSegmenter:
             text += "; sides swapped: " + (", ".join(l for l, _ in self.calibration.swaps) or "none")
         return text
 
+    def check_run(self, model, settings) -> None:
+        """Delegates to the parser (a mask folder checks its manifest)."""
+        check = getattr(self.parser, "check_run", None)
+        if check is not None:
+            check(model, settings)
+
     def summary(self) -> list[str]:
-        """Lines for the run summary: views parsed/skipped and the left/right calibration."""
-        c = self.counts
-        lines = [f"{self.name}: {c['parsed']} views parsed, {c['no_face']} without a face"
-                 + (f", {c['out_of_yaw']} outside yaw {self.yaw_range[0]:g}..{self.yaw_range[1]:g}"
-                    if self.yaw_range is not None else "")]
-        lines.append(self.calibration.summary() if self.calibration is not None
-                     else "left/right calibration: not run; sides taken as the label set declares")
-        return lines
+        """Lines for the run summary: the left/right calibration (views parsed are counted by the run)."""
+        return [self.calibration.summary() if self.calibration is not None
+                else "left/right calibration: not run; sides taken as the label set declares"]
 
     def close(self) -> None:
         for p in (self.parser, self.ear_parser):
-            if p is not None and hasattr(p, "close"):
-                p.close()
+            close = getattr(p, "close", None)
+            if close is not None:
+                close()
 

@@ -1,0 +1,300 @@
+"""Whole runs, from a model and a segmenter to files: what ``facepart annotate`` and ``vote`` do, for Python.
+
+:func:`annotate_model` calibrates the parser, checks it can serve the run,
+votes (resumably, in parallel when asked), measures the held-out Part IoU,
+writes ``annotation.npz``, ``parts.json`` and ``preview.png`` as one set, and
+removes the checkpoint. A shard run (``shard=(i, n)``) writes only its share
+of the per-view votes; :func:`merge_shards` sums shards into the annotation
+an unsharded run gives.
+
+    >>> import facepart
+    >>> model = facepart.load_model("demo")
+    >>> seg = facepart.make_segmenter("oracle", model=model)
+    >>> result = facepart.annotate_model(model, seg, facepart.AnnotateSettings(variants=8, size=128),
+    ...                                  out="out/demo", eval_views=0, preview=False)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import Callable, NamedTuple, Sequence
+
+import numpy as np
+
+from .annotate.evaluate import PartIoU, part_iou
+from .annotate.pipeline import (AnnotateResult, RunStats, agreement, annotate, build_annotation, convergence,
+                                union_agreement)
+from .annotate.settings import AnnotateSettings, sampling_for
+from .annotate.store import read_votes, remove_checkpoint, write_votes
+from .annotate.views import frontal_view
+from .annotate.vote import VOTED
+from .data.annotation import ANNOTATION_FILE, PARTS_FILE, Annotation, save_annotation
+from .data.face_model import FaceModel
+from .errors import FacepartError
+from .interrupts import Interrupted
+from .io_utils import ensure_writable_dir
+from .renderers.base import Renderer, renderer_for
+from .segmenters.base import PartSegmenter
+
+#: The checkpoint folder inside a run's output folder.
+CHECKPOINT_DIR = ".facepart-checkpoint"
+PREVIEW_FILE = "preview.png"
+
+
+class RunResult(NamedTuple):
+    """What :func:`annotate_model` did.
+
+    Attributes:
+        annotation: the annotation written (its ``settings`` hold the run's record).
+        stats: views, skips, resume, time, workers.
+        calibration: what the segmenter's calibration found (None when it has none).
+        part_iou: the held-out Part IoU (None when ``eval_views`` is 0).
+        truth: (majority, union) agreement with a known truth on seen vertices, or None.
+        files: the files written.
+        segmenter_lines: the segmenter's own summary lines.
+    """
+
+    annotation: Annotation
+    stats: RunStats
+    calibration: object | None
+    part_iou: PartIoU | None
+    truth: tuple[float, float] | None
+    files: list[Path]
+    segmenter_lines: list[str]
+
+    def summary_lines(self, model_name: str) -> list[str]:
+        """The run summary ``facepart annotate`` prints."""
+        ann, st = self.annotation, self.stats
+        seen = ann.visible_count > 0
+        s = ann.settings
+        lines = [f"Annotated {model_name}: {ann.n_vertices} vertices, {int(seen.sum())} seen in at least one "
+                 f"render, {int((ann.labels >= 0).sum())} labelled ({ann.rule} rule for parts.json).",
+                 *ann.summary_lines()]
+        speed = (f"{st.variants} variants in {st.seconds:.1f} s ({st.variants_per_second:.1f} variants/s for "
+                 f"render+segment+vote with {st.workers} worker{'s' if st.workers > 1 else ''}")
+        if st.resumed_from:
+            speed += f"; {st.resumed_from} resumed from a checkpoint"
+        lines.append(speed + ").")
+        if s.get("until_stable"):
+            u = s["until_stable"]
+            lines.append(f"--until-stable {100 * u['tolerance']:g}%: "
+                         + (f"labels stable after {u['variants_used']} variants"
+                            if u["stopped_early"] else f"not stable within the maximum of {u['variants_used']}"))
+        if st.skipped:
+            reasons = ", ".join(f"{n} {r}" for r, n in sorted(s.get("skip_reasons", {}).items()))
+            lines.append(f"{st.variants - st.skipped} views parsed, {st.skipped} skipped: {reasons}.")
+        vw = s.get("view_weights") or {}
+        if vw.get("down_weighted"):
+            lines.append(f"View re-weighting: {vw['down_weighted']} views down-weighted ({vw['dropped']} dropped) "
+                         f"for disagreeing with the consensus (median agreement {vw['median_agreement']}).")
+        lines += self.segmenter_lines
+        if st.checkpoint_warning:
+            lines.append(f"warning: the checkpoint could not be written ({st.checkpoint_warning}); "
+                         "the run went on in memory")
+        if self.truth is not None:
+            lines.append(f"Agreement with the oracle's truth on the {int(seen.sum())} seen vertices: "
+                         f"majority {100 * self.truth[0]:.2f}%, union {100 * self.truth[1]:.2f}%.")
+        if self.part_iou is not None:
+            lines.append("Held-out Part IoU (annotation vs the parser on renders not used for voting):")
+            lines.append(self.part_iou.table())
+        if self.files:
+            lines.append("Wrote " + ", ".join(str(p) for p in self.files))
+        return lines
+
+
+def annotate_model(model: FaceModel, segmenter: PartSegmenter, settings: AnnotateSettings | None = None, *,
+                   out: str | Path | None = None, renderer: Renderer | None = None,
+                   progress: Callable[[int, int], None] | None = None, eval_views: int = 10,
+                   preview: bool = True, truth: np.ndarray | None = None, workers: int = 1,
+                   until_stable: float | None = None, on_calibration: Callable[[object], None] | None = None
+                   ) -> RunResult:
+    """Annotate ``model`` with ``segmenter`` and write the run's files to ``out``.
+
+    Args:
+        model: the face model.
+        segmenter: any :class:`~facepart.segmenters.base.PartSegmenter` (see :func:`facepart.make_segmenter`).
+        settings: default: :class:`AnnotateSettings` with the segmenter's yaw range.
+        out: output folder for ``annotation.npz``, ``parts.json``, ``preview.png`` (written as one set)
+            and the checkpoint while running; None writes nothing.
+        renderer: a renderer of ``settings.size`` (default: a new one of the default backend).
+        progress: ``progress(done, total)`` after each view.
+        eval_views: held-out views for the Part IoU check (0: none).
+        preview: write ``preview.png``.
+        truth: (V,) known labels (the oracle's), to report agreement on seen vertices.
+        workers: processes rendering and segmenting in parallel.
+        until_stable: stop once fewer than this share of labelled vertices changed over 10 views.
+        on_calibration: called with the calibration result before voting (the CLI prints it).
+
+    Raises:
+        FacepartError: bad input, a segmenter that cannot serve the run, no face in any view.
+        Interrupted: Ctrl-C; its message says what was kept.
+    """
+    settings = settings or AnnotateSettings(sampling=sampling_for(segmenter))
+    _check_eval_views(eval_views)
+    segmenter.check_run(model, settings)
+    out = ensure_writable_dir(out) if out is not None else None
+    checkpoint = out / CHECKPOINT_DIR if out is not None else None
+    with renderer_for(renderer, settings.size) as renderer:
+        calibration = segmenter.calibrate(frontal_view(model, settings.size, renderer))
+        if calibration is not None and on_calibration is not None:
+            on_calibration(calibration)
+        result = annotate(model, segmenter, settings, renderer=renderer, progress=progress, checkpoint=checkpoint,
+                          workers=workers, until_stable=until_stable)
+        _check_some_view_voted(result, segmenter)
+        ann = result.annotation
+        ann.settings["convergence"] = convergence(result.views, ann.labels, len(ann.parts))
+        iou = None
+        if eval_views > 0:
+            try:
+                iou = part_iou(model, ann.labels, segmenter, settings, views=eval_views, renderer=renderer)
+            except KeyboardInterrupt:
+                raise Interrupted(f"interrupted during the held-out evaluation; the votes of all "
+                                  f"{result.stats.variants} views are kept in {checkpoint}: run the same command "
+                                  "again to finish" if checkpoint else "interrupted; nothing was written") from None
+            ann.settings["held_out_part_iou"] = {n: (None if v != v else round(float(v), 4))
+                                                 for n, v in zip(iou.names, iou.iou)}
+    truth_figures = None
+    if truth is not None:
+        seen = ann.visible_count > 0
+        truth_figures = (agreement(ann.labels, truth, seen), union_agreement(ann.votes, truth, seen))
+        ann.settings["truth_agreement"] = {"majority": round(truth_figures[0], 6), "union": round(truth_figures[1], 6)}
+    files = []
+    if out is not None:
+        files = write_run_files(out, ann, model if preview else None)
+        remove_checkpoint(checkpoint)
+    return RunResult(ann, result.stats, calibration, iou, truth_figures, files, segmenter.summary())
+
+
+def write_run_files(out: Path, annotation: Annotation, model: FaceModel | None = None) -> list[Path]:
+    """Write ``annotation.npz``, ``parts.json`` and (with ``model``) ``preview.png`` into ``out`` as one set:
+    all are written to a staging folder beside them first, so a failure leaves the previous set whole."""
+    from .annotate.preview import render_preview, write_png
+
+    names = [ANNOTATION_FILE, PARTS_FILE] + ([PREVIEW_FILE] if model is not None else [])
+    with staged_files(out) as stage:
+        save_annotation(annotation, stage)
+        if model is not None:
+            write_png(stage / PREVIEW_FILE, render_preview(model, annotation.labels, annotation.parts))
+    return [out / n for n in names]
+
+
+@contextlib.contextmanager
+def staged_files(out: Path):
+    """Yield a staging folder beside ``out``; when the block succeeds, move every file in it into ``out``."""
+    try:
+        stage = Path(tempfile.mkdtemp(prefix=".facepart-staging-", dir=out))
+    except OSError as exc:
+        raise FacepartError(f"{out}: cannot write ({exc.strerror})") from None
+    try:
+        yield stage
+        for path in sorted(stage.iterdir()):
+            os.replace(path, out / path.name)
+    except OSError as exc:
+        raise FacepartError(f"{out}: cannot write the output files ({exc.strerror}); the previous files, "
+                            "if any, are unchanged") from None
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+
+
+def _check_eval_views(eval_views) -> None:
+    if isinstance(eval_views, bool) or not isinstance(eval_views, int) or not 0 <= eval_views <= 10_000:
+        raise FacepartError(f"--eval-views must be a whole number from 0 to 10000, got {eval_views!r}")
+
+
+def _check_some_view_voted(result: AnnotateResult, segmenter: PartSegmenter) -> None:
+    if result.views and all(v.status != VOTED for v in result.views):
+        raise FacepartError(f"{segmenter.name} found no face in any of the {len(result.views)} renders; nothing to "
+                            "vote (try --segmenter oracle to check the set-up, or a smaller --yaw)")
+
+
+# -- shards ---------------------------------------------------------------------------
+
+SHARD_FORMAT = "shard-{i}-of-{n}.npz"
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """``"2/8"`` -> (2, 8): shard 2 of 8 (0-based), every 8th variant from variant 2."""
+    try:
+        i, n = (int(p) for p in str(text).split("/"))
+    except ValueError:
+        raise FacepartError(f"--shard expects I/N (e.g. 0/4), got '{text}'") from None
+    if not (n >= 1 and 0 <= i < n):
+        raise FacepartError(f"--shard I/N needs 0 <= I < N, got '{text}'")
+    return i, n
+
+
+def annotate_shard(model: FaceModel, segmenter: PartSegmenter, settings: AnnotateSettings, shard: tuple[int, int],
+                   out: str | Path, *, renderer: Renderer | None = None, workers: int = 1,
+                   progress: Callable[[int, int], None] | None = None) -> Path:
+    """Compute the votes of every n-th variant (shard ``(i, n)``) and write them, with the run key, to
+    ``out/shard-i-of-n.npz`` for :func:`merge_shards`."""
+    i, n = shard
+    segmenter.check_run(model, settings)
+    out = ensure_writable_dir(out)
+    with renderer_for(renderer, settings.size) as renderer:
+        segmenter.calibrate(frontal_view(model, settings.size, renderer))
+        result = annotate(model, segmenter, settings, renderer=renderer, progress=progress,
+                          checkpoint=out / f".facepart-checkpoint-{i}-of-{n}", workers=workers,
+                          indices=range(i, settings.variants, n))
+    header = {"shard": [i, n], "settings": settings.as_dict(), "segmenter": segmenter.describe(),
+              "parts": list(segmenter.parts.names), "fingerprint": model.fingerprint.as_dict(),
+              "model": {"name": model.name, "format": model.meta.get("format"), "path": model.meta.get("path")}}
+    path = write_votes(out / SHARD_FORMAT.format(i=i, n=n), result.annotation.settings["run_key"], result.views,
+                       header)
+    remove_checkpoint(out / f".facepart-checkpoint-{i}-of-{n}")
+    return path
+
+
+def merge_shards(paths: Sequence[str | Path], model: FaceModel, out: str | Path | None = None,
+                 preview: bool = True) -> RunResult:
+    """Sum the shards of one run into its annotation (the same, bit for bit, as the unsharded run's)."""
+    from .data.parts import PartTable
+
+    if not paths:
+        raise FacepartError("merge needs at least one shard file")
+    headers, views, keys = [], {}, set()
+    for path in paths:
+        header, part = read_votes(path)
+        if "shard" not in header or "settings" not in header:
+            raise FacepartError(f"{path}: not a shard (a checkpoint file?)")
+        headers.append(header)
+        keys.add(header["key"])
+        for v in part:
+            views[v.index] = v
+    if len(keys) != 1:
+        raise FacepartError(f"the shards come from different runs (run keys {', '.join(sorted(keys))}): "
+                            "merge only shards of one command")
+    first = headers[0]
+    try:
+        model.fingerprint.check_matches(type(model.fingerprint)(**first["fingerprint"]), f"model {model.name}",
+                                        f"the shards ({paths[0]})")
+        settings = AnnotateSettings.from_dict(first["settings"])
+    except (TypeError, KeyError) as exc:
+        raise FacepartError(f"{paths[0]}: incomplete shard header ({exc})") from None
+    n = first["shard"][1]
+    have = sorted({h["shard"][0] for h in headers})
+    if have != list(range(n)):
+        missing = sorted(set(range(n)) - set(have))
+        raise FacepartError(f"shards {', '.join(f'{i}/{n}' for i in missing)} are missing; merge needs all {n}")
+    parts = PartTable.from_names(first["parts"])
+    ordered = [views[i] for i in sorted(views)]
+    t0 = time.perf_counter()
+    ann, _ = build_annotation(model, parts, ordered, settings, first["segmenter"])
+    ann.settings["run_key"] = first["key"]
+    ann.settings["merged_shards"] = n
+    ann.settings["convergence"] = convergence(ordered, ann.labels, len(parts))
+    files = write_run_files(ensure_writable_dir(out), ann, model if preview else None) if out is not None else []
+    skipped = sum(v.status != VOTED for v in ordered)
+    stats = RunStats(len(ordered), skipped, 0, time.perf_counter() - t0, 0.0, 1)
+    return RunResult(ann, stats, None, None, None, files, [])
+
+
+def replace_settings(settings: AnnotateSettings, **changes) -> AnnotateSettings:
+    """``settings`` with ``changes`` (checked again)."""
+    return dataclasses.replace(settings, **changes)
