@@ -50,7 +50,7 @@ def info(path, export_regions, model_args):
     if fmt is None and looks_like_index_map(p):
         click.echo(read_index_map(p).describe())
         return
-    from ..data.regions import read_region_file
+    from ..data.formats.region_files import read_region_file
 
     regions = read_region_file(p) if fmt is None else None
     if regions is not None:

@@ -37,6 +37,7 @@ import numpy as np
 from .. import __version__
 from ..errors import FacepartError
 from ..io_utils import atomic_path, write_json_atomic
+from .membership import RULES, membership
 from .parts import PartTable
 from .topology import Fingerprint
 
@@ -70,8 +71,6 @@ class Annotation:
 
     def membership(self, rule: str | None = None) -> np.ndarray:
         """(V, P) bool: which vertices belong to which part under ``rule`` (default: the file's)."""
-        from ..annotate.assign import membership
-
         return membership(self.votes, self.labels, rule or self.rule)
 
     def members(self, rule: str | None = None) -> dict[str, np.ndarray]:

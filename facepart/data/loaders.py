@@ -70,7 +70,7 @@ def load_model(spec: str | Path, format: str | None = None, **options) -> FaceMo
 
         paint_from_landmarks(model)
     if not model.meta.get("topology"):
-        from .bfm_topology import topology_name
+        from .topology import topology_name
 
         name = topology_name(model.n_vertices)
         if name:

@@ -13,17 +13,10 @@ import numpy as np
 
 from ..errors import FacepartError
 from .face_model import FaceModel
+from .formats.frame import UNIT_SCALE, guess_unit
 
 MESH_SUFFIXES = (".obj", ".ply", ".glb", ".gltf", ".off", ".stl")
-UNITS = {"m": 1.0, "dm": 0.1, "cm": 0.01, "mm": 0.001, "um": 1e-6}
-
-
-def guess_unit(extent: float) -> str:
-    """The unit under which a head of this bounding-box size is 8 cm to 80 cm across."""
-    for unit in ("m", "dm", "cm", "mm", "um"):
-        if 0.08 <= extent * UNITS[unit] <= 0.8:
-            return unit
-    return "m"
+UNITS = UNIT_SCALE
 
 
 def _load_trimesh(path: Path):
