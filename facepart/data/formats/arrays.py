@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ...checks import check_kind, check_whole
 from ...errors import FacepartError
 
 
@@ -17,9 +18,7 @@ def numeric(value, path, key: str) -> np.ndarray:
         arr = np.asarray(value)
     except Exception:  # noqa: BLE001 - ragged lists and odd objects
         raise FacepartError(f"{path}: '{key}' is not an array") from None
-    if arr.dtype.kind not in "biuf":
-        raise FacepartError(f"{path}: '{key}' must be a numeric array, got dtype {arr.dtype}")
-    return arr
+    return check_kind(arr, "biuf", f"{path}: '{key}'")
 
 
 def floats(value, path, key: str) -> np.ndarray:
@@ -31,15 +30,7 @@ def floats(value, path, key: str) -> np.ndarray:
 
 def integers(value, path, key: str) -> np.ndarray:
     """``value`` as an int64 array of whole numbers (floats must be whole and not huge), or a one-line error."""
-    arr = numeric(value, path, key)
-    if arr.dtype.kind == "f":
-        if not np.all(np.isfinite(arr)) or not np.all(arr == np.round(arr)):
-            raise FacepartError(f"{path}: '{key}' must hold whole numbers")
-        if arr.size and np.abs(arr).max() > 2 ** 53:
-            raise FacepartError(f"{path}: '{key}' holds numbers far too large for indices")
-    elif arr.dtype.kind == "u" and arr.size and int(arr.max()) > 2 ** 62:
-        raise FacepartError(f"{path}: '{key}' holds numbers far too large for indices")
-    return arr.astype(np.int64)
+    return check_whole(numeric(value, path, key), f"{path}: '{key}'")
 
 
 def indices(value, path, key: str, n: int, base: int, notes: list[str] | None = None) -> np.ndarray:
