@@ -268,3 +268,24 @@ def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> None:
 
 def write_json_atomic(path: str | os.PathLike, obj, indent: int | None = None) -> None:
     write_bytes_atomic(path, (json.dumps(obj, indent=indent) + "\n").encode())
+
+
+def write_npz_atomic(path: str | os.PathLike, arrays: dict, compressed: bool = True) -> Path:
+    """Write ``arrays`` (name -> array; no pickles) as an ``.npz`` at ``path``, atomically.
+
+    Unlike ``np.savez``, a failure part-way (a full disk) closes the archive at
+    once: numpy leaves its ZipFile open, and its ``__del__`` later prints an
+    "Exception ignored" traceback when it tries to finish the file.
+    """
+    import zipfile
+
+    import numpy as np
+
+    path = Path(path)
+    mode = zipfile.ZIP_DEFLATED if compressed else zipfile.ZIP_STORED
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as fh, zipfile.ZipFile(fh, "w", compression=mode, allowZip64=True) as archive:
+            for key, value in arrays.items():
+                with archive.open(f"{key}.npy", "w", force_zip64=True) as member:
+                    np.lib.format.write_array(member, np.asanyarray(value), allow_pickle=False)
+    return path

@@ -36,7 +36,7 @@ import numpy as np
 from .. import __version__
 from ..checks import check_array, check_finite, check_index_array, check_range, json_index_list
 from ..errors import FacepartError
-from ..io_utils import atomic_path, loads_json, read_json_file, write_json_atomic
+from ..io_utils import loads_json, read_json_file, write_json_atomic, write_npz_atomic
 from .membership import RULES, membership
 from .parts import PartTable
 from .topology import Fingerprint
@@ -112,9 +112,7 @@ def save_annotation(annotation: Annotation, out_dir: str | Path) -> tuple[Path, 
         "facepart_version": np.array(__version__),
     }
     npz = out_dir / ANNOTATION_FILE
-    with atomic_path(npz) as tmp:
-        with open(tmp, "wb") as fh:
-            np.savez_compressed(fh, **arrays)
+    write_npz_atomic(npz, arrays)
     parts_json = out_dir / PARTS_FILE
     write_json_atomic(parts_json, {k: v.tolist() for k, v in annotation.members().items()})
     return npz, parts_json
