@@ -162,3 +162,51 @@ def _json_type(value) -> str:
 def _clip(value, limit: int = 40) -> str:
     text = repr(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def like_default(value, default, what: str):
+    """``value`` read as the type of ``default``: bool, int (not bool), float (finite; ints accepted), str, a
+    tuple of those (a JSON list of the same length), or a dataclass (a JSON object, see
+    :func:`dataclass_from_dict`). Anything else is a one-line error."""
+    import dataclasses
+
+    if dataclasses.is_dataclass(default):
+        return dataclass_from_dict(type(default), value, what)
+    if isinstance(default, tuple):
+        if not isinstance(value, (list, tuple)) or len(value) != len(default):
+            raise FacepartError(f"{what}: expected a list of {len(default)} values, got {_clip(value)}")
+        return tuple(like_default(v, d, f"{what}[{i}]") for i, (v, d) in enumerate(zip(value, default)))
+    if isinstance(default, bool):
+        ok = type(value) is bool
+    elif isinstance(default, int):
+        ok = type(value) is int and abs(value) <= LARGEST_INDEX
+    elif isinstance(default, float):
+        ok = type(value) in (int, float) and abs(value) <= LARGEST_INDEX and np.isfinite(value)
+        value = float(value) if ok else value
+    elif isinstance(default, str):
+        ok = isinstance(value, str)
+    else:
+        ok = default is None or type(value) is type(default)
+    if not ok:
+        raise FacepartError(f"{what}: expected {_json_type(default).replace('a number', 'a finite number')}, "
+                            f"got {_json_type(value)} {_clip(value)}")
+    return value
+
+
+def dataclass_from_dict(cls, data, what: str):
+    """An instance of the dataclass ``cls`` (every field with a default) from a JSON object: each given field is
+    checked against the type of its default (:func:`like_default`); an unknown key is an error."""
+    import dataclasses
+
+    if not isinstance(data, dict):
+        raise FacepartError(f"{what}: expected a JSON object, got {_json_type(data)}")
+    defaults = cls()
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = [str(k)[:40] for k in data if k not in names]
+    if unknown:
+        raise FacepartError(f"{what}: unknown field(s) {', '.join(unknown)}; expected {', '.join(sorted(names))}")
+    values = {k: like_default(v, getattr(defaults, k), f"{what}: '{k}'") for k, v in data.items()}
+    try:
+        return cls(**values)
+    except FacepartError as err:
+        raise FacepartError(f"{what}: {err}") from None

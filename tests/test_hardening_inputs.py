@@ -425,3 +425,9 @@ def test_a_pickled_array_claiming_too_many_elements_names_its_file(tmp_path):
     with pytest.raises(FacepartError) as err:
         load_model(path, format="flame")
     one_line(err, "generic_model.pkl: a pickled array claims more elements")
+
+
+def test_a_facepart_error_is_one_line_whatever_it_quotes():
+    err = FacepartError("parts.json: unknown part 'a\nb\r\x1b[31m'")
+    assert str(err) == "parts.json: unknown part 'a\\nb\\r\\x1b[31m'"
+    assert str(FacepartError("ümlaut · 中")) == "ümlaut · 中"  # printable text is kept as it is

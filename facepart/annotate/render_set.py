@@ -12,20 +12,19 @@ masks and votes. Nothing but the manifest and the PNGs is stored.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Callable
 
 from .. import __version__
+from ..checks import dataclass_from_dict
 from ..data.face_model import FaceModel
 from ..data.topology import Fingerprint
 from ..errors import FacepartError
-from ..io_utils import write_json_atomic
+from ..io_utils import read_json_file, write_json_atomic
 from ..segmenters.calibration import FRONTAL_INDEX, frontal_view
 from ..segmenters.masks import IMAGES_DIR, MASKS_DIR, image_path, render_file_name
 from .pipeline import AnnotateSettings, iter_views, make_scene
 from .preview import write_png
-from .variants import SamplingSettings
 
 MANIFEST = "manifest.json"
 FORMAT = "facepart-render-set"
@@ -65,19 +64,14 @@ def write_render_set(model: FaceModel, settings: AnnotateSettings, out_dir: str 
 def read_manifest(render_dir: str | Path, model: FaceModel) -> AnnotateSettings:
     """The run settings of a render set, after checking that it was made from ``model``."""
     path = Path(render_dir) / MANIFEST
-    try:
-        manifest = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise FacepartError(f"{path}: not found; make the folder with `facepart render MODEL --out DIR`") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise FacepartError(f"{path}: not valid JSON ({exc})") from None
+    if not path.is_file():
+        raise FacepartError(f"{path}: not found; make the folder with `facepart render MODEL --out DIR`")
+    manifest = read_json_file(path, "render-set manifest")
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise FacepartError(f"{path}: not a facepart render-set manifest")
     try:
-        Fingerprint(**manifest["fingerprint"]).check_matches(model.fingerprint, f"the render set {render_dir}",
-                                                            f"model {model.name}")
-        s = dict(manifest["settings"])
-        s["sampling"] = SamplingSettings.from_dict(s["sampling"])
-        return AnnotateSettings(**s)
+        fingerprint = Fingerprint(**manifest["fingerprint"])
     except (KeyError, TypeError) as exc:
         raise FacepartError(f"{path}: incomplete manifest ({exc})") from None
+    fingerprint.check_matches(model.fingerprint, f"the render set {render_dir}", f"model {model.name}")
+    return dataclass_from_dict(AnnotateSettings, manifest.get("settings"), f"{path}: settings")
