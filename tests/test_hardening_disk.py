@@ -18,8 +18,7 @@ import numpy as np
 import pytest
 
 from facepart.errors import FacepartError
-from facepart.io_utils import (STAGING_PREFIX, atomic_file_set, write_bytes_atomic, write_json_atomic,
-                               write_npz_atomic)
+from facepart.io_utils import STAGING_PREFIX, atomic_file_set, write_bytes_atomic, write_json_atomic, write_npz_atomic
 
 SIZE = 512 * 1024  # bytes of the tmpfs
 

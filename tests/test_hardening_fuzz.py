@@ -22,12 +22,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
+from test_hardening_inputs import npz_entries, sheet, small_annotation
 
 from facepart.data.annotation import LAYOUT, load_annotation, read_labels, save_annotation
 from facepart.data.parts import PartTable
 from facepart.errors import FacepartError
-
-from test_hardening_inputs import npz_entries, sheet, small_annotation
 
 _LONG = int(os.environ.get("FACEPART_FUZZ_EXAMPLES", "0"))
 FUZZ = settings(max_examples=_LONG or 60, deadline=None, derandomize=not _LONG, database=None,
@@ -192,12 +191,12 @@ def test_fuzz_parts_json_bytes(data):
 
 CLASS_LISTS = st.lists(st.sampled_from(["background", "skin", "l_eye", "r_eye", "nose", "u_lip", "hair"])
                        | st.text(max_size=6), max_size=6)
-LABEL_TABLES = st.fixed_dictionaries(
-    {}, optional={"name": JSON_VALUES, "classes": CLASS_LISTS | st.dictionaries(st.text(max_size=2), st.text(max_size=4))
-                  | JSON_VALUES,
-                  "canonical": st.dictionaries(st.text(max_size=5), st.text(max_size=5) | JSON_VALUES, max_size=2)
-                  | JSON_VALUES,
-                  "sides": st.sampled_from(["subject", "image", "left", ""]) | JSON_VALUES}) | JSON_VALUES
+LABEL_TABLES = st.fixed_dictionaries({}, optional={
+    "name": JSON_VALUES,
+    "classes": CLASS_LISTS | st.dictionaries(st.text(max_size=2), st.text(max_size=4)) | JSON_VALUES,
+    "canonical": st.dictionaries(st.text(max_size=5), st.text(max_size=5) | JSON_VALUES, max_size=2) | JSON_VALUES,
+    "sides": st.sampled_from(["subject", "image", "left", ""]) | JSON_VALUES,
+}) | JSON_VALUES
 
 
 def _load_table(name: str, raw: bytes):

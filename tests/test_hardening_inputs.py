@@ -12,6 +12,7 @@ import zipfile
 
 import numpy as np
 import pytest
+from test_cli import _one_line_failure, facepart
 
 from facepart.data import load_model
 from facepart.data.annotation import load_annotation, read_labels, read_parts_json, save_annotation
@@ -19,8 +20,6 @@ from facepart.data.face_model import FaceModel
 from facepart.data.parts import PartTable
 from facepart.data.vertex_mask import read_vertex_mask
 from facepart.errors import FacepartError
-
-from test_cli import _one_line_failure, facepart
 
 GRID = 6  # a 6 x 6 vertex sheet, 50 triangles
 

@@ -39,7 +39,8 @@ class Camera:
         """
         width, height = (size, size) if np.isscalar(size) else size
         if not (np.isfinite(radius) and radius > 0):
-            raise FacepartError(f"cannot frame the model: its framing radius is {radius:g} m (are all its points at one spot?)")
+            raise FacepartError(f"cannot frame the model: its framing radius is {radius:g} m "
+                                "(are all its points at one spot?)")
         distance = distance_in_radii * radius
         f = fill * 0.5 * min(width, height) * distance / radius
         rot = np.diag([1.0, -1.0, -1.0])  # world +y up, +z to camera -> camera y down, z forward
