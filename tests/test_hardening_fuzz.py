@@ -353,3 +353,36 @@ def test_fuzz_render_set_manifests(sheet_model, valid_manifest, data):
         assert isinstance(got.size, int) and 32 <= got.size <= 4096
         lo, hi = got.sampling.yaw
         assert np.isfinite([lo, hi]).all()
+
+
+# -- mesh files (OBJ through facepart's reader, the others through trimesh) ---------------------------------------
+
+def _mesh_bytes(suffix: str) -> bytes:
+    import trimesh
+
+    vertices, tris = sheet()
+    vertices[:, 2] = 0.01 * np.sin(vertices[:, 0] * 40)
+    if suffix == ".obj":
+        lines = [f"v {x:.5f} {y:.5f} {z:.5f}" for x, y, z in vertices] + ["vt 0.5 0.5"]
+        lines += [f"f {a + 1}/1 {b + 1}/1 {c + 1}/1" for a, b, c in tris]
+        return ("\n".join(lines) + "\n").encode()
+    kind = {".stl": "stl", ".stl-ascii": "stl_ascii", ".ply": "ply", ".off": "off"}[suffix]
+    out = trimesh.Trimesh(vertices, tris, process=False).export(file_type=kind)
+    return out.encode() if isinstance(out, str) else out
+
+
+MESHES = {s: _mesh_bytes(s) for s in (".obj", ".stl", ".stl-ascii", ".ply", ".off")}
+
+
+@FUZZ
+@given(data=st.data(), suffix=st.sampled_from(sorted(MESHES)))
+def test_fuzz_mesh_files(data, suffix):
+    from facepart.data import load_model
+
+    raw = mutate_bytes(data, MESHES[suffix])
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / ("mesh" + suffix.split("-")[0])
+        path.write_bytes(raw)
+        model = one_line_or(lambda: load_model(path))
+    if model is not None:
+        assert np.all(np.isfinite(model.vertices)) and model.triangles.max() < model.n_vertices

@@ -430,3 +430,13 @@ def test_a_facepart_error_is_one_line_whatever_it_quotes():
     err = FacepartError("parts.json: unknown part 'a\nb\r\x1b[31m'")
     assert str(err) == "parts.json: unknown part 'a\\nb\\r\\x1b[31m'"
     assert str(FacepartError("ümlaut · 中")) == "ümlaut · 中"  # printable text is kept as it is
+
+
+@pytest.mark.parametrize("face, needle", [("f 1 2 99999999999999999999999", "far beyond"),
+                                          ("f 0 1 2", "OBJ indices start at 1")])
+def test_obj_faces_with_impossible_indices_are_one_line(tmp_path, face, needle):
+    path = tmp_path / "m.obj"
+    path.write_text("v 0 0 0\nv 0.1 0 0\nv 0 0.1 0\n" + face + "\n")
+    with pytest.raises(FacepartError) as err:
+        load_model(path)
+    one_line(err, "m.obj", needle)

@@ -59,8 +59,11 @@ def _load_trimesh(path: Path):
         mesh = trimesh.load(source, file_type=kind, process=False, maintain_order=True, force="mesh")
     except FacepartError:
         raise
-    except FileNotFoundError:
-        raise FacepartError(f"{path}: file not found") from None
+    except FileNotFoundError as exc:
+        if not path.exists():
+            raise FacepartError(f"{path}: file not found") from None
+        raise FacepartError(f"{path}: not a readable mesh (it refers to a file that is missing: "
+                            f"{exc.filename or exc})") from None
     except ImportError as exc:  # trimesh imports optional packages for some files
         raise FacepartError(f"{path}: trimesh needs the Python package '{exc.name}' to read this file "
                             f"(pip install {exc.name})") from None
