@@ -6,7 +6,17 @@ other exception is a bug in facepart and keeps its traceback.
 
 
 class FacepartError(Exception):
-    """Bad input or environment, described in one line (what file, what was expected)."""
+    """Bad input or environment, described in one line (what file, what was expected).
+
+    The message is kept to one line whatever it quotes: line breaks and other
+    control characters (from a name in a user's file) are shown escaped.
+    """
+
+    def __init__(self, message: object = "", *args):
+        text = str(message)
+        if not text.isprintable():
+            text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+        super().__init__(text, *args)
 
 
 class MissingDependency(FacepartError):

@@ -78,7 +78,6 @@ def test_read_only_output_folder(tmp_path):
 def test_interrupted_write_leaves_the_old_file(tmp_path, monkeypatch):
     """An exception in the middle of writing keeps the previous annotation and leaves no temp files."""
     from facepart.annotate.pipeline import AnnotateSettings, annotate
-    from facepart.data import annotation as annotation_mod
     from facepart.data.annotation import load_annotation, save_annotation
     from facepart.data.demo_head import demo_head, demo_truth
     from facepart.data.parts import PartTable
@@ -89,11 +88,11 @@ def test_interrupted_write_leaves_the_old_file(tmp_path, monkeypatch):
     save_annotation(ann, tmp_path)
     before = (tmp_path / "annotation.npz").read_bytes()
 
-    def explode(fh, **arrays):
-        fh.write(b"PK\x03\x04 half a zip")
+    def explode(fh, array, **kwargs):
+        fh.write(b"\x93NUMPY half an array")
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(annotation_mod.np, "savez_compressed", explode)
+    monkeypatch.setattr(np.lib.format, "write_array", explode)
     ann.labels[:] = -1
     with pytest.raises(KeyboardInterrupt):
         save_annotation(ann, tmp_path)

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from facepart.data import load_model
-from facepart.data.formats.common import outward_flux
+from facepart.data.formats.frame import outward_flux
 from facepart.errors import FacepartError
 from test_formats_layouts import (  # noqa: F401 - face_source is a fixture
     DEEP3D_OFFSET, LEFT_EYE_OUTER, NOSE_TIP, RIGHT_EYE_OUTER, V3_ORDER, face_source, faceverse_v12_dict,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .settings import RULES  # noqa: F401  (re-exported)
+from ..data.membership import RULES, membership, union  # noqa: F401  (the rules live with the annotation file)
 
 
 def majority(votes: np.ndarray, none_votes: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -28,21 +28,6 @@ def majority(votes: np.ndarray, none_votes: np.ndarray | None = None) -> tuple[n
     top = np.where(has_part, best, none_votes)
     confidence = np.where(total > 0, top / np.maximum(total, 1), 0.0).astype(np.float32)
     return labels, confidence
-
-
-def union(votes: np.ndarray) -> np.ndarray:
-    """(V, P) votes -> (V, P) bool membership: a vertex is in every part it ever got a vote for."""
-    return votes > 0
-
-
-def membership(votes: np.ndarray, labels: np.ndarray, rule: str) -> np.ndarray:
-    """(V, P) bool membership under ``rule`` ("majority" uses ``labels``, "union" the votes)."""
-    if rule == "union":
-        return union(votes)
-    out = np.zeros(votes.shape, bool)
-    has = labels >= 0
-    out[np.flatnonzero(has), labels[has]] = True
-    return out
 
 
 def majority_labels(table: np.ndarray) -> np.ndarray:

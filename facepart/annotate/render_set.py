@@ -17,7 +17,6 @@ from typing import Callable
 
 from .. import __version__
 from ..data.face_model import FaceModel
-from ..errors import FacepartError
 from ..io_utils import write_json_atomic
 from ..renderers.base import Renderer
 from ..segmenters.base import FRONTAL_INDEX
@@ -62,9 +61,6 @@ def write_render_set(model: FaceModel, settings: AnnotateSettings, out_dir: str 
 def render_set_settings(render_dir: str | Path, model: FaceModel) -> AnnotateSettings:
     """The run settings of a render set, after checking that it was made from ``model``."""
     manifest = read_manifest(render_dir)
-    try:
-        settings = AnnotateSettings.from_dict(manifest["settings"])
-    except (KeyError, TypeError, ValueError) as exc:
-        raise FacepartError(f"{Path(render_dir) / MANIFEST}: incomplete settings ({exc})") from None
+    settings = AnnotateSettings.from_dict(manifest["settings"], f"{Path(render_dir) / MANIFEST}: settings")
     check_render_set(render_dir, model.fingerprint.as_dict(), settings.as_dict())
     return settings

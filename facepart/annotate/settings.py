@@ -5,11 +5,11 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, field, fields
 
+from ..data.membership import RULES  # the rules: majority, and the paper's union
+from ..checks import dataclass_from_dict
 from ..errors import FacepartError
 from .variants import SamplingSettings
 
-#: Assignment rules: ``majority`` (each vertex its most-voted part) and the paper's ``union``.
-RULES = ("majority", "union")
 #: How a labelled pixel votes: for the corners of its triangle by barycentric weight (``bary``), for the
 #: nearest corner of its triangle (``nearest``), or for the k nearest visible projected vertices (``knn``,
 #: the paper's KD-tree search; the reference path, and the one ``k > 1`` uses).
@@ -83,12 +83,13 @@ class AnnotateSettings:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict) -> "AnnotateSettings":
+    def from_dict(cls, d: dict, what: str = "settings") -> "AnnotateSettings":
+        """From a JSON object (a manifest's or an annotation's settings; keys of the run record that are not
+        settings are skipped), every value checked against its default's type; one line naming ``what``."""
+        if not isinstance(d, dict):
+            raise FacepartError(f"{what}: expected a JSON object")
         known = {f.name for f in fields(cls)}
-        d = {k: v for k, v in d.items() if k in known}
-        if isinstance(d.get("sampling"), dict):
-            d["sampling"] = SamplingSettings.from_dict(d["sampling"])
-        return cls(**d)
+        return dataclass_from_dict(cls, {k: v for k, v in d.items() if k in known}, what)
 
     def view_key(self) -> dict:
         """The settings that change a single view's votes (a checkpoint or shard is reusable when they match)."""

@@ -9,11 +9,12 @@ evenly, profile views included.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 
 import numpy as np
 
 from ..data.face_model import FaceModel
+from ..checks import dataclass_from_dict
 from ..errors import FacepartError
 from ..renderers.light import Light
 
@@ -65,12 +66,9 @@ class SamplingSettings:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict) -> "SamplingSettings":
-        known = {f.name for f in fields(cls)}
-        if not isinstance(d, dict) or set(d) - known:
-            raise FacepartError(f"sampling settings must be an object with keys among {sorted(known)}")
-        d = {k: tuple(v) if isinstance(v, list) else v for k, v in d.items()}
-        return cls(**d)
+    def from_dict(cls, d: dict, what: str = "sampling settings") -> "SamplingSettings":
+        """From a JSON object, every value checked against its default's type (one line naming ``what``)."""
+        return dataclass_from_dict(cls, d, what)
 
 
 @dataclass(frozen=True)

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import click
+import numpy as np
 
 from ..errors import FacepartError
 from . import main
@@ -50,7 +50,7 @@ def info(path, export_regions, model_args):
     if fmt is None and looks_like_index_map(p):
         click.echo(read_index_map(p).describe())
         return
-    from ..data.regions import read_region_file
+    from ..data.formats.region_files import read_region_file
 
     regions = read_region_file(p) if fmt is None else None
     if regions is not None:
@@ -73,16 +73,13 @@ def info(path, export_regions, model_args):
                                                           for n, v in s["held_out_part_iou"].items()))
         return
     if p.suffix == ".json" and fmt is None:
-        try:
-            mapping = json.loads(p.read_text())
-        except (OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise FacepartError(f"{p}: not a readable JSON file ({exc})") from None
-        if not isinstance(mapping, dict):
-            raise FacepartError(f"{p}: expected a JSON object of part name -> vertex indices")
-        click.echo(f"part index file: {p}")
+        from ..data.annotation import read_parts_json
+
+        mapping = read_parts_json(p)
+        top = max((int(idx.max()) for idx in mapping.values() if idx.size), default=-1)
+        click.echo(f"part index file: {p} (vertex ids up to {top}: for a model of at least {top + 1} vertices)")
         for name, idx in mapping.items():
-            n = len(idx) if isinstance(idx, list) else "?"
-            click.echo(f"  {name}: {n} vertices")
+            click.echo(f"  {name}: {len(np.unique(idx))} vertices")
         return
     face = _load(path, model_args)
     click.echo("\n".join(face.describe()))

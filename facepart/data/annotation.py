@@ -28,15 +28,16 @@ under the file's rule; under "union" parts may overlap.
 from __future__ import annotations
 
 import json
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from .. import __version__
+from ..checks import check_array, check_finite, check_index_array, check_range, json_index_list
 from ..errors import FacepartError
-from ..io_utils import atomic_path, write_json_atomic
+from ..io_utils import loads_json, read_json_file, write_json_atomic, write_npz_atomic
+from .membership import RULES, membership
 from .parts import PartTable
 from .topology import Fingerprint
 
@@ -70,8 +71,6 @@ class Annotation:
 
     def membership(self, rule: str | None = None) -> np.ndarray:
         """(V, P) bool: which vertices belong to which part under ``rule`` (default: the file's)."""
-        from ..annotate.assign import membership
-
         return membership(self.votes, self.labels, rule or self.rule)
 
     def members(self, rule: str | None = None) -> dict[str, np.ndarray]:
@@ -113,59 +112,145 @@ def save_annotation(annotation: Annotation, out_dir: str | Path) -> tuple[Path, 
         "facepart_version": np.array(__version__),
     }
     npz = out_dir / ANNOTATION_FILE
-    with atomic_path(npz) as tmp:
-        with open(tmp, "wb") as fh:
-            np.savez_compressed(fh, **arrays)
+    write_npz_atomic(npz, arrays)
     parts_json = out_dir / PARTS_FILE
     write_json_atomic(parts_json, {k: v.tolist() for k, v in annotation.members().items()})
     return npz, parts_json
 
 
-_REQUIRED = ("format", "labels", "votes", "none_votes", "confidence", "visible_count", "part_names", "part_colors",
-             "n_vertices", "n_triangles", "triangle_hash", "rule", "settings")
+#: The entries of annotation.npz: key -> (dtype kinds, shape, required), checked in this order. V is the
+#: fingerprint's vertex count (``n_vertices``), P the number of ``part_names``.
+LAYOUT = {
+    "format": ("U", (), True),
+    "format_version": ("iu", (), False),
+    "n_vertices": ("iu", (), True),
+    "n_triangles": ("iu", (), True),
+    "triangle_hash": ("U", (), True),
+    "rule": ("U", (), True),
+    "settings": ("U", (), True),
+    "facepart_version": ("U", (), False),
+    "part_names": ("U", ("P",), True),
+    "part_colors": ("iu", ("P", 3), True),
+    "labels": ("iu", ("V",), True),
+    "votes": ("iuf", ("V", "P"), True),  # int32 counts in format 1, float32 weighted votes since 2
+    "none_votes": ("iuf", ("V",), True),
+    "confidence": ("f", ("V",), True),
+    "visible_count": ("iu", ("V",), True),
+}
+
+_COUNT_MAX = np.iinfo(np.int32).max
+
+
+def _read_arrays(path: Path) -> dict[str, np.ndarray]:
+    """Every :data:`LAYOUT` entry of the archive, each checked for its dtype kind and shape."""
+    try:
+        archive = np.load(path, allow_pickle=False)
+    except Exception as exc:  # noqa: BLE001 - BadZipFile, ValueError, OSError, EOFError... on damaged files
+        raise FacepartError(f"{path}: not a readable annotation file ({_first_line(exc)})") from None
+    if not isinstance(archive, np.lib.npyio.NpzFile):
+        raise FacepartError(f"{path}: not a facepart annotation (a single numpy array, not an .npz archive)")
+    with archive:
+        missing = [k for k, (_, _, required) in LAYOUT.items() if required and k not in archive.files]
+        if missing:
+            raise FacepartError(f"{path}: not a facepart annotation (missing {', '.join(missing)})")
+        dims: dict = {}
+        out = {}
+        for key, (kinds, shape, _) in LAYOUT.items():
+            if key in archive.files:
+                out[key] = check_array(_read_member(archive, key, path), kinds, shape, f"{path}: '{key}'", dims)
+                if key == "format" and str(out[key]) != FORMAT:
+                    raise FacepartError(f"{path}: not a facepart annotation (format '{str(out[key])[:40]}')")
+                if key == "format_version" and int(out[key]) > FORMAT_VERSION:
+                    raise FacepartError(f"{path}: written by a newer facepart (format {int(out[key])}); "
+                                        "please upgrade")
+                if key == "n_vertices":
+                    dims["V"] = int(out[key])
+    return out
+
+
+def _read_member(archive, key: str, path: Path) -> np.ndarray:
+    try:
+        return archive[key]
+    except MemoryError:
+        raise FacepartError(f"{path}: the entry '{key}' claims more memory than there is; is the file damaged?") \
+            from None
+    except Exception as exc:  # noqa: BLE001 - zlib.error, BadZipFile (CRC), ValueError (header, pickled data)...
+        raise FacepartError(f"{path}: the entry '{key}' is damaged ({type(exc).__name__}: {_first_line(exc)})") \
+            from None
+
+
+def _first_line(exc: BaseException) -> str:
+    return ((str(exc).strip().splitlines() or [type(exc).__name__])[0])[:160]
 
 
 def load_annotation(path: str | Path) -> Annotation:
-    """Read an ``annotation.npz`` (or the folder holding one). Never unpickles."""
+    """Read an ``annotation.npz`` (or the folder holding one). Never unpickles.
+
+    Every entry is checked for its dtype kind, shape (:data:`LAYOUT`) and
+    values; a damaged or hand-edited file is one ``FacepartError`` line.
+    Labels that are not integers (floats, booleans, complex) are refused,
+    never truncated.
+    """
     path = Path(path)
     if path.is_dir():
         path = path / ANNOTATION_FILE
     if not path.is_file():
         raise FacepartError(f"{path}: annotation file not found")
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            missing = [k for k in _REQUIRED if k not in data.files]
-            if missing:
-                raise FacepartError(f"{path}: not a facepart annotation (missing {', '.join(missing)})")
-            if str(data["format"]) != FORMAT:
-                raise FacepartError(f"{path}: not a facepart annotation (format '{data['format']}')")
-            version = int(data["format_version"]) if "format_version" in data.files else 1
-            if version > FORMAT_VERSION:
-                raise FacepartError(f"{path}: written by a newer facepart (format {version}); please upgrade")
-            d = {k: data[k] for k in _REQUIRED}
-    except FacepartError:
-        raise
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
-        raise FacepartError(f"{path}: not a readable annotation file ({exc})") from None
-
+    d = _read_arrays(path)
     names = [str(n) for n in d["part_names"]]
-    labels = d["labels"].astype(np.int64)
-    v, p = len(labels), len(names)
-    if d["votes"].shape != (v, p) or any(d[k].shape != (v,) for k in ("none_votes", "confidence", "visible_count")):
-        raise FacepartError(f"{path}: inconsistent array shapes (labels {labels.shape}, votes {d['votes'].shape})")
-    if v != int(d["n_vertices"]):
-        raise FacepartError(f"{path}: {v} labels but the fingerprint says {int(d['n_vertices'])} vertices")
-    if labels.size and (labels.min() < -1 or labels.max() >= p):
-        raise FacepartError(f"{path}: labels outside -1..{p - 1}")
-    try:
-        settings = json.loads(str(d["settings"]))
-    except json.JSONDecodeError:
-        raise FacepartError(f"{path}: the settings entry is not valid JSON") from None
+    v, p = d["labels"].shape[0], len(names)
+    if v == 0 or p == 0:
+        raise FacepartError(f"{path}: an annotation of {v} vertices and {p} parts; expected at least one of each")
+    if len(set(names)) != p or not all(names):
+        raise FacepartError(f"{path}: 'part_names' must be distinct, non-empty names")
+    check_range(d["part_colors"], 0, 255, f"{path}: 'part_colors'")
+    check_range(d["labels"], -1, p - 1, f"{path}: 'labels' (part ids, -1 = none)")
+    for key in ("votes", "none_votes"):
+        check_range(check_finite(d[key], f"{path}: '{key}'"), 0, _COUNT_MAX, f"{path}: '{key}'")
+    check_range(d["visible_count"], 0, _COUNT_MAX, f"{path}: 'visible_count'")
+    check_range(check_finite(d["confidence"], f"{path}: 'confidence'"), 0, 1, f"{path}: 'confidence'")
+    n_vertices, n_triangles = int(d["n_vertices"]), int(d["n_triangles"])
+    if not 0 < n_triangles <= _COUNT_MAX:
+        raise FacepartError(f"{path}: the fingerprint says {n_triangles} triangles")
+    rule = str(d["rule"])
+    if rule not in RULES:
+        raise FacepartError(f"{path}: unknown rule '{rule[:40]}'; expected one of {', '.join(RULES)}")
+    settings = loads_json(str(d["settings"]), f"{path}: the settings entry", "JSON object")
+    if not isinstance(settings, dict):
+        raise FacepartError(f"{path}: the settings entry must be a JSON object, got {type(settings).__name__}")
     parts = PartTable(tuple(names), d["part_colors"].astype(np.uint8))
-    fingerprint = Fingerprint(int(d["n_vertices"]), int(d["n_triangles"]), str(d["triangle_hash"]))
-    return Annotation(labels, d["votes"].astype(np.float32), d["confidence"].astype(np.float32),
-                      d["visible_count"].astype(np.int32), parts, fingerprint, str(d["rule"]), settings,
+    fingerprint = Fingerprint(n_vertices, n_triangles, str(d["triangle_hash"]))
+    return Annotation(d["labels"].astype(np.int64), d["votes"].astype(np.float32), d["confidence"].astype(np.float32),
+                      d["visible_count"].astype(np.int32), parts, fingerprint, rule, settings,
                       none_votes=d["none_votes"].astype(np.float32))
+
+
+def read_parts_json(path: str | Path, n_vertices: int | None = None,
+                    parts: PartTable | None = None) -> dict[str, np.ndarray]:
+    """Part name -> (N_p,) int64 vertex indices from a parts.json, checked.
+
+    The file must be a JSON object whose values are lists of integer vertex
+    indices, each in ``0..n_vertices - 1`` (or at least >= 0 when
+    ``n_vertices`` is None); with ``parts`` given every name must be one of
+    its parts. Shared by ``--truth`` (:func:`read_labels`) and ``facepart info``.
+    """
+    path = Path(path)
+    mapping = read_json_file(path, "parts.json (part name -> vertex indices)")
+    if not isinstance(mapping, dict):
+        raise FacepartError(f"{path}: expected a JSON object of part name -> vertex indices, "
+                            f"got {type(mapping).__name__}")
+    out = {}
+    for name, idx in mapping.items():
+        if parts is not None and name not in parts.names:
+            raise FacepartError(f"{path}: unknown part '{name[:40]}'; parts are {list(parts.names)}")
+        what = f"{path}: part '{name[:40]}'"
+        idx = json_index_list(idx, what)
+        if n_vertices is None:
+            check_range(idx, 0, None, f"{what} (vertex indices)")
+        else:
+            check_index_array(idx, n_vertices, what)
+        out[name] = idx
+    return out
 
 
 def read_labels(path: str | Path, parts: PartTable, n_vertices: int) -> np.ndarray:
@@ -184,23 +269,7 @@ def read_labels(path: str | Path, parts: PartTable, n_vertices: int) -> np.ndarr
             if name in parts.names:
                 labels[ann.labels == i] = parts.index(name)
         return labels
-    try:
-        mapping = json.loads(Path(path).read_text())
-    except FileNotFoundError:
-        raise FacepartError(f"{path}: file not found") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise FacepartError(f"{path}: not a JSON file of part name -> vertex indices ({exc})") from None
-    if not isinstance(mapping, dict):
-        raise FacepartError(f"{path}: expected a JSON object of part name -> vertex indices")
     labels = np.full(n_vertices, -1, np.int64)
-    for name, idx in mapping.items():
-        if name not in parts.names:
-            raise FacepartError(f"{path}: unknown part '{name}'; parts are {list(parts.names)}")
-        try:
-            idx = np.asarray(idx, dtype=np.int64).ravel()
-        except (TypeError, ValueError):
-            raise FacepartError(f"{path}: part '{name}' is not a list of vertex indices") from None
-        if idx.size and (idx.min() < 0 or idx.max() >= n_vertices):
-            raise FacepartError(f"{path}: part '{name}' has indices outside 0..{n_vertices - 1}")
+    for name, idx in read_parts_json(path, n_vertices, parts).items():
         labels[idx] = parts.index(name)
     return labels

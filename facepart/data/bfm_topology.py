@@ -35,18 +35,10 @@ from typing import Sequence
 import numpy as np
 
 from ..errors import FacepartError
-
-#: vertex count -> description
-BFM_TOPOLOGIES = {
-    53490: "BFM 2009 full, 53,490 vertices (01_MorphableModel.mat)",
-    53215: "BFM 2009 without the inner mouth, 53,215 vertices (3DDFA, Exp_Pca.bin, face3d BFM.mat)",
-    38365: "BFM 3DDFA_V2 no-neck, 38,365 vertices (bfm_noneck_v3.pkl)",
-    35709: "BFM front, 35,709 vertices (Deep3D BFM_model_front.mat, 3DDFA-V3, HRN, MGCNet)",
-}
-#: other Basel topologies, named but without index maps
-OTHER_TOPOLOGIES = {
-    53149: "BFM 2017 'bfm_nomouth', 53,149 vertices",
-}
+from .formats.arrays import numeric
+from .formats.containers import mat_variable_names, read_mat
+from .formats.safe_pickle import load_npy
+from .topology import BFM_TOPOLOGIES, OTHER_TOPOLOGIES, topology_name  # noqa: F401  (named here too)
 
 #: 68 iBUG landmarks on the 35,709-vertex front topology, 1-based (Deep3D facemodel_info.mat 'keypoints').
 FRONT_KEYPOINTS_68 = np.array([
@@ -55,11 +47,6 @@ FRONT_KEYPOINTS_68 = np.array([
     8205, 9164, 9884, 2216, 3887, 4921, 5829, 4802, 3641, 10456, 11354, 12384, 14067, 12654, 11493, 5523, 6026, 7496,
     8216, 8936, 10396, 10796, 9556, 8837, 8237, 7637, 6916, 5910, 7385, 8224, 9065, 10538, 8830, 8230, 7630,
 ], dtype=np.int64)
-
-
-def topology_name(n_vertices: int) -> str | None:
-    """The Basel topology with this vertex count, or None."""
-    return BFM_TOPOLOGIES.get(int(n_vertices)) or OTHER_TOPOLOGIES.get(int(n_vertices))
 
 
 @dataclass(frozen=True)
@@ -95,8 +82,6 @@ MAT_MAPS = {"trimIndex": (53215, 53490), "idx": (35709, 53215), "select_id": (35
 
 
 def _from_array(arr: np.ndarray, base: int, source: str, counts: tuple[int, int] | None) -> IndexMap:
-    from .formats.common import numeric
-
     arr = numeric(arr, source, "index map").reshape(-1)
     if arr.dtype.kind == "f":
         if not np.all(np.isfinite(arr)) or not np.all(arr == np.round(arr)):
@@ -120,8 +105,6 @@ def _from_array(arr: np.ndarray, base: int, source: str, counts: tuple[int, int]
 
 def read_index_map(path: str | Path) -> IndexMap:
     """Read a Deep3D ``.mat`` map (trimIndex / idx / select_id, 1-based) or a 0-based ``.npy`` map."""
-    from .formats.common import read_mat
-
     path = Path(path)
     if not path.is_file():
         raise FacepartError(f"{path}: index map file not found")
@@ -133,8 +116,6 @@ def read_index_map(path: str | Path) -> IndexMap:
         raise FacepartError(f"{path}: not a BFM index map (expected one of {', '.join(MAT_MAPS)}; "
                             f"found {', '.join(data) or 'nothing'})")
     if path.suffix.lower() == ".npy":
-        from .formats.safe_pickle import load_npy
-
         arr = load_npy(path)
         if not isinstance(arr, np.ndarray):
             raise FacepartError(f"{path}: not a BFM index map (expected an integer array)")
@@ -151,8 +132,6 @@ def read_index_map(path: str | Path) -> IndexMap:
 
 def looks_like_index_map(path: str | Path) -> bool:
     """Cheap test used by ``facepart info``: a Deep3D map .mat or an ``indices*.npy``."""
-    from .formats.common import mat_variable_names
-
     path = Path(path)
     if not path.is_file():
         return False

@@ -11,12 +11,16 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..checks import check_finite, check_indices, check_shape
+from ..checks import check_array, check_finite, check_index_array, check_indices, check_shape
 from ..errors import FacepartError
+from ..geometry import triangle_normals
 from .topology import Fingerprint
 
 #: Neutral skin albedo (linear-ish RGB in [0, 1]) for models without colour.
 NEUTRAL_SKIN = np.array([0.80, 0.62, 0.52], dtype=np.float32)
+
+#: A triangle whose doubled area is below this share of the squared mesh extent counts as degenerate.
+DEGENERATE_AREA = 1e-12
 
 
 @dataclass
@@ -73,6 +77,7 @@ class FaceModel:
         self.triangles = check_indices(np.asarray(self.triangles, dtype=np.int64), v, f"{src}: triangles")
         if self.triangles.shape[0] == 0:
             raise FacepartError(f"{src}: the model has no triangles")
+        has_area = self._check_geometry(src)
         self.identity_basis = self._basis(self.identity_basis, "identity basis")
         self.expression_basis = self._basis(self.expression_basis, "expression basis")
         if self.albedo_basis is not None:
@@ -80,19 +85,38 @@ class FaceModel:
         if self.expression_kind not in ("pca", "blendshape"):
             raise FacepartError(f"{src}: expression_kind must be 'pca' or 'blendshape'")
         if self.albedo is not None:
-            self.albedo = np.clip(check_shape(self.albedo, (v, 3), f"{src}: albedo"), 0, 1).astype(np.float32)
+            albedo = check_finite(check_array(self.albedo, "biuf", (v, 3), f"{src}: albedo"), f"{src}: albedo")
+            self.albedo = np.clip(albedo, 0, 1).astype(np.float32)
         if self.uv is not None:
-            self.uv = check_shape(self.uv, (v, 2), f"{src}: uv").astype(np.float32)
+            self.uv = check_finite(check_array(self.uv, "iuf", (v, 2), f"{src}: uv"), f"{src}: uv").astype(np.float32)
         for name, default in (("render_mask", True), ("vote_mask", True), ("eyeball_mask", False)):
             mask = getattr(self, name)
             mask = np.full(v, default) if mask is None else check_shape(mask, (v,), f"{src}: {name}").astype(bool)
             setattr(self, name, mask)
+        if not np.any(has_area[self.render_triangles]):
+            raise FacepartError(f"{src}: no triangle with an area is drawn (render_mask keeps "
+                                f"{int(self.render_mask.sum())} of {v} vertices); nothing would be rendered")
         if self.landmarks68 is not None:
-            self.landmarks68 = np.asarray(self.landmarks68, dtype=np.int64)
-            if self.landmarks68.shape != (68,) or self.landmarks68.min() < 0 or self.landmarks68.max() >= v:
-                raise FacepartError(f"{src}: landmarks68 must be 68 vertex ids in 0..{v - 1}")
+            self.landmarks68 = check_index_array(self.landmarks68, v, f"{src}: landmarks68", shape=(68,))
+            if np.ptp(self.vertices[self.landmarks68], axis=0).max() == 0:
+                raise FacepartError(f"{src}: the 68 landmarks all sit at one point; they cannot frame the face")
         for region_set in self.region_sets.values():
             region_set.check(v)
+
+    def _check_geometry(self, src: str) -> np.ndarray:
+        """(F,) bool: triangles with an area. A mesh that cannot be rendered (every vertex at one point, every
+        triangle without area) is an error."""
+        extent = float(np.ptp(self.vertices, axis=0).max())
+        if extent == 0:
+            where = ", ".join(f"{x:g}" for x in self.vertices[0])
+            raise FacepartError(f"{src}: all {self.vertices.shape[0]} vertices sit at one point ({where}); "
+                                "expected a face mesh")
+        area2 = np.linalg.norm(triangle_normals(self.vertices, self.triangles, unit=False), axis=1)
+        has_area = area2 > DEGENERATE_AREA * extent * extent
+        if not has_area.any():
+            raise FacepartError(f"{src}: all {self.triangles.shape[0]} triangles are degenerate (no area: repeated "
+                                "or collinear corners); expected a face mesh")
+        return has_area
 
     def _basis(self, basis, what: str) -> np.ndarray:
         v = self.vertices.shape[0]

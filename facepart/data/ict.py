@@ -10,12 +10,13 @@ the viewer, +x the subject's left.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 
+from ..checks import check_index_array, json_index_list
 from ..errors import FacepartError
+from ..io_utils import read_json_file
 from .face_model import FaceModel
 from .obj import read_obj, read_obj_vertices, vertex_uv
 
@@ -71,6 +72,28 @@ def _deltas(files: list[Path], neutral: np.ndarray) -> np.ndarray:
     return out
 
 
+def read_vertex_indices(path: Path, n_vertices: int) -> tuple[list[str], np.ndarray | None]:
+    """The expression names and the 68 landmark vertex ids (or None) of an ICT ``vertex_indices.json``.
+
+    Expression names must be plain file stems (no folders); landmarks must be
+    vertex ids of the neutral mesh. A list of another length than 68 is not
+    iBUG 68 and is left out.
+    """
+    info = read_json_file(path, "ICT-FaceKit vertex_indices.json")
+    if not isinstance(info, dict):
+        raise FacepartError(f"{path}: expected a JSON object (expressions, idx_to_landmark_verts, ...), "
+                            f"got {type(info).__name__}")
+    names = info.get("expressions") or []
+    if not isinstance(names, list) or not all(isinstance(x, str) and x and Path(x).name == x for x in names):
+        raise FacepartError(f"{path}: 'expressions' must be a list of expression file names (without .obj)")
+    landmarks = info.get("idx_to_landmark_verts")
+    if landmarks is None:
+        return names, None
+    landmarks = check_index_array(json_index_list(landmarks, f"{path}: 'idx_to_landmark_verts'"), n_vertices,
+                                  f"{path}: 'idx_to_landmark_verts'")
+    return names, landmarks if len(landmarks) == 68 else None
+
+
 def load_ict(folder: str | Path, max_identities: int | None = None) -> FaceModel:
     """Load an ICT-FaceKit folder into facepart's frame (metres)."""
     folder = Path(folder)
@@ -82,22 +105,15 @@ def load_ict(folder: str | Path, max_identities: int | None = None) -> FaceModel
     neutral = mesh.vertices
     n = len(neutral)
 
-    info = {}
     info_path = folder / "vertex_indices.json"
-    if info_path.is_file():
-        try:
-            info = json.loads(info_path.read_text())
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise FacepartError(f"{info_path}: not valid JSON ({exc})") from None
+    known, landmarks = read_vertex_indices(info_path, n) if info_path.is_file() else ([], None)
     identity_files = sorted(folder.glob("identity*.obj"))[:max_identities]
-    known = info.get("expressions") or []
     expression_files = [folder / f"{name}.obj" for name in known if (folder / f"{name}.obj").is_file()]
     if not known:  # no list: every other OBJ of the folder is an expression
         skip = {NEUTRAL, *(f.name for f in identity_files)}
         expression_files = sorted(f for f in folder.glob("*.obj") if f.name not in skip)
 
     scale = 0.01  # cm -> m
-    landmarks = info.get("idx_to_landmark_verts")
     full = n == FULL_VERTEX_COUNT
     return FaceModel(
         name=folder.name,
@@ -108,7 +124,7 @@ def load_ict(folder: str | Path, max_identities: int | None = None) -> FaceModel
         expression_kind="blendshape",
         expression_names=tuple(f.stem for f in expression_files),
         uv=vertex_uv(mesh),
-        landmarks68=np.asarray(landmarks, np.int64) if landmarks and len(landmarks) == 68 else None,
+        landmarks68=landmarks,
         render_mask=~geometry_mask(n, NOT_RENDERED) if full else None,
         vote_mask=geometry_mask(n, VOTE_ELIGIBLE) if full else None,
         eyeball_mask=geometry_mask(n, EYEBALLS) if full else None,

@@ -70,7 +70,7 @@ def load_model(spec: str | Path, format: str | None = None, **options) -> FaceMo
 
         paint_from_landmarks(model)
     if not model.meta.get("topology"):
-        from .bfm_topology import topology_name
+        from .topology import topology_name
 
         name = topology_name(model.n_vertices)
         if name:
@@ -82,15 +82,12 @@ def _load_model(spec, format, options) -> FaceModel:
     if str(spec) == "demo" and format in (None, "demo"):
         fmt = FORMATS["demo"]
         return fmt.load(**options)
+    if format is not None and format not in FORMATS:  # the name first: a wrong name is the mistake to report
+        raise FacepartError(f"unknown format '{format}'; known formats: {', '.join(FORMATS)}")
     path = Path(spec)
     if not path.exists():
         raise FacepartError(f"{path}: no such file or folder")
-    if format is not None:
-        if format not in FORMATS:
-            raise FacepartError(f"unknown format '{format}'; known formats: {', '.join(FORMATS)}")
-        fmt = FORMATS[format]
-    else:
-        fmt = detect_format(path)
+    fmt = FORMATS[format] if format is not None else detect_format(path)
     accepted = inspect.signature(fmt.load).parameters
     extra = [k for k in options if k not in accepted]
     if extra:

@@ -13,17 +13,39 @@ import numpy as np
 
 from ..errors import FacepartError
 from .face_model import FaceModel
+from .formats.frame import UNIT_SCALE, guess_unit
 
 MESH_SUFFIXES = (".obj", ".ply", ".glb", ".gltf", ".off", ".stl")
-UNITS = {"m": 1.0, "dm": 0.1, "cm": 0.01, "mm": 0.001, "um": 1e-6}
+UNITS = UNIT_SCALE
 
 
-def guess_unit(extent: float) -> str:
-    """The unit under which a head of this bounding-box size is 8 cm to 80 cm across."""
-    for unit in ("m", "dm", "cm", "mm", "um"):
-        if 0.08 <= extent * UNITS[unit] <= 0.8:
-            return unit
-    return "m"
+def _stl_source(path: Path):
+    """An STL file for trimesh, checked: a binary STL whose size matches its triangle count (its 80-byte
+    header blanked: trimesh decodes it as text, and a non-UTF-8 header sends it to an optional package,
+    charset_normalizer), or ASCII STL text. Anything else is a one-line error naming the file."""
+    import io
+
+    from ..io_utils import open_input
+
+    with open_input(path, "rb", "an STL file") as fh:
+        data = fh.read()
+    if len(data) >= 84:
+        count = int.from_bytes(data[80:84], "little")
+        if len(data) == 84 + 50 * count:
+            return io.BytesIO(b" " * 80 + data[80:])
+    else:
+        count = None
+    head = data[:1024].lstrip()
+    try:
+        data.decode("utf-8")
+        text = head.lower().startswith(b"solid")
+    except UnicodeDecodeError:
+        text = False
+    if not text:
+        binary = ("shorter than a binary STL header (84 bytes)" if count is None else
+                  f"a binary STL of {count} triangles would be {84 + 50 * count} bytes, this file has {len(data)}")
+        raise FacepartError(f"{path}: not an STL file ({binary}; nor is it ASCII STL text starting with 'solid')")
+    return io.BytesIO(data)
 
 
 def _load_trimesh(path: Path):
@@ -32,11 +54,24 @@ def _load_trimesh(path: Path):
     trimesh = import_held("trimesh")  # trimesh's own optional imports swallow Ctrl-C
 
     try:
-        mesh = trimesh.load(str(path), process=False, maintain_order=True, force="mesh")
-    except FileNotFoundError:
-        raise FacepartError(f"{path}: file not found") from None
+        if path.suffix.lower() == ".stl":
+            source, kind = _stl_source(path), "stl"
+        else:
+            source, kind = str(path), None
+        mesh = trimesh.load(source, file_type=kind, process=False, maintain_order=True, force="mesh")
+    except FacepartError:
+        raise
+    except FileNotFoundError as exc:
+        if not path.exists():
+            raise FacepartError(f"{path}: file not found") from None
+        raise FacepartError(f"{path}: not a readable mesh (it refers to a file that is missing: "
+                            f"{exc.filename or exc})") from None
+    except ImportError as exc:  # trimesh imports optional packages for some files
+        raise FacepartError(f"{path}: trimesh needs the Python package '{exc.name}' to read this file "
+                            f"(pip install {exc.name})") from None
     except Exception as exc:  # trimesh raises many types for malformed files
-        raise FacepartError(f"{path}: not a readable mesh ({type(exc).__name__}: {exc})") from None
+        first = (str(exc).strip().splitlines() or [""])[0][:160]
+        raise FacepartError(f"{path}: not a readable mesh ({type(exc).__name__}: {first})") from None
     if not hasattr(mesh, "faces") or len(getattr(mesh, "vertices", [])) == 0:
         raise FacepartError(f"{path}: no triangle mesh found in the file")
     return mesh

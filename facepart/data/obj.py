@@ -11,6 +11,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from ..checks import LARGEST_INDEX
 from ..errors import FacepartError
 from ..io_utils import open_input
 
@@ -33,12 +34,22 @@ def _read_text(path: Path) -> str:
 def _floats(lines: list[str], width: int, path: Path, what: str) -> np.ndarray:
     if not lines:
         return np.zeros((0, width))
+    rows = [ln.split()[1: width + 1] for ln in lines]
     try:
-        rows = [ln.split()[1: width + 1] for ln in lines]
+        if any(len(row) != width for row in rows):
+            raise ValueError
         arr = np.array(rows, dtype=np.float64)
     except ValueError:
-        raise FacepartError(f"{path}: malformed '{what}' line (expected {width} numbers)") from None
+        bad = next(ln for ln, row in zip(lines, rows) if not _numbers(row, width))
+        raise FacepartError(f"{path}: malformed '{what}' line (expected {width} numbers): '{bad[:60]}'") from None
     return arr.reshape(-1, width)
+
+
+def _numbers(row: list[str], width: int) -> bool:
+    try:
+        return len(row) == width and all(isinstance(float(x), float) for x in row)
+    except ValueError:
+        return False
 
 
 def read_obj_vertices(path: str | Path) -> np.ndarray:
@@ -72,6 +83,9 @@ def read_obj(path: str | Path) -> ObjMesh:
                 raise FacepartError(f"{path}: malformed face line '{ln[:60]}'") from None
             if len(idx) < 3:
                 raise FacepartError(f"{path}: a face with fewer than 3 vertices: '{ln[:60]}'")
+            if 0 in idx or max(map(abs, idx + tex)) > LARGEST_INDEX:
+                raise FacepartError(f"{path}: a face refers to vertex 0 or one far beyond the file's vertices "
+                                    f"(OBJ indices start at 1): '{ln[:60]}'")
             poly = len(materials)
             materials.append(material)
             for k in range(1, len(idx) - 1):

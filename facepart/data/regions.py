@@ -139,23 +139,3 @@ def fix_sides(regions: dict[str, np.ndarray], vertices: np.ndarray, notes: list[
     if any(v < 0 for v in verdicts):
         notes.append("warning: some left/right regions sit on the subject's left, others on the right")
     return regions
-
-
-def read_region_file(path) -> RegionSet | None:
-    """A stand-alone region file (a pickled dict of name -> vertex ids, e.g. ``FLAME_masks.pkl``), or None
-    if ``path`` is not one. Read with the restricted unpickler."""
-    from pathlib import Path
-
-    from .formats.common import forget, pickled
-    from .formats.flame import is_flame_masks
-
-    path = Path(path)
-    if path.suffix.lower() not in (".pkl", ".pickle") or not path.is_file():
-        return None
-    try:
-        obj = pickled(path)
-        if not is_flame_masks(obj):
-            return None
-        return RegionSet(path.stem, {str(k): v for k, v in obj.items()}, str(path))
-    finally:
-        forget()

@@ -1,7 +1,9 @@
 """Topology fingerprints: an annotation belongs to one mesh connectivity.
 
 Applying labels to a mesh with another vertex count or another triangle list
-is an error with a clear message, never a silent mislabel.
+is an error with a clear message, never a silent mislabel. Well-known Basel
+topologies are named by their vertex count (:func:`topology_name`; the index
+maps between them live in :mod:`facepart.data.bfm_topology`).
 """
 
 from __future__ import annotations
@@ -43,3 +45,21 @@ class Fingerprint:
         else:
             detail = "same counts but a different triangle list (re-ordered or re-meshed)"
         raise FacepartError(f"{what} was made for another topology than {against}: {detail}")
+
+
+#: vertex count -> description
+BFM_TOPOLOGIES = {
+    53490: "BFM 2009 full, 53,490 vertices (01_MorphableModel.mat)",
+    53215: "BFM 2009 without the inner mouth, 53,215 vertices (3DDFA, Exp_Pca.bin, face3d BFM.mat)",
+    38365: "BFM 3DDFA_V2 no-neck, 38,365 vertices (bfm_noneck_v3.pkl)",
+    35709: "BFM front, 35,709 vertices (Deep3D BFM_model_front.mat, 3DDFA-V3, HRN, MGCNet)",
+}
+#: other Basel topologies, named but without index maps
+OTHER_TOPOLOGIES = {
+    53149: "BFM 2017 'bfm_nomouth', 53,149 vertices",
+}
+
+
+def topology_name(n_vertices: int) -> str | None:
+    """The Basel topology with this vertex count, or None."""
+    return BFM_TOPOLOGIES.get(int(n_vertices)) or OTHER_TOPOLOGIES.get(int(n_vertices))

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..errors import FacepartError
+
 
 @dataclass(frozen=True)
 class Camera:
@@ -36,6 +38,9 @@ class Camera:
         ``radius`` (metres) is framed to ``fill`` of the half image height.
         """
         width, height = (size, size) if np.isscalar(size) else size
+        if not (np.isfinite(radius) and radius > 0):
+            raise FacepartError(f"cannot frame the model: its framing radius is {radius:g} m "
+                                "(are all its points at one spot?)")
         distance = distance_in_radii * radius
         f = fill * 0.5 * min(width, height) * distance / radius
         rot = np.diag([1.0, -1.0, -1.0])  # world +y up, +z to camera -> camera y down, z forward

@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import FacepartError
+from ..io_utils import read_json_file
 from .base import FRONTAL_INDEX
 from .labelsets import LabelSet, load_label_set
 
@@ -39,12 +40,9 @@ MATCHING_SETTINGS = ("size", "seed", "sampling")
 def read_manifest(root: str | Path) -> dict:
     """The render set's ``manifest.json``, checked to be one (fingerprint and settings present)."""
     path = Path(root) / MANIFEST
-    try:
-        manifest = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise FacepartError(f"{path}: not found; make the folder with `facepart render MODEL --out DIR`") from None
-    except (OSError, ValueError, RecursionError) as exc:
-        raise FacepartError(f"{path}: not a readable JSON manifest ({type(exc).__name__})") from None
+    if not path.is_file():
+        raise FacepartError(f"{path}: not found; make the folder with `facepart render MODEL --out DIR`")
+    manifest = read_json_file(path, "render-set manifest")
     if not isinstance(manifest, dict) or manifest.get("format") != RENDER_SET_FORMAT:
         raise FacepartError(f"{path}: not a facepart render-set manifest")
     fp, settings = manifest.get("fingerprint"), manifest.get("settings")

@@ -14,4 +14,13 @@ metres, 0-based indices, outward winding):
 
 Pickled files (``.pkl``, object ``.npy``) are read only through
 :mod:`.safe_pickle`, which never runs code from a file.
+
+What the loaders share, one job per module:
+
+* :mod:`.containers`   reading files (.mat, companions) with one-line errors
+* :mod:`.arrays`       checks of the arrays a file holds (numeric, whole, in range, shaped)
+* :mod:`.frame`        units, frame (checked with 68 landmarks) and outward winding
+* :mod:`.builder`      :func:`~.builder.make_model`, the last step of every loader
+* :mod:`.pickle_cache` a pickled file unpickled once for detection and loading
+* :mod:`.region_files` stand-alone region files (``FLAME_masks.pkl``)
 """

@@ -38,8 +38,10 @@ import numpy as np
 from ...errors import FacepartError
 from ..bfm_topology import FRONT_KEYPOINTS_68
 from ..regions import RegionSet
-from .common import (colour_01, column_basis, companion, fetch, floats, indices, make_model, mat_variable_names,
-                     per_vertex, plausible_unit, read_mat, reading, triangles, vertex_major, UNIT_SCALE)
+from .arrays import colour_01, column_basis, floats, indices, per_vertex, triangles, vertex_major
+from .builder import make_model
+from .containers import companion, fetch, mat_variable_names, read_mat, reading
+from .frame import plausible_unit, UNIT_SCALE
 
 EXPECTED = "a BFM 2009 01_MorphableModel.mat (shapeMU, shapePC, shapeEV, tl)"
 REQUIRED = {"shapeMU", "shapePC", "shapeEV", "tl"}

@@ -25,8 +25,10 @@ from pathlib import Path
 import numpy as np
 
 from ...errors import FacepartError, require
-from .common import (UNIT_SCALE, colour_01, column_basis, fetch, floats, make_model, numeric, plausible_unit,
-                     reading, triangles, vertex_major)
+from .arrays import colour_01, column_basis, floats, numeric, triangles, vertex_major
+from .builder import make_model
+from .containers import fetch, reading
+from .frame import plausible_unit, UNIT_SCALE
 
 EXPECTED = "a BFM 2017/2019 statismo .h5 file (shape/model/mean, pcaBasis, pcaVariance, representer/cells)"
 H5_SUFFIXES = (".h5", ".hdf5")

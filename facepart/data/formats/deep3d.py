@@ -36,8 +36,11 @@ import numpy as np
 
 from ...errors import FacepartError
 from ..regions import RegionSet
-from .common import (colour_pca, column_basis, fetch, floats, forget, indices, make_model, mat_variable_names,
-                     numeric, per_vertex, pickled, pickled_keys, read_mat, triangles, vertex_major, UNIT_SCALE)
+from .arrays import colour_pca, column_basis, floats, indices, numeric, per_vertex, triangles, vertex_major
+from .builder import make_model
+from .containers import fetch, mat_variable_names, read_mat
+from .frame import UNIT_SCALE
+from .pickle_cache import forget, pickled, pickled_keys
 
 DEEP3D_EXPECTED = "a Deep3D BFM_model_front.mat / BFM09_model_info.mat (meanshape, idBase, exBase, tri)"
 DEEP3D_REQUIRED = {"meanshape", "idBase", "tri"}

@@ -14,7 +14,7 @@ from ...errors import FacepartError
 
 
 def _keys(keys) -> str:
-    from .common import shown
+    from .containers import shown
 
     return shown(keys, 12)
 
@@ -32,8 +32,8 @@ def explain_container(path: Path) -> str:
 def _explain(path: Path) -> str:
     suffix = path.suffix.lower()
     if suffix in (".pkl", ".pickle", ".npy"):
-        from .common import pickled
         from .flame import is_flame_masks
+        from .pickle_cache import pickled
         from .safe_pickle import npy_is_pickle
 
         if suffix == ".npy" and not npy_is_pickle(path):
@@ -51,7 +51,7 @@ def _explain(path: Path) -> str:
         return f"a pickled {type(obj).__name__}, not a model"
     if suffix == ".mat":
         from ..bfm_topology import MAT_MAPS
-        from .common import mat_variable_names
+        from .containers import mat_variable_names
 
         names = mat_variable_names(path)
         if names & set(MAT_MAPS):

@@ -44,8 +44,12 @@ import numpy as np
 
 from ...errors import FacepartError
 from ..regions import RegionSet
-from .common import (UNIT_SCALE, colour_01, colour_pca, column_basis, fetch, floats, forget, indices, integers, make_model, numeric,
-                     per_vertex, pickled, pickled_keys, plausible_unit, triangles, vertex_major)
+from .arrays import (colour_01, colour_pca, column_basis, floats, indices, integers, numeric, per_vertex, triangles,
+                     vertex_major)
+from .builder import make_model
+from .containers import fetch
+from .frame import plausible_unit, UNIT_SCALE
+from .pickle_cache import forget, pickled, pickled_keys
 
 EXPECTED = "a FaceVerse .npy model (a dict with meanshape, idBase, exBase or exBase_52, tri)"
 FLIP_YZ = np.array([1.0, -1.0, -1.0])

@@ -38,8 +38,10 @@ import numpy as np
 
 from ...errors import FacepartError
 from ..regions import RegionSet
-from .common import (companion, fetch, floats, forget, indices, integers, make_model, pickled, pickled_keys,
-                     triangles)
+from .arrays import floats, indices, integers, triangles
+from .builder import make_model
+from .containers import companion, fetch
+from .pickle_cache import forget, pickled, pickled_keys
 from .safe_pickle import load_pickle
 
 EXPECTED = "a FLAME generic_model.pkl (a dict with v_template, f, shapedirs)"

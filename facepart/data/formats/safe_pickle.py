@@ -329,8 +329,10 @@ def loads(data: bytes, source: str = "<bytes>"):
 def _unpickle(fh, source: str):
     try:
         obj = RestrictedUnpickler(fh, source).load()
-    except FacepartError:
-        raise
+    except FacepartError as err:  # the stand-ins (arrays, dtypes) do not know the file: name it here, once
+        if str(err).startswith(f"{source}: "):
+            raise
+        raise type(err)(f"{source}: {err}") from None
     except RecursionError:
         raise FacepartError(f"{source}: not a readable pickle (nested too deeply)") from None
     except MemoryError:

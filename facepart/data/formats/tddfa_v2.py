@@ -28,8 +28,11 @@ from pathlib import Path
 import numpy as np
 
 from ...errors import FacepartError
-from .common import (UNIT_SCALE, column_basis, companion, fetch, floats, forget, indices, make_model,
-                     pickled, pickled_keys, plausible_unit, triangles, vertex_major)
+from .arrays import column_basis, floats, indices, triangles, vertex_major
+from .builder import make_model
+from .containers import companion, fetch
+from .frame import plausible_unit, UNIT_SCALE
+from .pickle_cache import forget, pickled, pickled_keys
 from .safe_pickle import load_pickle
 
 EXPECTED = "a 3DDFA_V2 bfm_noneck_v3.pkl (a dict with u, w_shp, w_exp, tri, keypoints)"

@@ -1,0 +1,52 @@
+"""The last step of every model loader: frame check, outward winding, metadata, :class:`FaceModel`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ..face_model import NEUTRAL_SKIN, FaceModel
+from ..regions import fix_sides
+from ..textures import tone_basis
+from ..topology import topology_name
+from .frame import frame_rotation, orient_outward, rotate
+
+
+def make_model(path: Path, *, fmt: str, version: str, units: str, vertices: np.ndarray, triangles_: np.ndarray,
+               identity_basis=None, expression_basis=None, expression_kind: str = "pca",
+               expression_names=(), albedo=None, albedo_basis=None, uv=None, landmarks68=None,
+               render_mask=None, vote_mask=None, region_sets=None, notes: list[str] | None = None,
+               fix_frame: bool = False, topology: str | None = None, extra_meta: dict | None = None,
+               name: str | None = None):
+    """Finish a loader: check the axes with the landmarks (rotating only if ``fix_frame``), make the
+    winding outward, fill the metadata and build the :class:`FaceModel`.
+
+    ``vertices`` and the bases must already be in metres and in the documented frame.
+    """
+    notes = list(notes or [])
+    vertices = np.asarray(vertices, np.float64)
+    rot = frame_rotation(vertices, landmarks68, notes, fix_frame)
+    if rot is not None:
+        vertices = rotate(vertices, rot)
+        identity_basis, expression_basis = rotate(identity_basis, rot), rotate(expression_basis, rot)
+    triangles_ = orient_outward(vertices, np.asarray(triangles_, np.int64), notes)
+    for rs in region_sets or []:
+        rs.check(len(vertices))
+        rs.regions = fix_sides(rs.regions, vertices, rs.notes)
+    if albedo_basis is None:  # texture variety for models without a colour PCA
+        base = albedo if albedo is not None else None
+        if base is None:
+            base = np.broadcast_to(NEUTRAL_SKIN, vertices.shape)
+        albedo_basis = tone_basis(base)
+        notes.append("no colour PCA: variants vary the skin tone (3 global modes) around "
+                     + ("the model's colours" if albedo is not None else "a neutral skin shading"))
+    n = len(vertices)
+    meta = {"format": fmt, "version": version, "units": units, "path": str(path), "n_vertices": n,
+            "topology": topology or topology_name(n), "notes": notes, **(extra_meta or {})}
+    return FaceModel(
+        name=name or path.stem, vertices=vertices, triangles=triangles_, identity_basis=identity_basis,
+        expression_basis=expression_basis, expression_kind=expression_kind,
+        expression_names=tuple(expression_names), albedo=albedo, albedo_basis=albedo_basis, uv=uv,
+        landmarks68=landmarks68, render_mask=render_mask, vote_mask=vote_mask, meta=meta,
+        region_sets={rs.name: rs for rs in (region_sets or [])})
