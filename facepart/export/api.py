@@ -21,11 +21,27 @@ def read_annotation(path: str | Path, format: str | None = None, model=None,
     """Open an annotation in any readable format (found by content, then suffix, or named by ``format``).
 
     Files that do not say which mesh they label (parts.json, csv, flame-pkl,
-    meshcapade...) need ``model`` (a FaceModel) or ``topology`` (a Fingerprint).
+    meshcapade...) need ``model`` (a FaceModel) or ``topology`` (a Fingerprint);
+    without either, the topology of an ``annotation.npz`` in the same folder is used.
     """
     path = Path(path)
     exporter = find_importer(path, "annotation", format)
+    if exporter.reader_needs_topology and model is None and topology is None:
+        topology = sibling_topology(path)
     return exporter.read(path, model=model, topology=topology)
+
+
+def sibling_topology(path: Path) -> Fingerprint | None:
+    """The fingerprint of the ``annotation.npz`` beside ``path`` (a run folder's parts.json), or None."""
+    sibling = path.parent / ANNOTATION_FILE
+    if path.name == ANNOTATION_FILE or not sibling.is_file():
+        return None
+    from ..data.annotation import load_annotation
+
+    try:
+        return load_annotation(sibling).fingerprint
+    except FacepartError:
+        return None
 
 
 def model_for(annotation: Annotation, model=None):
