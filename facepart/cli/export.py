@@ -65,7 +65,7 @@ def export_cmd(annotation, to, out, model, from_format, rule, parts, groups, tri
 @click.option("--max-median", type=float, default=5.0, show_default=True,
               help="Refuse when MODEL_B's vertices lie a median of more than this many mm from MODEL_A's surface.")
 @click.option("--max-distance", type=float, default=None,
-              help="MODEL_B vertices farther than this (mm) from MODEL_A get no label [max(5, 5 x median)].")
+              help="MODEL_B vertices farther than this (mm) from MODEL_A get no label [max(10, 10 x median)].")
 @_model_options
 def transfer(annotation, target, out_dir, via, source, align, smooth, max_median, max_distance, model_args):
     """Carry ANNOTATION to another topology MODEL_B (a normal annotation of MODEL_B in OUT)."""

@@ -16,7 +16,8 @@ viewer, and the same origin):
    thirds of its neighbours share (``smooth_rings`` rounds), which removes single-vertex
    islands and spikes along part borders;
 4. target vertices farther than ``max_distance_mm`` from the source surface
-   (parts of the target the source does not cover, e.g. a neck) get no label.
+   (default: max(10 mm, 10 x the median distance); parts of the target the source
+   does not cover, e.g. a neck under a face-only source) get no label.
 
 How far apart the surfaces are is reported (median and 95th percentile, mm);
 meshes whose median distance exceeds ``max_median_mm`` are refused in one line:
@@ -39,7 +40,7 @@ from ..errors import FacepartError
 from ..geometry import adjacency, closest_points
 
 DEFAULT_MAX_MEDIAN_MM = 5.0
-DEFAULT_FAR_MM = 5.0  # at least this, and at least 5 x the median distance
+DEFAULT_FAR_MM = 10.0  # at least this, and at least 10 x the median distance
 FRAME_CHECK_SAMPLE = 1000
 SMOOTH_SHARE = 2.0 / 3.0  # a vertex takes a label more than this share of its one-ring holds
 
@@ -145,7 +146,7 @@ def transfer_by_surface(annotation: Annotation, source, target, *, smooth_rings:
     Args:
         smooth_rings: rounds of the one-ring majority filter on the target (0: none).
         max_median_mm: refuse when the median target-to-source distance exceeds this (None: never).
-        max_distance_mm: target vertices farther than this get no label (default: max(5 mm, 5 x median)).
+        max_distance_mm: target vertices farther than this get no label (default: max(10 mm, 10 x median)).
         align: "none", or "landmarks" (similarity fit of the 68 landmarks first).
     """
     annotation.check_topology(source.fingerprint, f"the source model {source.name}")
@@ -175,7 +176,7 @@ def transfer_by_surface(annotation: Annotation, source, target, *, smooth_rings:
     raw = score.argmax(axis=1)
     best = smooth_labels(raw, target.n_vertices, target.triangles, score.shape[1], smooth_rings)
     n_parts = len(annotation.parts)
-    far_mm = max_distance_mm if max_distance_mm is not None else max(DEFAULT_FAR_MM, 5.0 * median)
+    far_mm = max_distance_mm if max_distance_mm is not None else max(DEFAULT_FAR_MM, 10.0 * median)
     far = dist_mm > far_mm
     labels = np.where((best == n_parts) | far, -1, best).astype(np.int64)
     part_votes = np.where(far[:, None], 0, np.rint(carried[:, :n_parts])).astype(np.int32)
