@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
-import pickle
 import subprocess
 import sys
 import types
@@ -486,3 +485,14 @@ def test_export_annotation_finds_the_model_and_protects_run_files(demo_ann, demo
     with pytest.raises(FacepartError, match="run's own file"):
         export_annotation(tmp_path / "annotation.npz", "parts")
     assert any("nose" in ln for ln in report.lines())
+
+
+def test_write_annotation_files_is_a_run_output_set(demo_ann, demo_model, tmp_path):
+    from facepart.data.annotation import load_annotation
+    from facepart.export import write_annotation_files
+
+    written = write_annotation_files(demo_ann, tmp_path / "run", model=demo_model, preview=True)
+    assert [p.name for p in written] == ["annotation.npz", "parts.json", "preview.png"]
+    assert (load_annotation(tmp_path / "run").labels == demo_ann.labels).all()
+    assert json.loads((tmp_path / "run" / "parts.json").read_text())["nose"] == demo_ann.members()["nose"].tolist()
+    assert not list((tmp_path / "run").glob(".*part*"))  # no temporary files left behind

@@ -73,6 +73,15 @@ def info(path, export_regions, model_args):
                                                           for n, v in s["held_out_part_iou"].items()))
         return
     if p.suffix == ".json" and fmt is None:
+        from ..export.indexfiles import is_facepart_json
+
+        if is_facepart_json(p):
+            from ..export import read_annotation
+
+            ann = read_annotation(p)
+            click.echo(f"facepart parts JSON: {p}\ntopology: {ann.fingerprint.describe()}; rule: {ann.rule}")
+            click.echo("\n".join(ann.summary_lines()))
+            return
         try:
             mapping = json.loads(p.read_text())
         except (OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:

@@ -5,10 +5,11 @@ Importing this package registers facepart's own formats (:mod:`.builtin`).
 
 from .registry import EXPORTERS, KINDS, Exporter, export, find_importer, get_exporter, register
 from . import builtin  # noqa: E402,F401  (registers the built-in formats)
-from .api import ExportReport, export_annotation, export_region_sets, model_for, read_annotation  # noqa: E402
+from .api import (ExportReport, export_annotation, export_region_sets, model_for, read_annotation,  # noqa: E402
+                  write_annotation_files)
 from .options import ExportOptions  # noqa: E402
 from .view import PartView  # noqa: E402
 
 __all__ = ["EXPORTERS", "KINDS", "Exporter", "ExportOptions", "ExportReport", "PartView", "export",
            "export_annotation", "export_region_sets", "find_importer", "get_exporter", "model_for",
-           "read_annotation", "register"]
+           "read_annotation", "register", "write_annotation_files"]

@@ -134,3 +134,14 @@ def export_region_sets(face, out_dir: str | Path, to: str = "parts") -> list[Pat
         ann = region_set.to_annotation(face.fingerprint)
         written += export(ann, to, out / (safe_name(name) + suffix), model=face)
     return written
+
+
+def write_annotation_files(annotation: Annotation, out: str | Path, *, model=None, preview: bool = False,
+                           renderer=None) -> list[Path]:
+    """A run's output set through the registry: ``annotation.npz``, ``parts.json`` and (``preview=True``, needs
+    ``model``) ``preview.png`` in the folder ``out``; every file is written atomically."""
+    folder = ensure_writable_dir(out)
+    written = export(annotation, "npz", folder / ANNOTATION_FILE) + export(annotation, "parts", folder / PARTS_FILE)
+    if preview:
+        written += export(annotation, "preview", folder / "preview.png", model=model, renderer=renderer)
+    return written

@@ -155,7 +155,8 @@ def transfer_by_surface(annotation: Annotation, source, target, *, smooth_rings:
     if align == "landmarks":
         m = similarity_from_landmarks(source, target)
         points = points @ m[:3, :3].T + m[:3, 3]
-        notes.append(f"target aligned to the source by its 68 landmarks (scale {np.cbrt(np.linalg.det(m[:3, :3])):.4f})")
+        scale = float(np.cbrt(np.linalg.det(m[:3, :3])))
+        notes.append(f"target aligned to the source by its 68 landmarks (scale {scale:.4f})")
     elif align != "none":
         raise FacepartError(f"align must be 'none' or 'landmarks', got '{align}'")
     surface = source.triangles[source.render_triangles]  # the drawn surface (not ICT's eyelashes, occlusion shells)
@@ -232,18 +233,10 @@ def transfer(annotation: Annotation, target, *, source=None, via=None, out: str 
                                     "annotation was made for (--from MODEL)")
         result = transfer_by_surface(annotation, source, target, **options)
     if out is not None:
-        result.notes.append("wrote " + ", ".join(str(p) for p in write_annotation_folder(result.annotation, out)))
+        from .api import write_annotation_files
+
+        result.notes.append("wrote " + ", ".join(str(p) for p in write_annotation_files(result.annotation, out)))
     return result
-
-
-def write_annotation_folder(annotation: Annotation, out: str | Path) -> list[Path]:
-    """``annotation.npz`` and ``parts.json`` in ``out`` through the registry (what every command reads)."""
-    from ..data.annotation import ANNOTATION_FILE, PARTS_FILE
-    from ..io_utils import ensure_writable_dir
-    from .registry import export
-
-    folder = ensure_writable_dir(out)
-    return export(annotation, "npz", folder / ANNOTATION_FILE) + export(annotation, "parts", folder / PARTS_FILE)
 
 
 def transfer_file(annotation, target, out: str | Path, *, source=None, via=None, source_format: str | None = None,
