@@ -155,3 +155,153 @@ def mirror_map(vertices: np.ndarray, triangles: np.ndarray, tolerance: float | N
     distance[idx] = dist
     share = float(ok.mean()) if len(idx) else 0.0
     return MirrorMap(partner, distance, plane, float(tolerance), share)
+
+
+class ClosestPoints(NamedTuple):
+    """The closest point on a triangle mesh to each of N query points.
+
+    Attributes:
+        triangle: (N,) int64 id of the triangle the closest point lies on.
+        barycentric: (N, 3) float64 weights of that triangle's three corners (sum 1, all >= 0).
+        point: (N, 3) float64 the closest point itself.
+        distance: (N,) float64 distance from the query to it.
+    """
+
+    triangle: np.ndarray
+    barycentric: np.ndarray
+    point: np.ndarray
+    distance: np.ndarray
+
+
+def closest_point_on_triangles(points: np.ndarray, a: np.ndarray, b: np.ndarray, c: np.ndarray) -> np.ndarray:
+    """(N, 3) barycentric weights of the closest point to ``points[i]`` on triangle ``(a[i], b[i], c[i])``.
+
+    All inputs (N, 3). Exact (Voronoi regions of vertices, edges and face, after
+    Ericson, *Real-Time Collision Detection* 5.1.5); degenerate triangles fall back
+    to their closest corner or edge.
+    """
+    p, a, b, c = (np.asarray(x, np.float64) for x in (points, a, b, c))
+    ab, ac, ap = b - a, c - a, p - a
+    bp, cp = p - b, p - c
+
+    def dot(x, y):
+        return np.einsum("ij,ij->i", x, y)
+
+    d1, d2 = dot(ab, ap), dot(ac, ap)
+    d3, d4 = dot(ab, bp), dot(ac, bp)
+    d5, d6 = dot(ab, cp), dot(ac, cp)
+    va, vb, vc = d3 * d6 - d5 * d4, d5 * d2 - d1 * d6, d1 * d4 - d3 * d2
+
+    def ratio(num, den):
+        return np.clip(num / np.where(den != 0, den, 1.0), 0.0, 1.0)
+
+    out = np.empty((len(p), 3))
+    denom = va + vb + vc
+    v, w = ratio(vb, denom), ratio(vc, denom)
+    out[:] = np.stack([1 - v - w, v, w], axis=1)  # inside the face
+    # edges and corners, lowest priority first so that the checks earlier in Ericson's order win
+    region_bc = (va <= 0) & (d4 - d3 >= 0) & (d5 - d6 >= 0)
+    t = ratio(d4 - d3, (d4 - d3) + (d5 - d6))
+    out[region_bc] = np.stack([np.zeros_like(t), 1 - t, t], axis=1)[region_bc]
+    region_ac = (vb <= 0) & (d2 >= 0) & (d6 <= 0)
+    t = ratio(d2, d2 - d6)
+    out[region_ac] = np.stack([1 - t, np.zeros_like(t), t], axis=1)[region_ac]
+    out[(d6 >= 0) & (d5 <= d6)] = (0.0, 0.0, 1.0)
+    region_ab = (vc <= 0) & (d1 >= 0) & (d3 <= 0)
+    t = ratio(d1, d1 - d3)
+    out[region_ab] = np.stack([1 - t, t, np.zeros_like(t)], axis=1)[region_ab]
+    out[(d3 >= 0) & (d4 <= d3)] = (0.0, 1.0, 0.0)
+    out[(d1 <= 0) & (d2 <= 0)] = (1.0, 0.0, 0.0)
+    bad = ~np.isfinite(out).all(axis=1) | (denom == 0) & ~((d1 <= 0) & (d2 <= 0))
+    if bad.any():  # degenerate (zero-area) triangles: best of the three corners and three edges
+        out[bad] = _closest_on_degenerate(p[bad], a[bad], b[bad], c[bad])
+    return out
+
+
+def _closest_on_degenerate(p, a, b, c) -> np.ndarray:
+    corners = np.stack([a, b, c], axis=1)  # (N, 3, 3)
+    best = np.full(len(p), np.inf)
+    out = np.zeros((len(p), 3))
+    for i, j in ((0, 1), (1, 2), (2, 0)):
+        e = corners[:, j] - corners[:, i]
+        ee = np.einsum("ij,ij->i", e, e)
+        t = np.clip(np.einsum("ij,ij->i", p - corners[:, i], e) / np.where(ee > 0, ee, 1.0), 0, 1)
+        q = corners[:, i] + t[:, None] * e
+        d = np.linalg.norm(p - q, axis=1)
+        better = d < best
+        best = np.where(better, d, best)
+        w = np.zeros((len(p), 3))
+        w[:, i], w[:, j] = 1 - t, t
+        out[better] = w[better]
+    return out
+
+
+def closest_points(vertices: np.ndarray, triangles: np.ndarray, points: np.ndarray, k: int = 16,
+                   max_k: int = 1024, chunk: int = 8192) -> ClosestPoints:
+    """The closest point on the surface ``(vertices (V, 3), triangles (F, 3))`` to each of ``points`` (N, 3).
+
+    Every triangle is covered by sample points (centroids of a regular subdivision)
+    no farther than ``h`` from any of its points; a KD-tree over the samples gives
+    candidate triangles, whose exact closest points are computed. A query is
+    settled when its k-th nearest sample lies beyond (best distance + h), which
+    proves no other triangle is closer; otherwise k doubles, up to ``max_k``
+    (beyond that, rare for queries near the surface, the best candidate is kept).
+    """
+    from scipy.spatial import cKDTree
+
+    v = np.asarray(vertices, np.float64)
+    tri = np.asarray(triangles, np.int64)
+    pts = np.asarray(points, np.float64)
+    if len(tri) == 0:
+        raise ValueError("closest_points needs at least one triangle")
+    corners = v[tri]  # (F, 3, 3)
+    centroid = corners.mean(axis=1)
+    radius = np.linalg.norm(corners - centroid[:, None], axis=2).max(axis=1)  # covering radius of the centroid
+    h0 = max(float(np.median(radius)), 1e-12)
+    level = np.clip(np.ceil(radius / h0), 1, 16).astype(np.int64)
+    sample_xyz, sample_tri, cover = [], [], np.zeros(len(tri))
+    for n in np.unique(level):
+        ids = np.flatnonzero(level == n)
+        uv = [((3 * i + 1) / (3 * n), (3 * j + 1) / (3 * n)) for i in range(n) for j in range(n - i)]
+        uv += [((3 * i + 2) / (3 * n), (3 * j + 2) / (3 * n)) for i in range(n) for j in range(n - 1 - i)]
+        uv = np.array(uv)  # (S, 2) weights of corners b and c
+        c = corners[ids]
+        pos = c[:, None, 0] + uv[None, :, :1] * (c[:, None, 1] - c[:, None, 0]) \
+            + uv[None, :, 1:] * (c[:, None, 2] - c[:, None, 0])
+        sample_xyz.append(pos.reshape(-1, 3))
+        sample_tri.append(np.repeat(ids, len(uv)))
+        cover[ids] = radius[ids] / n
+    sample_xyz, sample_tri = np.concatenate(sample_xyz), np.concatenate(sample_tri)
+    h = float(cover.max())
+    tree = cKDTree(sample_xyz)
+
+    n_pts = len(pts)
+    best_tri = np.zeros(n_pts, np.int64)
+    best_w = np.zeros((n_pts, 3))
+    best_d = np.full(n_pts, np.inf)
+    todo = np.arange(n_pts)
+    kk = min(k, len(sample_xyz))
+    while len(todo):
+        unsettled = []
+        for start in range(0, len(todo), chunk):
+            q_ids = todo[start:start + chunk]
+            dist, nearest = tree.query(pts[q_ids], k=kk, workers=1)
+            dist, nearest = dist.reshape(len(q_ids), -1), nearest.reshape(len(q_ids), -1)
+            pair = np.unique(np.repeat(np.arange(len(q_ids)), kk) * len(tri) + sample_tri[nearest].ravel())
+            r, t = pair // len(tri), pair % len(tri)  # unique (query row, candidate triangle) pairs, sorted by row
+            w = closest_point_on_triangles(pts[q_ids[r]], corners[t, 0], corners[t, 1], corners[t, 2])
+            d = np.linalg.norm(pts[q_ids[r]] - np.einsum("ij,ijk->ik", w, corners[t]), axis=1)
+            order = np.lexsort((d, r))
+            first = order[np.r_[True, r[order][1:] != r[order][:-1]]]  # the nearest candidate of each row
+            sel = q_ids[r[first]]
+            better = d[first] < best_d[sel]
+            best_d[sel[better]], best_tri[sel[better]], best_w[sel[better]] = \
+                d[first][better], t[first][better], w[first][better]
+            if kk < len(sample_xyz):  # no unseen triangle can be closer than (k-th sample distance - h)
+                unsettled.append(q_ids[dist[:, -1] - h < best_d[q_ids]])
+        todo = np.concatenate(unsettled) if unsettled else np.zeros(0, np.int64)
+        if kk >= min(max_k, len(sample_xyz)):
+            break
+        kk = min(kk * 2, max_k, len(sample_xyz))
+    point = np.einsum("ij,ijk->ik", best_w, corners[best_tri])
+    return ClosestPoints(best_tri, best_w, point, best_d)

@@ -73,6 +73,15 @@ def info(path, export_regions, model_args):
                                                           for n, v in s["held_out_part_iou"].items()))
         return
     if p.suffix == ".json" and fmt is None:
+        from ..export.indexfiles import is_facepart_json
+
+        if is_facepart_json(p):
+            from ..export import read_annotation
+
+            ann = read_annotation(p)
+            click.echo(f"facepart parts JSON: {p}\ntopology: {ann.fingerprint.describe()}; rule: {ann.rule}")
+            click.echo("\n".join(ann.summary_lines()))
+            return
         from ..data.annotation import read_parts_json
 
         mapping = read_parts_json(p)
@@ -84,22 +93,27 @@ def info(path, export_regions, model_args):
     face = _load(path, model_args)
     click.echo("\n".join(face.describe()))
     if export_regions:
-        import re
+        from ..export import export_region_sets
 
-        from ..io_utils import ensure_writable_dir, write_json_atomic
-
-        out = ensure_writable_dir(export_regions)
-        for name, region_set in face.region_sets.items():
-            target = out / (re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_") + ".parts.json")
-            write_json_atomic(target, region_set.as_json())
+        for target in export_region_sets(face, export_regions):
             click.echo(f"wrote {target}")
         if not face.region_sets:
             click.echo("no region sets to export")
 
 
 @main.command()
-def formats():
-    """List the model formats facepart reads."""
+@click.option("--exports", is_flag=True, help="List the export/import formats instead of the model formats.")
+def formats(exports):
+    """List the model formats facepart reads (or, with --exports, the formats it writes and reads back)."""
+    if exports:
+        from ..export import EXPORTERS
+
+        for e in EXPORTERS.values():
+            flags = ", ".join(f for f, on in (("reads back", e.read is not None), ("needs the model", e.needs_model))
+                              if on)
+            suffix = " ".join(s for s in e.suffixes if s) or "folder"
+            click.echo(f"{e.name:<11} {e.kind:<10} {suffix:<11} {e.description}" + (f" [{flags}]" if flags else ""))
+        return
     from ..data import FORMATS
 
     for fmt in FORMATS.values():

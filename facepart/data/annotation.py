@@ -93,6 +93,15 @@ class Annotation:
 def save_annotation(annotation: Annotation, out_dir: str | Path) -> tuple[Path, Path]:
     """Write ``annotation.npz`` and ``parts.json`` into ``out_dir`` atomically; return both paths."""
     out_dir = Path(out_dir)
+    npz = write_annotation_npz(annotation, out_dir / ANNOTATION_FILE)
+    parts_json = out_dir / PARTS_FILE
+    write_json_atomic(parts_json, {k: v.tolist() for k, v in annotation.members().items()})
+    return npz, parts_json
+
+
+def write_annotation_npz(annotation: Annotation, path: str | Path) -> Path:
+    """Write the canonical ``.npz`` (the table in the module docstring) at ``path`` atomically."""
+    path = Path(path)
     fp = annotation.fingerprint
     arrays = {
         "format": np.array(FORMAT),
@@ -111,11 +120,7 @@ def save_annotation(annotation: Annotation, out_dir: str | Path) -> tuple[Path, 
         "settings": np.array(json.dumps(annotation.settings, sort_keys=True)),
         "facepart_version": np.array(__version__),
     }
-    npz = out_dir / ANNOTATION_FILE
-    write_npz_atomic(npz, arrays)
-    parts_json = out_dir / PARTS_FILE
-    write_json_atomic(parts_json, {k: v.tolist() for k, v in annotation.members().items()})
-    return npz, parts_json
+    return write_npz_atomic(path, arrays)
 
 
 #: The entries of annotation.npz: key -> (dtype kinds, shape, required), checked in this order. V is the

@@ -1,5 +1,15 @@
-"""Exports for other projects and imports back: one registry (:mod:`facepart.export.registry`)."""
+"""Exports for other projects and imports back: one registry (:mod:`facepart.export.registry`).
 
-from .registry import EXPORTERS, KINDS, Exporter, export, get_exporter, register
+Importing this package registers facepart's own formats (:mod:`.builtin`).
+"""
 
-__all__ = ["EXPORTERS", "KINDS", "Exporter", "export", "get_exporter", "register"]
+from .registry import EXPORTERS, KINDS, Exporter, export, find_importer, get_exporter, register
+from . import builtin  # noqa: E402,F401  (registers the built-in formats)
+from .api import (ExportReport, export_annotation, export_region_sets, model_for, read_annotation,  # noqa: E402
+                  write_annotation_files)
+from .options import ExportOptions  # noqa: E402
+from .view import PartView  # noqa: E402
+
+__all__ = ["EXPORTERS", "KINDS", "Exporter", "ExportOptions", "ExportReport", "PartView", "export",
+           "export_annotation", "export_region_sets", "find_importer", "get_exporter", "model_for",
+           "read_annotation", "register", "write_annotation_files"]

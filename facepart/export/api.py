@@ -1,0 +1,147 @@
+"""Library entry points behind ``facepart export`` and ``info --export-regions``: open any annotation
+file, write it in any registered format, report what was written."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..data.annotation import ANNOTATION_FILE, PARTS_FILE, Annotation
+from ..data.topology import Fingerprint
+from ..errors import FacepartError
+from ..io_utils import ensure_writable_dir
+from .common import safe_name
+from .options import ExportOptions
+from .registry import export, find_importer, get_exporter
+from .view import PartView
+
+
+def read_annotation(path: str | Path, format: str | None = None, model=None,
+                    topology: Fingerprint | None = None) -> Annotation:
+    """Open an annotation in any readable format (found by content, then suffix, or named by ``format``).
+
+    Files that do not say which mesh they label (parts.json, csv, flame-pkl,
+    meshcapade...) need ``model`` (a FaceModel) or ``topology`` (a Fingerprint);
+    without either, the topology of an ``annotation.npz`` in the same folder is used.
+    """
+    path = Path(path)
+    exporter = find_importer(path, "annotation", format)
+    if exporter.reader_needs_topology and model is None and topology is None:
+        topology = sibling_topology(path)
+    return exporter.read(path, model=model, topology=topology)
+
+
+def sibling_topology(path: Path) -> Fingerprint | None:
+    """The fingerprint of the ``annotation.npz`` beside ``path`` (a run folder's parts.json), or None."""
+    sibling = path.parent / ANNOTATION_FILE
+    if path.name == ANNOTATION_FILE or not sibling.is_file():
+        return None
+    from ..data.annotation import load_annotation
+
+    try:
+        return load_annotation(sibling).fingerprint
+    except FacepartError:
+        return None
+
+
+def model_for(annotation: Annotation, model=None):
+    """``model`` if given, else the model the annotation names in its settings (None if it cannot be loaded).
+
+    The model is checked against the annotation's topology.
+    """
+    if model is not None:
+        annotation.check_topology(model.fingerprint, f"the model {model.name}")
+        return model
+    spec = (annotation.settings.get("model") or {}).get("path")
+    if not spec or (spec != "demo" and not Path(spec).exists()):
+        return None
+    from ..data import load_model
+
+    try:
+        found = load_model(spec)
+    except FacepartError:
+        return None
+    return found if found.fingerprint == annotation.fingerprint else None
+
+
+@dataclass
+class ExportReport:
+    """What :func:`export_annotation` wrote."""
+
+    format: str
+    paths: list[Path]
+    coverage: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def lines(self) -> list[str]:
+        out = [f"{self.format}: wrote " + (str(self.paths[0]) if len(self.paths) == 1 else
+                                         f"{len(self.paths)} files: " + ", ".join(str(p) for p in self.paths))]
+        return out + self.coverage + [f"note: {n}" for n in self.notes]
+
+
+def default_output(source, exporter) -> Path:
+    """The format's usual file name beside ``source`` (inside it when it is a folder; here for an object)."""
+    if isinstance(source, Annotation):
+        return Path.cwd() / exporter.output_name
+    path = Path(source)
+    return (path if path.is_dir() else path.parent) / exporter.output_name
+
+
+def export_annotation(source: str | Path | Annotation, to: str, out: str | Path | None = None, *, model=None,
+                      source_format: str | None = None, **options) -> ExportReport:
+    """Write ``source`` (an Annotation or any readable annotation file) in format ``to``.
+
+    Args:
+        source: an :class:`Annotation`, or a path (annotation.npz, a folder, parts.json, ...).
+        to: a registered format name (``facepart formats --exports``).
+        out: file (or folder) to write; default: the format's usual name beside ``source``.
+        model: the FaceModel; formats with geometry (meshes, tri, uvmask, 3ddfa, preview)
+            need it, index-only files need it to be read. Default: the model the annotation
+            was made from, when its file is still there.
+        source_format: read ``source`` as this format instead of detecting it.
+        options: :class:`ExportOptions` fields (rule, parts, groups, tri_rule, split, into, size).
+    """
+    exporter = get_exporter(to, "annotation")
+    ann = source if isinstance(source, Annotation) else read_annotation(source, source_format, model=model)
+    if exporter.needs_model and (model is None) and not options.get("into"):
+        model = model_for(ann)
+    elif model is not None:
+        ann.check_topology(model.fingerprint, f"the model {model.name}")
+    target = Path(out) if out is not None else default_output(source, exporter)
+    if out is None and target.name in (ANNOTATION_FILE, PARTS_FILE) and target.exists():
+        raise FacepartError(f"{target} exists (a run's own file); give --out to write the {to} export elsewhere")
+    if not isinstance(source, Annotation) and target.exists() and Path(source).exists() and \
+            target.resolve() == Path(source).resolve():
+        raise FacepartError(f"{target}: that is the file being exported; give another --out")
+    ensure_writable_dir(target.parent if str(target.parent) else Path("."))
+    notes: list[str] = []
+    view_options = {k: options.get(k) for k in ("rule", "parts", "groups")}
+    coverage = PartView.of(ann, ExportOptions.of(view_options)).coverage_lines()
+    paths = export(ann, to, target, model=model, notes=notes, **options)
+    return ExportReport(to, paths, coverage, notes)
+
+
+def export_region_sets(face, out_dir: str | Path, to: str = "parts") -> list[Path]:
+    """Write each region set a model's files carry (3DDFA-V3 annotation, FLAME_masks...) in format ``to``.
+
+    File names: ``<set>.parts.json`` for the ``parts`` format, else ``<set><suffix>``.
+    """
+    out = ensure_writable_dir(out_dir)
+    exporter = get_exporter(to, "annotation")
+    written = []
+    for name, region_set in face.region_sets.items():
+        suffix = ".parts.json" if to == "parts" else (exporter.suffixes[0] if exporter.suffixes else "")
+        ann = region_set.to_annotation(face.fingerprint)
+        written += export(ann, to, out / (safe_name(name) + suffix), model=face)
+    return written
+
+
+def write_annotation_files(annotation: Annotation, out: str | Path, *, model=None, preview: bool = False,
+                           renderer=None) -> list[Path]:
+    """A run's output set through the registry: ``annotation.npz``, ``parts.json`` and (``preview=True``, needs
+    ``model``) ``preview.png`` in the folder ``out``; every file is written atomically."""
+    folder = ensure_writable_dir(out)
+    written = export(annotation, "npz", folder / ANNOTATION_FILE) + export(annotation, "parts", folder / PARTS_FILE)
+    if preview:
+        written += export(annotation, "preview", folder / "preview.png", model=model, renderer=renderer)
+    return written

@@ -1,0 +1,132 @@
+"""Compare two annotations of one topology: per-part IoU, and where they differ.
+
+Typical pairs: facepart's annotation against 3DDFA-V3's released one, two runs
+with different seeds or parsers, before and after a correction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..data.annotation import Annotation
+from ..errors import FacepartError
+from ..io_utils import write_json_atomic
+
+
+@dataclass
+class Comparison:
+    """Per-part agreement of annotations A and B (same topology).
+
+    Attributes:
+        names: (P,) parts compared: A's parts, then B's parts A lacks.
+        iou: (P,) float |A_p & B_p| / |A_p | B_p| (NaN when both are empty).
+        size_a, size_b, intersection: (P,) int vertex counts.
+        labels_a, labels_b: (V,) int64 one label per vertex over ``names`` (-1 = none).
+        rule: the rule both were read under.
+    """
+
+    names: tuple[str, ...]
+    iou: np.ndarray
+    size_a: np.ndarray
+    size_b: np.ndarray
+    intersection: np.ndarray
+    labels_a: np.ndarray
+    labels_b: np.ndarray
+    member_a: np.ndarray
+    member_b: np.ndarray
+    rule: str
+
+    @property
+    def differ(self) -> np.ndarray:
+        """(V,) bool: vertices whose part membership differs."""
+        return (self.member_a != self.member_b).any(axis=1)
+
+    @property
+    def mean_iou(self) -> float:
+        valid = ~np.isnan(self.iou)
+        return float(self.iou[valid].mean()) if valid.any() else float("nan")
+
+    def differences(self) -> dict[str, list[int]]:
+        """The parts.json of the differences: ``"A->B"`` (e.g. ``"skin->nose"``, ``"none->skin"``) -> vertex ids,
+        plus ``"all"``: every vertex whose membership differs."""
+        names = list(self.names) + ["none"]
+        a = np.where(self.labels_a < 0, len(self.names), self.labels_a)
+        b = np.where(self.labels_b < 0, len(self.names), self.labels_b)
+        out: dict[str, list[int]] = {"all": np.flatnonzero(self.differ).tolist()}
+        pairs = np.flatnonzero(a != b)
+        for i, j in sorted({(int(a[v]), int(b[v])) for v in pairs}):
+            out[f"{names[i]}->{names[j]}"] = np.flatnonzero((a == i) & (b == j)).tolist()
+        return out
+
+    def table(self) -> str:
+        width = max([len(n) for n in self.names] + [4])
+        rows = [f"  {'part':<{width}}  {'IoU':>6}  {'A':>7}  {'B':>7}  {'both':>7}"]
+        for i, n in enumerate(self.names):
+            iou = "n/a" if np.isnan(self.iou[i]) else f"{self.iou[i]:.4f}"
+            rows.append(f"  {n:<{width}}  {iou:>6}  {int(self.size_a[i]):>7}  {int(self.size_b[i]):>7}  "
+                        f"{int(self.intersection[i]):>7}")
+        rows.append(f"  {'mean':<{width}}  {self.mean_iou:>6.4f}")
+        return "\n".join(rows)
+
+    def lines(self) -> list[str]:
+        n = len(self.labels_a)
+        d = int(self.differ.sum())
+        return [f"per-part IoU ({self.rule} rule):", self.table(),
+                f"{d} of {n} vertices differ ({100.0 * d / max(n, 1):.2f}%)"]
+
+
+def compare(a: Annotation, b: Annotation, rule: str | None = None) -> Comparison:
+    """Per-part IoU of ``a`` and ``b`` (parts matched by name) under ``rule`` (default: each file's own)."""
+    a.fingerprint.check_matches(b.fingerprint, "annotation B", "annotation A")
+    names = list(a.parts.names) + [n for n in b.parts.names if n not in a.parts.names]
+    n = a.n_vertices
+
+    def members(ann: Annotation) -> np.ndarray:
+        m = ann.membership(rule)
+        out = np.zeros((n, len(names)), bool)
+        for i, name in enumerate(ann.parts.names):
+            out[:, names.index(name)] = m[:, i]
+        return out
+
+    def labels(ann: Annotation) -> np.ndarray:
+        remap = np.array([names.index(p) for p in ann.parts.names] + [-1], np.int64)
+        return remap[np.where(ann.labels < 0, len(ann.parts), ann.labels)]
+
+    ma, mb = members(a), members(b)
+    inter = (ma & mb).sum(axis=0)
+    union = (ma | mb).sum(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        iou = np.where(union > 0, inter / np.maximum(union, 1), np.nan)
+    return Comparison(tuple(names), iou, ma.sum(axis=0), mb.sum(axis=0), inter, labels(a), labels(b), ma, mb,
+                      rule or (a.rule if a.rule == b.rule else f"{a.rule}/{b.rule}"))
+
+
+def compare_files(path_a, path_b, out: str | Path | None = None, *, model=None, rule: str | None = None,
+                  format_a: str | None = None, format_b: str | None = None) -> Comparison:
+    """:func:`compare` two annotation files (any readable format); write the differences as a parts.json.
+
+    A file that does not name its topology (parts.json, csv...) takes the other's.
+    """
+    from .api import read_annotation
+
+    def read(path, fmt, topology=None):
+        return read_annotation(path, fmt, model=model, topology=topology)
+
+    try:
+        a = read(path_a, format_a)
+    except FacepartError as err:
+        if "does not say which mesh" not in str(err):
+            raise
+        b = read(path_b, format_b)
+        a = read(path_a, format_a, b.fingerprint)
+    else:
+        b = read(path_b, format_b, a.fingerprint)
+    if a.n_vertices != b.n_vertices or a.fingerprint != b.fingerprint:
+        a.fingerprint.check_matches(b.fingerprint, f"{path_b}", f"{path_a}")
+    result = compare(a, b, rule)
+    if out is not None:
+        write_json_atomic(Path(out), result.differences())
+    return result

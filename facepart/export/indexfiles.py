@@ -1,0 +1,233 @@
+"""Part -> vertex-index text files: ``json`` (with topology and part table), ``parts`` (the plain
+``parts.json`` a run writes), ``meshcapade`` (Meshcapade's SMPL/SMPL-X segmentation layout) and ``csv``.
+
+``json`` (``facepart export A --to json``)::
+
+    {"format": "facepart-parts", "format_version": 1,
+     "topology": {"n_vertices": V, "n_triangles": F, "triangle_hash": "..."},
+     "rule": "majority", "index_base": 0,
+     "part_table": [{"id": 0, "name": "left_eye", "color": [30, 144, 255], "group": false}, ...],
+     "groups": {"eyes": ["left_eye", "right_eye"]},
+     "parts": {"left_eye": [sorted 0-based vertex ids], ...},
+     "facepart_version": "0.1.0"}
+
+``parts``: ``{"left_eye": [sorted ids], ...}`` and nothing else (what ``annotate``
+writes as ``parts.json`` and ``--truth`` reads).
+
+``meshcapade``: ``{"leftEye": [ids], ...}``: Meshcapade's ``smplx_vert_segmentation.json``
+layout, one flat JSON object of camelCase part name -> list of int vertex ids.
+
+``csv``: a header ``vertex,part`` and one row per (vertex, part) pair, sorted by
+vertex; a vertex in several parts (union rule, groups) has several rows, a
+vertex in none has no row.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+
+from .. import __version__
+from ..data.annotation import Annotation
+from ..data.topology import Fingerprint
+from ..errors import FacepartError
+from ..io_utils import open_input, write_bytes_atomic, write_json_atomic
+from .common import check_fingerprint, int_list, reader_fingerprint
+from .options import ExportOptions
+from .view import PartView, annotation_from_sets
+
+JSON_FORMAT = "facepart-parts"
+JSON_VERSION = 1
+
+
+def _read_json(path: Path, what: str):
+    with open_input(path, "r", what, encoding="utf-8") as fh:
+        try:
+            return json.load(fh)
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise FacepartError(f"{path}: not a readable JSON file ({exc})") from None
+
+
+def _index_dict(data, path: Path, what: str) -> dict[str, np.ndarray]:
+    if not isinstance(data, dict) or not data:
+        raise FacepartError(f"{path}: expected {what}: a JSON object of part name -> list of vertex ids")
+    out = {}
+    for name, idx in data.items():
+        if not isinstance(idx, list) or not all(isinstance(i, int) and not isinstance(i, bool) for i in idx):
+            raise FacepartError(f"{path}: part '{name}' is not a list of integer vertex ids")
+        out[str(name)] = np.asarray(idx, np.int64)
+    return out
+
+
+# -- json ---------------------------------------------------------------------------------
+
+def write_json(annotation: Annotation, path: Path, **options) -> list[Path]:
+    """The rich JSON: part -> sorted vertex ids, with the topology fingerprint and the part table."""
+    opts = ExportOptions.of(options)
+    view = PartView.of(annotation, opts)
+    doc = {
+        "format": JSON_FORMAT,
+        "format_version": JSON_VERSION,
+        "topology": view.fingerprint.as_dict(),
+        "rule": view.rule,
+        "index_base": 0,
+        "part_table": [{"id": i, "name": n, "color": [int(c) for c in view.colors[i]], "group": n in view.groups}
+                       for i, n in enumerate(view.names)],
+        "groups": {g: list(m) for g, m in (opts.groups or {}).items() if g in view.names},
+        "parts": {n: int_list(idx) for n, idx in view.indices().items()},
+        "facepart_version": __version__,
+    }
+    write_json_atomic(path, doc)
+    return [Path(path)]
+
+
+def is_facepart_json(path: Path) -> bool:
+    if path.suffix.lower() != ".json" or not path.is_file():
+        return False
+    with open(path, "rb") as fh:
+        head = fh.read(200)
+    return re.search(rb'"format"\s*:\s*"' + JSON_FORMAT.encode() + rb'"', head) is not None
+
+
+def read_json(path: Path, model=None, topology: Fingerprint | None = None, **_) -> Annotation:
+    path = Path(path)
+    doc = _read_json(path, "a facepart parts JSON")
+    if not isinstance(doc, dict) or doc.get("format") != JSON_FORMAT:
+        raise FacepartError(f"{path}: not a facepart parts JSON (no \"format\": \"{JSON_FORMAT}\")")
+    if int(doc.get("format_version", 1)) > JSON_VERSION:
+        raise FacepartError(f"{path}: written by a newer facepart (format {doc['format_version']}); please upgrade")
+    try:
+        topo = doc["topology"]
+        found = Fingerprint(int(topo["n_vertices"]), int(topo["n_triangles"]), str(topo["triangle_hash"]))
+    except (KeyError, TypeError, ValueError):
+        raise FacepartError(f"{path}: the 'topology' entry needs n_vertices, n_triangles, triangle_hash") from None
+    fingerprint = check_fingerprint(found, path, model, topology)
+    sets = _index_dict(doc.get("parts"), path, "'parts'")
+    table = doc.get("part_table") or []
+    groups = {str(t.get("name")) for t in table if isinstance(t, dict) and t.get("group")}
+    colors = {str(t["name"]): tuple(int(c) for c in t["color"]) for t in table
+              if isinstance(t, dict) and "name" in t and isinstance(t.get("color"), list) and len(t["color"]) == 3}
+    base = {k: v for k, v in sets.items() if k not in groups}  # groups are derived: read the parts they merge
+    return annotation_from_sets(base or sets, fingerprint, str(path), colors)
+
+
+# -- parts.json (plain) ----------------------------------------------------------------------
+
+def write_parts(annotation: Annotation, path: Path, **options) -> list[Path]:
+    """``{part: sorted vertex ids}`` and nothing else."""
+    view = PartView.of(annotation, ExportOptions.of(options))
+    write_json_atomic(path, {n: int_list(idx) for n, idx in view.indices().items()})
+    return [Path(path)]
+
+
+def is_plain_parts(path: Path) -> bool:
+    """A .json object of lists that is neither facepart's rich JSON nor a Meshcapade file."""
+    if path.suffix.lower() != ".json" or not path.is_file() or is_facepart_json(path) or is_meshcapade(path):
+        return False
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError, UnicodeDecodeError):
+        return False
+    return isinstance(data, dict) and all(isinstance(v, list) for v in data.values())
+
+
+def read_parts(path: Path, model=None, topology: Fingerprint | None = None, **_) -> Annotation:
+    path = Path(path)
+    sets = _index_dict(_read_json(path, "a parts JSON"), path, "a parts.json")
+    return annotation_from_sets(sets, reader_fingerprint(path, "parts.json", model, topology), str(path))
+
+
+# -- meshcapade -------------------------------------------------------------------------------
+
+def camel(name: str) -> str:
+    """``left_eyebrow`` -> ``leftEyebrow`` (Meshcapade's part names are camelCase: leftEye, rightHand)."""
+    head, *rest = [w for w in re.split(r"[_\s-]+", str(name)) if w]
+    return head + "".join(w[:1].upper() + w[1:] for w in rest) if head else str(name)
+
+
+def snake(name: str) -> str:
+    """``leftEyebrow`` -> ``left_eyebrow``; ``spine1`` stays ``spine1``."""
+    return re.sub(r"(?<=[a-z0-9])([A-Z])", lambda m: "_" + m.group(1).lower(), str(name))
+
+
+def write_meshcapade(annotation: Annotation, path: Path, **options) -> list[Path]:
+    """``{camelCaseName: [vertex ids]}`` like ``smplx_vert_segmentation.json``."""
+    view = PartView.of(annotation, ExportOptions.of(options))
+    out = {}
+    for n, idx in view.indices().items():
+        key = camel(n)
+        if key in out:
+            raise FacepartError(f"parts '{n}' and another part both become '{key}' in camelCase")
+        out[key] = int_list(idx)
+    write_json_atomic(path, out)
+    return [Path(path)]
+
+
+def is_meshcapade(path: Path) -> bool:
+    """A .json object of lists whose keys include a camelCase name (leftEye, rightHand...)."""
+    if path.suffix.lower() != ".json" or not path.is_file() or is_facepart_json(path):
+        return False
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError, UnicodeDecodeError):
+        return False
+    return isinstance(data, dict) and bool(data) and all(isinstance(v, list) for v in data.values()) and any(
+        re.search(r"[a-z0-9][A-Z]", str(k)) for k in data)
+
+
+def read_meshcapade(path: Path, model=None, topology: Fingerprint | None = None, **_) -> Annotation:
+    path = Path(path)
+    raw = _index_dict(_read_json(path, "a Meshcapade segmentation JSON"), path, "a Meshcapade segmentation")
+    sets = {}
+    for key, idx in raw.items():
+        name = snake(key)
+        sets[name] = np.concatenate([sets[name], idx]) if name in sets else idx
+    return annotation_from_sets({k: np.unique(v) for k, v in sets.items()},
+                                reader_fingerprint(path, "Meshcapade segmentation", model, topology), str(path))
+
+
+# -- csv ---------------------------------------------------------------------------------------
+
+CSV_HEADER = ("vertex", "part")
+
+
+def write_csv(annotation: Annotation, path: Path, **options) -> list[Path]:
+    """Rows ``vertex,part``, sorted by vertex (then part order)."""
+    view = PartView.of(annotation, ExportOptions.of(options))
+    v, p = np.nonzero(view.member)  # row-major: sorted by vertex, then part
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(CSV_HEADER)
+    names = view.names
+    writer.writerows((int(a), names[b]) for a, b in zip(v, p))
+    write_bytes_atomic(path, buf.getvalue().encode("utf-8"))
+    return [Path(path)]
+
+
+def read_csv(path: Path, model=None, topology: Fingerprint | None = None, **_) -> Annotation:
+    path = Path(path)
+    with open_input(path, "r", "a CSV file", encoding="utf-8", newline="") as fh:
+        try:
+            rows = list(csv.reader(fh))
+        except (csv.Error, UnicodeDecodeError) as exc:
+            raise FacepartError(f"{path}: not a readable CSV file ({exc})") from None
+    if not rows or [c.strip().lower() for c in rows[0][:2]] != list(CSV_HEADER):
+        raise FacepartError(f"{path}: expected a CSV file whose header is 'vertex,part'")
+    sets: dict[str, list[int]] = {}
+    for line, row in enumerate(rows[1:], start=2):
+        if not row or all(not c.strip() for c in row):
+            continue
+        if len(row) < 2:
+            raise FacepartError(f"{path}:{line}: expected 'vertex,part'")
+        try:
+            vertex = int(row[0])
+        except ValueError:
+            raise FacepartError(f"{path}:{line}: '{row[0]}' is not a vertex index") from None
+        sets.setdefault(row[1].strip(), []).append(vertex)
+    return annotation_from_sets({k: np.asarray(v, np.int64) for k, v in sets.items()},
+                                reader_fingerprint(path, "csv", model, topology), str(path))

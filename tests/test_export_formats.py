@@ -1,0 +1,498 @@
+"""Every export format: export -> import gives the same labels, and the file is what its consumer reads."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import subprocess
+import sys
+import types
+
+import numpy as np
+import pytest
+
+from facepart.data import FaceModel
+from facepart.data.parts import PAPER_PARTS, UNLABELLED_COLOR, PartTable
+from facepart.errors import FacepartError
+from facepart.export import EXPORTERS, ExportOptions, PartView, export, export_annotation, read_annotation
+from facepart.export.view import annotation_from_sets
+from test_formats_layouts import face_source, write_3ddfa_v3  # noqa: F401 - face_source is a fixture
+
+V3_ORDER = ("right_eye", "left_eye", "right_eyebrow", "left_eyebrow", "nose", "up_lip", "down_lip", "skin")
+ROUND_TRIP_EXACT = ["json", "parts", "csv", "npz", "3ddfa", "flame-pkl", "meshcapade", "ply", "obj", "glb", "blender"]
+SUFFIX = {"json": ".json", "parts": ".json", "csv": ".csv", "npz": ".npz", "3ddfa": ".npy", "flame-pkl": ".pkl",
+          "meshcapade": ".json", "ply": ".ply", "obj": ".obj", "glb": ".glb", "blender": ".py", "tri": ".npz"}
+
+
+@pytest.fixture(scope="module")
+def demo_ann(demo_model, demo_truth):
+    """The demo head's truth as an annotation (disjoint parts, some vertices unlabelled)."""
+    parts = PartTable.paper()
+    sets = {n: np.flatnonzero(demo_truth == i) for i, n in enumerate(parts.names)}
+    ann = annotation_from_sets(sets, demo_model.fingerprint, "demo truth")
+    assert (ann.labels == demo_truth).all() and (demo_truth < 0).any()
+    return ann
+
+
+@pytest.fixture(scope="module")
+def voted_ann(demo_ann):
+    """An annotation with real-looking votes: union membership differs from the majority labels."""
+    rng = np.random.default_rng(3)
+    v, p = demo_ann.votes.shape
+    votes = demo_ann.votes * 10 + (rng.random((v, p)) < 0.05) * rng.integers(1, 4, (v, p))
+    ann = annotation_from_sets({n: np.flatnonzero(demo_ann.labels == i) for i, n in enumerate(PAPER_PARTS)},
+                               demo_ann.fingerprint, "voted")
+    ann.votes = votes.astype(np.int32)
+    assert (ann.membership("union").sum(axis=1) > 1).any()
+    return ann
+
+
+def _members(ann, rule=None):
+    return {n: set(idx.tolist()) for n, idx in ann.members(rule).items()}
+
+
+# -- round trips ----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("fmt", ROUND_TRIP_EXACT)
+def test_round_trip_gives_the_same_labels(fmt, demo_ann, demo_model, tmp_path):
+    path = tmp_path / f"out{SUFFIX[fmt]}"
+    written = export(demo_ann, fmt, path, model=demo_model)
+    assert written == [path] and path.is_file()
+    back = read_annotation(path, model=demo_model)
+    assert back.fingerprint == demo_ann.fingerprint
+    assert _members(back) == _members(demo_ann)
+    order = [back.parts.names.index(n) for n in demo_ann.parts.names]
+    remap = np.array(order + [-1])[np.where(demo_ann.labels < 0, len(order), demo_ann.labels)]
+    assert (back.labels == remap).all()
+
+
+@pytest.mark.parametrize("fmt", ["json", "csv", "flame-pkl", "meshcapade", "blender", "parts"])
+def test_round_trip_of_overlapping_parts_union_rule_and_groups(fmt, voted_ann, demo_model, tmp_path):
+    """Overlapping views (union rule, groups) come back as the same vertex sets."""
+    path = tmp_path / f"out{SUFFIX[fmt]}"
+    export(voted_ann, fmt, path, model=demo_model, rule="union", groups="eyes=left_eye+right_eye,face=all")
+    back = read_annotation(path, model=demo_model)
+    view = PartView.of(voted_ann, ExportOptions.of({"rule": "union", "groups": "eyes=left_eye+right_eye,face=all"}))
+    want = {n: set(i.tolist()) for n, i in view.indices().items()}
+    if fmt == "json":  # groups are marked as derived and not read back as parts
+        want = {n: s for n, s in want.items() if n not in ("eyes", "face")}
+    assert back.rule == "union"
+    assert _members(back) == want
+
+
+def test_tri_round_trip_inverts_each_rule(demo_ann, demo_model, tmp_path):
+    """Triangle labels lose information only at part borders; interior vertices come back exactly."""
+    from facepart.geometry import adjacency
+
+    adj = adjacency(demo_model.n_vertices, demo_model.triangles)
+    labels = demo_ann.labels
+    same_ring = np.asarray(((adj.multiply(labels[None, :] != labels[:, None])).sum(axis=1))).ravel() == 0
+    for rule in ("all", "any", "majority"):
+        path = tmp_path / f"tri_{rule}.npz"
+        export(demo_ann, "tri", path, model=demo_model, tri_rule=rule)
+        back = read_annotation(path, model=demo_model)
+        perm = np.array([back.parts.names.index(n) for n in PAPER_PARTS] + [-1])
+        want = perm[np.where(labels < 0, len(PAPER_PARTS), labels)]
+        assert (back.labels[same_ring] == want[same_ring]).all(), rule
+        agree = (back.labels == want).mean()
+        assert agree > 0.97, (rule, agree)
+
+
+def test_uvmask_round_trip_on_a_model_with_clean_uvs(demo_ann, demo_model, tmp_path):
+    """Planar UVs of the front of the demo head: each vertex's own texel carries its part."""
+    v = demo_model.vertices
+    front = v[:, 2] > np.percentile(v[:, 2], 40)
+    uv = np.zeros((len(v), 2))
+    uv[:, 0] = 0.05 + 0.9 * (v[:, 0] - v[:, 0].min()) / np.ptp(v[:, 0])
+    uv[:, 1] = 0.05 + 0.9 * (v[:, 1] - v[:, 1].min()) / np.ptp(v[:, 1])
+    tri = demo_model.triangles[front[demo_model.triangles].all(axis=1)]
+    model = FaceModel("planar", v, tri, uv=uv)
+    fp = model.fingerprint
+    sets = {n: np.flatnonzero((demo_ann.labels == i) & front) for i, n in enumerate(PAPER_PARTS)}
+    ann = annotation_from_sets(sets, fp, "front")
+    notes = []
+    written = export(ann, "uvmask", tmp_path / "uv", model=model, size=1024, notes=notes)
+    assert {p.name for p in written} == {f"{n}.png" for n in PAPER_PARTS} | {"uvmask.json"}
+    back = read_annotation(tmp_path / "uv", model=model)
+    used = np.zeros(len(v), bool)
+    used[tri] = True
+    for n in PAPER_PARTS:
+        a = set(np.flatnonzero(ann.membership()[:, ann.parts.index(n)] & used).tolist())
+        b = set(np.flatnonzero(back.membership()[:, back.parts.index(n)] & used).tolist())
+        assert a == b, n
+
+
+def test_uvmask_on_ict_writes_the_face_tile_and_recovers_face_vertices(ict_model, tmp_path):
+    import cv2
+
+    from truth import ict_truth
+
+    labels = ict_truth(ict_model)
+    ann = annotation_from_sets({n: np.flatnonzero(labels == i) for i, n in enumerate(PAPER_PARTS)},
+                               ict_model.fingerprint, "ict truth")
+    notes = []
+    export(ann, "uvmask", tmp_path / "uv", model=ict_model, size=512, notes=notes)
+    meta = json.loads((tmp_path / "uv" / "uvmask.json").read_text())
+    assert meta["tiles"] == [1001] and meta["topology"] == ict_model.fingerprint.as_dict()
+    nose = cv2.imread(str(tmp_path / "uv" / "nose.png"), cv2.IMREAD_GRAYSCALE)
+    assert nose.shape == (512, 512) and set(np.unique(nose)) == {0, 255}
+    back = read_annotation(tmp_path / "uv", model=ict_model)
+    face = np.arange(ict_model.n_vertices) < 6706  # the narrow face, where the truth has its parts
+    assert (back.labels[face] == labels[face]).mean() > 0.97
+
+
+# -- what each consumer expects --------------------------------------------------------------------
+
+def _run_without_facepart(code: str, tmp_path) -> str:
+    """Run ``code`` in a fresh Python that cannot import facepart (an import of it fails)."""
+    guard = ("import sys, importlib.abc\n"
+             "class Block(importlib.abc.MetaPathFinder):\n"
+             "    def find_spec(self, name, path=None, target=None):\n"
+             "        if name.split('.')[0] == 'facepart':\n"
+             "            raise ImportError('facepart is not available here')\n"
+             "sys.meta_path.insert(0, Block())\n")
+    script = tmp_path / "consumer.py"
+    script.write_text(guard + code + "\nassert not any(m.split('.')[0] == 'facepart' for m in sys.modules)\n")
+    result = subprocess.run([sys.executable, "-I", str(script)], capture_output=True, text=True, cwd=tmp_path,
+                            timeout=120)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def test_flame_pkl_loads_with_plain_pickle_without_facepart(demo_ann, tmp_path):
+    path = tmp_path / "FLAME_masks_facepart.pkl"
+    export(demo_ann, "flame-pkl", path, groups="default")
+    out = _run_without_facepart(
+        "import pickle, json\n"
+        f"masks = pickle.load(open({str(path)!r}, 'rb'), encoding='latin1')\n"
+        "assert type(masks) is dict and all(type(k) is str for k in masks)\n"
+        "assert all(v.dtype.name == 'int64' and v.ndim == 1 for v in masks.values())\n"
+        "print(json.dumps({k: v.tolist() for k, v in masks.items()}))\n", tmp_path)
+    masks = json.loads(out)
+    assert list(masks) == [*PAPER_PARTS, "face", "eyes", "eyebrows", "lips"]
+    for n, idx in demo_ann.members().items():
+        assert masks[n] == idx.tolist()
+    assert set(masks["eyes"]) == set(masks["left_eye"]) | set(masks["right_eye"])
+    assert set(masks["face"]) == set(np.flatnonzero(demo_ann.labels >= 0).tolist())
+
+
+def test_3ddfa_small_file_has_their_keys_order_and_triangles(demo_ann, demo_model, tmp_path):
+    path = tmp_path / "annotation_3ddfa.npy"
+    export(demo_ann, "3ddfa", path, model=demo_model, tri_rule="all")
+    out = _run_without_facepart(
+        "import numpy as np, json\n"
+        f"d = np.load({str(path)!r}, allow_pickle=True).item()\n"
+        "ann, tri = d['annotation'], d['annotation_tri']\n"
+        "assert len(ann) == 8 and len(tri) == 8\n"
+        "assert all(a.dtype == np.int64 and a.ndim == 1 for a in ann)\n"
+        "assert all(t.dtype == np.int64 and t.ndim == 2 and t.shape[1] == 3 for t in tri)\n"
+        "print(json.dumps({'ann': [a.tolist() for a in ann], 'tri': [t.tolist() for t in tri]}))\n", tmp_path)
+    got = json.loads(out)
+    members = demo_ann.members()
+    tri = demo_model.triangles
+    for i, name in enumerate(V3_ORDER):  # 3DDFA-V3's order: right_eye first
+        assert got["ann"][i] == members[name].tolist()
+        inside = np.isin(tri, members[name]).all(axis=1)  # tri_rule all: every corner in the part
+        assert sorted(map(tuple, got["tri"][i])) == sorted(map(tuple, tri[inside].tolist()))
+
+
+def test_3ddfa_into_a_copy_of_face_model_npy(face_source, tmp_path):
+    from facepart.data import load_model
+
+    original = write_3ddfa_v3(tmp_path / "face_model.npy", face_source)
+    digest = hashlib.sha256(original.read_bytes()).hexdigest()
+    model = load_model(original)
+    labels = np.full(model.n_vertices, 7)  # skin, then move the nose elsewhere to see the change
+    labels[face_source.parts["right_eye"]] = 1
+    labels[face_source.parts["left_eye"]] = 0
+    labels[face_source.parts["nose"][:10]] = 6
+    ann = annotation_from_sets({n: np.flatnonzero(labels == i) for i, n in enumerate(PAPER_PARTS)},
+                               model.fingerprint, "edited")
+    with pytest.raises(FacepartError, match="original"):
+        export(ann, "3ddfa", original, into=original)
+    copy = tmp_path / "out" / "face_model_facepart.npy"
+    copy.parent.mkdir()
+    export(ann, "3ddfa", copy, into=original)
+    assert hashlib.sha256(original.read_bytes()).hexdigest() == digest  # the original is untouched
+    out = _run_without_facepart(
+        "import numpy as np, json\n"
+        f"d = np.load({str(copy)!r}, allow_pickle=True).item()\n"
+        f"o = np.load({str(original)!r}, allow_pickle=True).item()\n"
+        "same = [k for k in o if k not in ('annotation', 'annotation_tri')]\n"
+        "assert set(d) == set(o)\n"
+        "for k in same:\n"
+        "    a, b = d[k], o[k]\n"
+        "    assert (np.array_equal(a, b) if isinstance(a, np.ndarray) else\n"
+        "            all(np.array_equal(x, y) for x, y in zip(a, b))), k\n"
+        "print(json.dumps([a.tolist() for a in d['annotation']]))\n", tmp_path)
+    got = json.loads(out)
+    assert got[V3_ORDER.index("nose")] == sorted(face_source.parts["nose"][:10].tolist())
+    back = read_annotation(copy)  # the copy names its own topology (u, tri)
+    assert (back.labels == labels).all()
+
+
+def test_3ddfa_refuses_another_topology(demo_ann, face_source, tmp_path):
+    original = write_3ddfa_v3(tmp_path / "face_model.npy", face_source)
+    with pytest.raises(FacepartError, match="another topology"):
+        export(demo_ann, "3ddfa", tmp_path / "copy.npy", into=original)
+
+
+def test_meshcapade_json_has_their_flat_camelcase_layout(demo_ann, tmp_path):
+    path = tmp_path / "seg.json"
+    export(demo_ann, "meshcapade", path, groups="lips=up_lip+down_lip")
+    data = json.loads(path.read_text())
+    assert list(data) == ["leftEye", "rightEye", "leftEyebrow", "rightEyebrow", "upLip", "downLip", "nose", "skin",
+                          "lips"]
+    assert all(isinstance(v, list) and all(type(i) is int for i in v) for v in data.values())
+    assert data["leftEye"] == demo_ann.members()["left_eye"].tolist()
+
+
+def test_meshcapade_reader_takes_their_unsorted_overlapping_file(demo_model, tmp_path):
+    """Meshcapade's files: camelCase names, unsorted ids, shared borders, some vertices in no part."""
+    path = tmp_path / "smplx_vert_segmentation.json"
+    doc = {"leftEye": [30, 10, 20], "rightEye": [40, 41], "head": list(range(50, 0, -1)), "spine1": [60, 61]}
+    path.write_text(json.dumps(doc))
+    ann = read_annotation(path, model=demo_model)
+    assert ann.rule == "union"
+    members = _members(ann)
+    assert members == {"left_eye": {10, 20, 30}, "right_eye": {40, 41}, "head": set(range(1, 51)),
+                       "spine1": {60, 61}}
+    assert ann.labels[10] == ann.parts.index("left_eye")  # the smaller part wins the single label
+
+
+def test_csv_is_a_plain_table(voted_ann, tmp_path):
+    path = tmp_path / "parts.csv"
+    export(voted_ann, "csv", path, rule="union")
+    with open(path, newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert list(rows[0]) == ["vertex", "part"]
+    pairs = {(int(r["vertex"]), r["part"]) for r in rows}
+    member = voted_ann.membership("union")
+    want = {(int(v), PAPER_PARTS[p]) for v, p in zip(*np.nonzero(member))}
+    assert pairs == want
+    assert [int(r["vertex"]) for r in rows] == sorted(int(r["vertex"]) for r in rows)
+
+
+def test_json_carries_topology_and_part_table(demo_ann, tmp_path):
+    path = tmp_path / "parts.facepart.json"
+    export(demo_ann, "json", path, groups="default")
+    doc = json.loads(path.read_text())
+    assert doc["format"] == "facepart-parts"
+    assert doc["topology"] == demo_ann.fingerprint.as_dict()
+    table = {t["name"]: t for t in doc["part_table"]}
+    assert table["nose"]["color"] == [50, 205, 50] and not table["nose"]["group"] and table["eyes"]["group"]
+    assert doc["groups"]["eyes"] == ["left_eye", "right_eye"]
+    # readable without the model: the file names its topology
+    assert read_annotation(path).fingerprint == demo_ann.fingerprint
+
+
+def test_triangle_rules_on_a_hand_made_mesh(tmp_path):
+    """A 3x3 grid of vertices, 8 triangles; the nose holds vertices 0, 1, 3, 4 and 5."""
+    #  6 - 7 - 8
+    #  | / | / |
+    #  3 - 4 - 5
+    #  | / | / |
+    #  0 - 1 - 2
+    verts = np.array([[x, y, 0.0] for y in range(3) for x in range(3)]) * 0.01
+    tris = np.array([[0, 1, 4], [0, 4, 3], [1, 2, 5], [1, 5, 4], [3, 4, 7], [3, 7, 6], [4, 5, 8], [4, 8, 7]])
+    model = FaceModel("grid", verts, tris)
+    ann = annotation_from_sets({"nose": np.array([0, 1, 3, 4, 5]), "skin": np.array([2, 6, 7, 8])},
+                               model.fingerprint, "grid")
+    expected = {  # triangle ids per part, by hand
+        "all": {"nose": [0, 1, 3], "skin": []},
+        "any": {"nose": [0, 1, 2, 3, 4, 5, 6, 7], "skin": [2, 4, 5, 6, 7]},
+        "majority": {"nose": [0, 1, 2, 3, 4, 6], "skin": [5, 7]},
+    }
+    for rule, want in expected.items():
+        path = tmp_path / f"{rule}.npz"
+        export(ann, "tri", path, model=model, tri_rule=rule)
+        with np.load(path) as data:
+            assert str(data["tri_rule"]) == rule
+            assert data["tri_nose"].tolist() == want["nose"] and data["tri_skin"].tolist() == want["skin"]
+            labels = data["labels"]
+        for t in range(len(tris)):  # one label per triangle: the smaller part (skin) where both hold it
+            inn, ins = t in want["nose"], t in want["skin"]
+            assert labels[t] == (1 if ins else 0 if inn else -1)
+        smirk = tmp_path / f"{rule}.npy"
+        export(ann, "tri", smirk, model=model, tri_rule=rule)
+        d = np.load(smirk, allow_pickle=True).item()
+        assert {k: v.tolist() for k, v in d.items()} == want
+
+
+def test_ply_read_by_trimesh_has_the_part_colours_in_vertex_order(demo_ann, demo_model, tmp_path):
+    import trimesh
+
+    path = tmp_path / "parts.ply"
+    export(demo_ann, "ply", path, model=demo_model)
+    mesh = trimesh.load(path, process=False)
+    assert np.allclose(mesh.vertices, demo_model.vertices, atol=1e-6)
+    assert (mesh.faces == demo_model.triangles).all()
+    colours = np.asarray(mesh.visual.vertex_colors)[:, :3]
+    lut = np.vstack([demo_ann.parts.colors, [UNLABELLED_COLOR]])
+    assert (colours == lut[np.where(demo_ann.labels < 0, 8, demo_ann.labels)]).all()
+    raw = mesh.metadata["_ply_raw"]["vertex"]["data"]
+    assert (raw["part"] == demo_ann.labels).all()
+    header = path.read_bytes()[:2000].decode("ascii", "replace")
+    assert "comment facepart-part 6 nose 50 205 50" in header
+
+
+def test_ply_split_writes_one_mesh_per_part_with_original_ids(demo_ann, demo_model, tmp_path):
+    import trimesh
+
+    written = export(demo_ann, "ply", tmp_path / "parts.ply", model=demo_model, split=True, groups="default")
+    assert [p.name for p in written] == [f"{n}.ply" for n in (*PAPER_PARTS, "face", "eyes", "eyebrows", "lips")]
+    nose = trimesh.load(tmp_path / "parts" / "nose.ply", process=False)
+    ids = nose.metadata["_ply_raw"]["vertex"]["data"]["vertex_id"]
+    assert np.allclose(nose.vertices, demo_model.vertices[ids], atol=1e-6)
+    assert (np.asarray(nose.visual.vertex_colors)[:, :3] == [50, 205, 50]).all()
+    member = demo_ann.membership()[:, PAPER_PARTS.index("nose")]
+    majority = member[demo_model.triangles].sum(axis=1) >= 2
+    assert len(nose.faces) == majority.sum()
+    with pytest.raises(FacepartError, match="split"):
+        read_annotation(tmp_path / "parts" / "nose.ply")
+
+
+def test_obj_and_glb_are_read_by_trimesh_with_colours(demo_ann, demo_model, tmp_path):
+    import trimesh
+
+    lut = np.vstack([demo_ann.parts.colors, [UNLABELLED_COLOR]])
+    want = lut[np.where(demo_ann.labels < 0, 8, demo_ann.labels)]
+    export(demo_ann, "obj", tmp_path / "p.obj", model=demo_model)
+    mesh = trimesh.load(tmp_path / "p.obj", process=False, maintain_order=True)
+    assert (np.asarray(mesh.visual.vertex_colors)[:, :3] == want).all()
+    export(demo_ann, "glb", tmp_path / "p.glb", model=demo_model)
+    scene = trimesh.load(tmp_path / "p.glb", process=False, force="scene")
+    (glb,) = scene.geometry.values()
+    assert (np.asarray(glb.visual.vertex_colors)[:, :3] == want).all()
+    assert scene.metadata["facepart"]["parts"][6]["name"] == "nose"
+    export(demo_ann, "glb", tmp_path / "s.glb", model=demo_model, split=True)
+    split = trimesh.load(tmp_path / "s.glb", process=False, force="scene")
+    assert set(split.geometry) == set(PAPER_PARTS)
+    text = (tmp_path / "p.obj").read_text()
+    export(demo_ann, "obj", tmp_path / "s.obj", model=demo_model, split=True)
+    assert "o nose" in (tmp_path / "s.obj").read_text() and text.count("\nv ") == demo_model.n_vertices
+
+
+class _Group:
+    def __init__(self, name):
+        self.name, self.calls = name, []
+
+    def add(self, indices, weight, mode):
+        self.calls.append((list(indices), weight, mode))
+
+
+class _Groups(dict):
+    def new(self, name):
+        self[name] = _Group(name)
+        return self[name]
+
+
+def _fake_bpy(n_vertices):
+    obj = types.SimpleNamespace(type="MESH", name="Head", data=types.SimpleNamespace(vertices=[0] * n_vertices),
+                                vertex_groups=_Groups())
+    return types.SimpleNamespace(context=types.SimpleNamespace(active_object=obj)), obj
+
+
+def test_blender_script_names_groups_and_indices(demo_ann, tmp_path, monkeypatch):
+    import ast
+
+    path = tmp_path / "parts_blender.py"
+    export(demo_ann, "blender", path, groups="eyes=left_eye+right_eye")
+    text = path.read_text()
+    tree = ast.parse(text)
+    literals = {n.targets[0].id: ast.literal_eval(n.value) for n in tree.body if isinstance(n, ast.Assign)}
+    assert list(literals["PARTS"]) == [*PAPER_PARTS, "eyes"]
+    assert literals["PARTS"]["nose"] == demo_ann.members()["nose"].tolist()
+    assert literals["TOPOLOGY"]["n_vertices"] == demo_ann.n_vertices
+    assert "obj.vertex_groups.new(name=name)" in text and 'group.add(indices, 1.0, "REPLACE")' in text
+    # run it against a stand-in for Blender's bpy module: one group per part, the right indices
+    bpy, obj = _fake_bpy(demo_ann.n_vertices)
+    monkeypatch.setitem(sys.modules, "bpy", bpy)
+    exec(compile(text, str(path), "exec"), {"__name__": "__main__"})
+    assert list(obj.vertex_groups) == [*PAPER_PARTS, "eyes"]
+    assert obj.vertex_groups["left_eye"].calls == [(demo_ann.members()["left_eye"].tolist(), 1.0, "REPLACE")]
+    wrong, _ = _fake_bpy(demo_ann.n_vertices - 1)
+    monkeypatch.setitem(sys.modules, "bpy", wrong)
+    with pytest.raises(RuntimeError, match="vertex order"):
+        exec(compile(text, str(path), "exec"), {"__name__": "__main__"})
+
+
+def test_preview_entry_renders_the_labels(demo_ann, demo_model, tmp_path):
+    import cv2
+
+    (path,) = export(demo_ann, "preview", tmp_path / "preview.png", model=demo_model, size=96)
+    img = cv2.imread(str(path))[..., ::-1]
+    assert img.shape[1] == 3 * 96
+    panels = img[:96].astype(int)
+    green = (panels[..., 1] > panels[..., 0] + 60) & (panels[..., 1] > panels[..., 2] + 60)  # the lit nose (50,205,50)
+    assert green.sum() > 20
+
+
+# -- options and errors ------------------------------------------------------------------------------
+
+def test_parts_subset_and_groups_views(voted_ann):
+    view = PartView.of(voted_ann, {"groups": "default", "parts": "lips,nose", "rule": "union"})
+    assert view.names == ("lips", "nose") and view.groups == ("lips",)
+    member = voted_ann.membership("union")
+    assert (view.member[:, 0] == (member[:, 4] | member[:, 5])).all()
+    with pytest.raises(FacepartError, match="unknown part"):
+        PartView.of(voted_ann, {"parts": "ears"})
+    with pytest.raises(FacepartError, match="NAME=PART"):
+        PartView.of(voted_ann, {"groups": "eyes"})
+
+
+def test_npz_keeps_a_subset_and_refuses_groups(voted_ann, tmp_path):
+    export(voted_ann, "npz", tmp_path / "a.npz", parts="nose,skin", rule="union")
+    back = read_annotation(tmp_path / "a.npz")
+    assert back.parts.names == ("nose", "skin") and back.rule == "union"
+    assert (back.votes == voted_ann.votes[:, [6, 7]]).all()
+    with pytest.raises(FacepartError, match="--group"):
+        export(voted_ann, "npz", tmp_path / "b.npz", groups="default")
+
+
+def test_options_that_do_not_apply_are_refused(demo_ann, demo_model, tmp_path):
+    with pytest.raises(FacepartError, match="applies to ply, obj, glb"):
+        export(demo_ann, "json", tmp_path / "x.json", split=True)
+    with pytest.raises(FacepartError, match="needs the face model"):
+        export(demo_ann, "ply", tmp_path / "x.ply")
+    export(demo_ann, "csv", tmp_path / "x.csv")
+    with pytest.raises(FacepartError, match="does not say which mesh"):
+        read_annotation(tmp_path / "x.csv")
+    with pytest.raises(FacepartError, match="unknown export format 'vtk'"):
+        export(demo_ann, "vtk", tmp_path / "x.vtk")
+
+
+def test_index_files_refuse_ids_beyond_the_mesh(demo_model, tmp_path):
+    path = tmp_path / "parts.json"
+    path.write_text(json.dumps({"nose": [1, 2, demo_model.n_vertices]}))
+    with pytest.raises(FacepartError, match="outside"):
+        read_annotation(path, model=demo_model)
+
+
+def test_every_registered_annotation_writer_is_tested_here():
+    tested = set(ROUND_TRIP_EXACT) | {"tri", "uvmask", "preview"}
+    assert {n for n, e in EXPORTERS.items() if e.kind == "annotation"} <= tested
+
+
+def test_export_annotation_finds_the_model_and_protects_run_files(demo_ann, demo_model, tmp_path):
+    from facepart.data.annotation import save_annotation
+
+    demo_ann.settings["model"] = {"name": "demo", "path": "demo"}
+    save_annotation(demo_ann, tmp_path)
+    report = export_annotation(tmp_path, "obj")  # model found from the annotation's settings
+    assert report.paths == [tmp_path / "parts.obj"]
+    with pytest.raises(FacepartError, match="run's own file"):
+        export_annotation(tmp_path / "annotation.npz", "parts")
+    assert any("nose" in ln for ln in report.lines())
+
+
+def test_write_annotation_files_is_a_run_output_set(demo_ann, demo_model, tmp_path):
+    from facepart.data.annotation import load_annotation
+    from facepart.export import write_annotation_files
+
+    written = write_annotation_files(demo_ann, tmp_path / "run", model=demo_model, preview=True)
+    assert [p.name for p in written] == ["annotation.npz", "parts.json", "preview.png"]
+    assert (load_annotation(tmp_path / "run").labels == demo_ann.labels).all()
+    assert json.loads((tmp_path / "run" / "parts.json").read_text())["nose"] == demo_ann.members()["nose"].tolist()
+    assert not list((tmp_path / "run").glob(".*part*"))  # no temporary files left behind

@@ -1,0 +1,256 @@
+"""closest points on a mesh, `facepart transfer` between topologies, `facepart compare`, and the export CLI."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from scipy.spatial import cKDTree
+
+from facepart.cli import main
+from facepart.data import FaceModel
+from facepart.data.annotation import load_annotation, save_annotation
+from facepart.data.parts import PAPER_PARTS
+from facepart.errors import FacepartError
+from facepart.export.transfer import transfer_by_surface
+from facepart.export.view import annotation_from_sets
+from facepart.geometry import closest_point_on_triangles, closest_points
+from truth import ict_truth
+
+
+def run(*args):
+    return CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
+
+
+# -- geometry ------------------------------------------------------------------------------------
+
+def test_closest_point_on_a_triangle_is_never_beaten_by_dense_samples():
+    rng = np.random.default_rng(0)
+    a, b, c, p = (rng.normal(size=(300, 3)) for _ in range(4))
+    w = closest_point_on_triangles(p, a, b, c)
+    assert (w >= 0).all() and np.allclose(w.sum(axis=1), 1)
+    d = np.linalg.norm(p - (w[:, :1] * a + w[:, 1:2] * b + w[:, 2:] * c), axis=1)
+    g = np.linspace(0, 1, 81)
+    u, v = np.meshgrid(g, g)
+    keep = u + v <= 1
+    u, v = u[keep], v[keep]
+    for i in range(len(p)):
+        samples = a[i] + u[:, None] * (b[i] - a[i]) + v[:, None] * (c[i] - a[i])
+        assert d[i] <= np.linalg.norm(samples - p[i], axis=1).min() + 1e-12
+
+
+def test_closest_points_match_brute_force_on_an_irregular_mesh():
+    import trimesh
+
+    rng = np.random.default_rng(1)
+    sphere = trimesh.creation.icosphere(subdivisions=3)
+    v = sphere.vertices * [1.0, 0.7, 0.5] + rng.normal(0, 0.03, sphere.vertices.shape)
+    v[:5] *= 4.0  # a few long spikes: large triangles next to small ones
+    tri = sphere.faces
+    pts = rng.normal(0, 1.0, (400, 3))
+    cp = closest_points(v, tri, pts)
+    n, f = len(pts), len(tri)
+    w = closest_point_on_triangles(np.repeat(pts, f, 0), *(np.tile(v[tri[:, k]], (n, 1)) for k in range(3)))
+    q = np.einsum("ij,ijk->ik", w, np.tile(v[tri], (n, 1, 1)))
+    brute = np.linalg.norm(np.repeat(pts, f, 0) - q, axis=1).reshape(n, f).min(axis=1)
+    assert np.allclose(cp.distance, brute, atol=1e-12)
+    assert np.allclose(np.einsum("ij,ijk->ik", cp.barycentric, v[tri[cp.triangle]]), cp.point)
+    on_surface = closest_points(v, tri, v[tri[7]].mean(axis=0, keepdims=True))
+    assert on_surface.triangle[0] == 7 and on_surface.distance[0] < 1e-12
+
+
+# -- transfer --------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def ict_annotation(ict_model):
+    labels = ict_truth(ict_model)
+    return annotation_from_sets({n: np.flatnonzero(labels == i) for i, n in enumerate(PAPER_PARTS)},
+                                ict_model.fingerprint, "ict truth"), labels
+
+
+@pytest.fixture(scope="module")
+def decimated(ict_model):
+    """The ICT model decimated to a third of its triangles (fast-simplification through trimesh)."""
+    import trimesh
+
+    mesh = trimesh.Trimesh(ict_model.vertices, ict_model.triangles, process=False)
+    small = mesh.simplify_quadric_decimation(face_count=len(ict_model.triangles) // 3)
+    assert len(small.vertices) < ict_model.n_vertices // 2
+    return FaceModel("ict-decimated", np.asarray(small.vertices), np.asarray(small.faces))
+
+
+def _label_at_nearest_surface_point(model, labels, points):
+    """Reference labels, computed independently: exact closest point on the drawn triangles by brute force over
+    every triangle within reach (a triangle with the closest point has a corner within d_nearest_vertex +
+    longest edge), then the barycentric majority of the corner labels."""
+    tri = model.triangles[model.render_triangles]
+    v = model.vertices.astype(np.float64)
+    used = np.unique(tri)
+    tree = cKDTree(v[used])
+    longest = max(np.linalg.norm(v[tri[:, k]] - v[tri[:, (k + 1) % 3]], axis=1).max() for k in range(3))
+    incident = [[] for _ in range(len(v))]
+    for t, corners in enumerate(tri):
+        for c in corners:
+            incident[c].append(t)
+    out = []
+    for p in points:
+        d0, _ = tree.query(p)
+        near = used[tree.query_ball_point(p, d0 + longest + 1e-9)]
+        cand = np.unique(np.concatenate([incident[i] for i in near]).astype(np.int64))
+        w = closest_point_on_triangles(np.repeat(p[None], len(cand), 0), *(v[tri[cand, k]] for k in range(3)))
+        q = np.einsum("ij,ijk->ik", w, v[tri[cand]])
+        best = int(np.argmin(np.linalg.norm(q - p, axis=1)))
+        corner_labels = labels[tri[cand[best]]]
+        score = {lab: w[best][corner_labels == lab].sum() for lab in set(corner_labels.tolist())}
+        top = max(score.values())
+        out.append(min((lab for lab, s in score.items() if s == top), key=lambda x: (x < 0, x)))
+    return np.array(out)
+
+
+def test_transfer_to_a_decimated_copy_keeps_labels(ict_model, ict_annotation, decimated):
+    ann, labels = ict_annotation
+    result = transfer_by_surface(ann, ict_model, decimated)
+    got = result.annotation.labels
+    assert result.annotation.fingerprint == decimated.fingerprint
+    assert result.median_mm < 0.5 and result.p95_mm < 3.0
+    sample = np.random.default_rng(0).choice(decimated.n_vertices, 800, replace=False)
+    ref = _label_at_nearest_surface_point(ict_model, labels, decimated.vertices[sample].astype(np.float64))
+    consistent = (got[sample] == ref).mean()
+    assert consistent >= 0.97, consistent
+    labelled = ref >= 0
+    assert labelled.sum() > 150 and (got[sample][labelled] == ref[labelled]).mean() >= 0.9
+    raw = transfer_by_surface(ann, ict_model, decimated, smooth_rings=0).annotation.labels
+    near = result.distance_mm[sample] < 10.0  # (farther vertices are left unlabelled on purpose)
+    assert (raw[sample][near] == ref[near]).mean() >= 0.995
+
+
+def test_transfer_refuses_a_copy_moved_by_10_cm(ict_model, ict_annotation, decimated):
+    ann, _ = ict_annotation
+    moved = FaceModel("moved", decimated.vertices + np.array([0.0, 0.0, 0.1]), decimated.triangles)
+    with pytest.raises(FacepartError, match="not in the same frame") as err:
+        transfer_by_surface(ann, ict_model, moved)
+    assert "\n" not in str(err.value)
+
+
+def test_transfer_cli_writes_a_normal_annotation_and_refuses_moved(ict_model, ict_path, ict_annotation, decimated,
+                                                                     tmp_path):
+    import trimesh
+
+    ann, labels = ict_annotation
+    (tmp_path / "src").mkdir()
+    save_annotation(ann, tmp_path / "src")
+    target = tmp_path / "decimated.ply"
+    trimesh.Trimesh(decimated.vertices, decimated.triangles, process=False).export(target)
+    result = run("transfer", tmp_path / "src", "--to", target, "--unit", "m", "--from", ict_path,
+                 "--out", tmp_path / "dst")
+    assert result.exit_code == 0, result.output
+    assert "median" in result.output and "95th percentile" in result.output
+    out = load_annotation(tmp_path / "dst")
+    assert out.n_vertices == decimated.n_vertices
+    assert json.loads((tmp_path / "dst" / "parts.json").read_text())["nose"] == out.members()["nose"].tolist()
+    # the result is a normal annotation: export reads it and the target model
+    exported = run("export", tmp_path / "dst", "--to", "ply", "--model", target, "--unit", "m")
+    assert exported.exit_code == 0, exported.output
+    moved = tmp_path / "moved.ply"
+    trimesh.Trimesh(decimated.vertices + [0, 0, 0.1], decimated.triangles, process=False).export(moved)
+    refused = run("transfer", tmp_path / "src", "--to", moved, "--unit", "m", "--from", ict_path,
+                  "--out", tmp_path / "bad")
+    assert refused.exit_code == 1
+    assert "not in the same frame" in refused.output and len(refused.output.strip().splitlines()) == 1
+
+
+def test_transfer_via_an_index_map(ict_model, ict_annotation, tmp_path):
+    """A 3DDFA-style indices_A_B.npy between a sub-topology (first 11248 ICT vertices) and the full one."""
+    import trimesh
+
+    ann, labels = ict_annotation
+    n = 11248
+    keep = ict_model.triangles[(ict_model.triangles < n).all(axis=1)]
+    child = tmp_path / "head.ply"
+    trimesh.Trimesh(ict_model.vertices[:n], keep, process=False).export(child)
+    index_map = tmp_path / f"indices_{n}_{ict_model.n_vertices}.npy"
+    np.save(index_map, np.arange(n, dtype=np.int64))
+    (tmp_path / "src").mkdir()
+    save_annotation(ann, tmp_path / "src")
+    result = run("transfer", tmp_path / "src", "--to", child, "--unit", "m", "--via", index_map,
+                 "--out", tmp_path / "dst")
+    assert result.exit_code == 0, result.output
+    assert (load_annotation(tmp_path / "dst").labels == labels[:n]).all()
+
+
+def test_landmark_alignment_rescues_a_moved_copy(ict_model, ict_annotation):
+    ann, labels = ict_annotation
+    moved = FaceModel("moved", ict_model.vertices * 1.1 + np.array([0.02, -0.05, 0.1]), ict_model.triangles,
+                      landmarks68=ict_model.landmarks68, render_mask=ict_model.render_mask)
+    result = transfer_by_surface(ann, ict_model, moved, align="landmarks", smooth_rings=0)
+    assert result.median_mm < 0.01
+    drawn = ict_model.render_mask
+    assert (result.annotation.labels[drawn] == labels[drawn]).all()
+
+
+# -- compare ---------------------------------------------------------------------------------------
+
+def test_compare_two_seeds_prints_per_part_iou(tmp_path):
+    for seed in (1, 2):
+        r = run("annotate", "demo", "--out", tmp_path / f"s{seed}", "--variants", 8, "--size", 192, "--eval-views", 0,
+                "--no-preview", "--seed", seed)
+        assert r.exit_code == 0, r.output
+    diff = tmp_path / "diff.json"
+    result = run("compare", tmp_path / "s1", tmp_path / "s2", "--out", diff)
+    assert result.exit_code == 0, result.output
+    a, b = load_annotation(tmp_path / "s1"), load_annotation(tmp_path / "s2")
+    for name in PAPER_PARTS:
+        i = a.parts.index(name)
+        inter = ((a.labels == i) & (b.labels == i)).sum()
+        union = ((a.labels == i) | (b.labels == i)).sum()
+        line = next(ln for ln in result.output.splitlines() if ln.split()[:1] == [name])
+        assert line.split()[1] == f"{inter / union:.4f}"
+    differences = json.loads(diff.read_text())
+    assert differences["all"] == np.flatnonzero(a.labels != b.labels).tolist()
+    assert 0 < len(differences["all"]) < a.n_vertices // 10
+    for key, idx in differences.items():
+        if key != "all":
+            pa, pb = key.split("->")
+            assert all(a.labels[v] == (a.parts.index(pa) if pa != "none" else -1) for v in idx)
+            assert all(b.labels[v] == (b.parts.index(pb) if pb != "none" else -1) for v in idx)
+    same = run("compare", tmp_path / "s1", tmp_path / "s1" / "parts.json", "--out", tmp_path / "same.json")
+    assert same.exit_code == 0 and "0 of 6402 vertices differ" in same.output
+
+
+def test_compare_refuses_another_topology(tmp_path, demo_model, ict_annotation):
+    ann, _ = ict_annotation
+    (tmp_path / "ict").mkdir()
+    save_annotation(ann, tmp_path / "ict")
+    r = run("annotate", "demo", "--out", tmp_path / "demo", "--variants", 2, "--size", 96, "--eval-views", 0,
+            "--no-preview")
+    assert r.exit_code == 0
+    result = run("compare", tmp_path / "demo", tmp_path / "ict", "--out", tmp_path / "d.json")
+    assert result.exit_code == 1 and "another topology" in result.output
+
+
+# -- export CLI --------------------------------------------------------------------------------------
+
+def test_export_cli_formats_listing_and_options(tmp_path):
+    listing = run("formats", "--exports")
+    assert listing.exit_code == 0
+    names = [ln.split()[0] for ln in listing.output.splitlines()]
+    for fmt in ("json", "csv", "npz", "3ddfa", "flame-pkl", "meshcapade", "tri", "ply", "obj", "glb", "blender",
+                "uvmask"):
+        assert fmt in names
+    r = run("annotate", "demo", "--out", tmp_path / "run", "--variants", 2, "--size", 96, "--eval-views", 0,
+            "--no-preview")
+    assert r.exit_code == 0
+    result = run("export", tmp_path / "run", "--to", "json", "--group", "default", "--parts", "face,eyes,nose")
+    assert result.exit_code == 0, result.output
+    doc = json.loads((tmp_path / "run" / "parts.facepart.json").read_text())
+    assert list(doc["parts"]) == ["face", "eyes", "nose"]
+    tri = run("export", tmp_path / "run", "--to", "tri", "--tri-rule", "any", "--out", tmp_path / "t.npz")
+    assert tri.exit_code == 0, tri.output  # the model ('demo') is found from the annotation's settings
+    with np.load(tmp_path / "t.npz") as data:
+        assert str(data["tri_rule"]) == "any"
+    bad = run("export", tmp_path / "run", "--to", "csv", "--split")
+    assert bad.exit_code == 1 and "does not apply to the csv format" in bad.output
+    back = run("export", tmp_path / "run" / "parts.facepart.json", "--to", "csv", "--out", tmp_path / "p.csv")
+    assert back.exit_code == 0, back.output
