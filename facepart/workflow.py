@@ -16,11 +16,7 @@ an unsharded run gives.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import os
-import shutil
-import tempfile
 import time
 from pathlib import Path
 from typing import Callable, NamedTuple, Sequence
@@ -34,7 +30,7 @@ from .annotate.settings import AnnotateSettings, sampling_for
 from .annotate.store import read_votes, remove_checkpoint, write_votes
 from .annotate.views import frontal_view
 from .annotate.vote import VOTED
-from .data.annotation import ANNOTATION_FILE, PARTS_FILE, Annotation, save_annotation
+from .data.annotation import Annotation
 from .data.face_model import FaceModel
 from .errors import FacepartError
 from .interrupts import Interrupted
@@ -44,7 +40,6 @@ from .segmenters.base import PartSegmenter
 
 #: The checkpoint folder inside a run's output folder.
 CHECKPOINT_DIR = ".facepart-checkpoint"
-PREVIEW_FILE = "preview.png"
 
 
 class RunResult(NamedTuple):
@@ -172,34 +167,10 @@ def annotate_model(model: FaceModel, segmenter: PartSegmenter, settings: Annotat
 
 
 def write_run_files(out: Path, annotation: Annotation, model: FaceModel | None = None) -> list[Path]:
-    """Write ``annotation.npz``, ``parts.json`` and (with ``model``) ``preview.png`` into ``out`` as one set:
-    all are written to a staging folder beside them first, so a failure leaves the previous set whole."""
-    from .annotate.preview import render_preview, write_png
+    """Write ``annotation.npz``, ``parts.json`` and (with ``model``) ``preview.png`` into ``out`` as one set."""
+    from .export.api import write_annotation_files
 
-    names = [ANNOTATION_FILE, PARTS_FILE] + ([PREVIEW_FILE] if model is not None else [])
-    with staged_files(out) as stage:
-        save_annotation(annotation, stage)
-        if model is not None:
-            write_png(stage / PREVIEW_FILE, render_preview(model, annotation.labels, annotation.parts))
-    return [out / n for n in names]
-
-
-@contextlib.contextmanager
-def staged_files(out: Path):
-    """Yield a staging folder beside ``out``; when the block succeeds, move every file in it into ``out``."""
-    try:
-        stage = Path(tempfile.mkdtemp(prefix=".facepart-staging-", dir=out))
-    except OSError as exc:
-        raise FacepartError(f"{out}: cannot write ({exc.strerror})") from None
-    try:
-        yield stage
-        for path in sorted(stage.iterdir()):
-            os.replace(path, out / path.name)
-    except OSError as exc:
-        raise FacepartError(f"{out}: cannot write the output files ({exc.strerror}); the previous files, "
-                            "if any, are unchanged") from None
-    finally:
-        shutil.rmtree(stage, ignore_errors=True)
+    return write_annotation_files(annotation, out, model=model, preview=model is not None)
 
 
 def _check_eval_views(eval_views) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 from ..data.annotation import ANNOTATION_FILE, PARTS_FILE, Annotation
 from ..data.topology import Fingerprint
 from ..errors import FacepartError
-from ..io_utils import ensure_writable_dir
+from ..io_utils import atomic_file_set, ensure_writable_dir
 from .common import safe_name
 from .options import ExportOptions
 from .registry import export, find_importer, get_exporter
@@ -136,12 +136,20 @@ def export_region_sets(face, out_dir: str | Path, to: str = "parts") -> list[Pat
     return written
 
 
+#: The preview a run writes beside its annotation.
+PREVIEW_FILE = "preview.png"
+
+
 def write_annotation_files(annotation: Annotation, out: str | Path, *, model=None, preview: bool = False,
                            renderer=None) -> list[Path]:
     """A run's output set through the registry: ``annotation.npz``, ``parts.json`` and (``preview=True``, needs
-    ``model``) ``preview.png`` in the folder ``out``; every file is written atomically."""
+    ``model``) ``preview.png`` in the folder ``out``, written as one set: a failure (a full disk, Ctrl-C) leaves
+    the previous set whole, and no file of an old set stays beside a new one."""
     folder = ensure_writable_dir(out)
-    written = export(annotation, "npz", folder / ANNOTATION_FILE) + export(annotation, "parts", folder / PARTS_FILE)
-    if preview:
-        written += export(annotation, "preview", folder / "preview.png", model=model, renderer=renderer)
-    return written
+    names = (ANNOTATION_FILE, PARTS_FILE, PREVIEW_FILE)
+    with atomic_file_set(folder, members=names) as stage:
+        export(annotation, "npz", stage / ANNOTATION_FILE)
+        export(annotation, "parts", stage / PARTS_FILE)
+        if preview:
+            export(annotation, "preview", stage / PREVIEW_FILE, model=model, renderer=renderer)
+    return [folder / n for n in names if preview or n != PREVIEW_FILE]
