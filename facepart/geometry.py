@@ -155,3 +155,97 @@ def mirror_map(vertices: np.ndarray, triangles: np.ndarray, tolerance: float | N
     distance[idx] = dist
     share = float(ok.mean()) if len(idx) else 0.0
     return MirrorMap(partner, distance, plane, float(tolerance), share)
+
+
+# -- points on triangles -----------------------------------------------------------------------
+
+def barycentric_points(vertices: np.ndarray, triangles: np.ndarray, triangle_ids: np.ndarray,
+                       barycentrics: np.ndarray) -> np.ndarray:
+    """(N, 3) float64 points ``sum_i b[n, i] * vertices[triangles[t[n], i]]``.
+
+    Args:
+        vertices: (V, 3); triangles: (F, 3); triangle_ids: (N,) into ``triangles``;
+        barycentrics: (N, 3) weights of the triangles' corners in their stored order.
+    """
+    corners = np.asarray(vertices, np.float64)[np.asarray(triangles)[np.asarray(triangle_ids, np.int64)]]
+    return np.einsum("nk,nkd->nd", np.asarray(barycentrics, np.float64), corners)
+
+
+def ray_triangle(origins: np.ndarray, directions: np.ndarray, a: np.ndarray, b: np.ndarray,
+                 c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Where rays meet the planes of triangles (Moller-Trumbore, no culling), pairwise.
+
+    Args:
+        origins, directions: (N, 3) rays (directions need not be unit).
+        a, b, c: (N, 3) triangle corners.
+
+    Returns:
+        (N,) ray parameter t (NaN for a ray parallel to its triangle) and (N, 3) barycentric
+        coordinates of the hit point w.r.t. (a, b, c); some are negative when the ray passes
+        beside the triangle.
+    """
+    o, d = np.asarray(origins, np.float64), np.asarray(directions, np.float64)
+    a, b, c = (np.asarray(x, np.float64) for x in (a, b, c))
+    e1, e2 = b - a, c - a
+    p = np.cross(d, e2)
+    det = np.einsum("nd,nd->n", e1, p)
+    scale = np.maximum(np.linalg.norm(e1, axis=1) * np.linalg.norm(e2, axis=1) * np.linalg.norm(d, axis=1), 1e-300)
+    ok = np.abs(det) > 1e-12 * scale
+    inv = np.where(ok, 1.0 / np.where(ok, det, 1.0), np.nan)
+    s = o - a
+    u = np.einsum("nd,nd->n", s, p) * inv
+    q = np.cross(s, e1)
+    v = np.einsum("nd,nd->n", d, q) * inv
+    t = np.einsum("nd,nd->n", e2, q) * inv
+    return t, np.stack([1.0 - u - v, u, v], axis=1)
+
+
+def closest_points_on_triangles(points: np.ndarray, a: np.ndarray, b: np.ndarray,
+                                c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Closest point of triangle (a, b, c) to each point, pairwise (Ericson, Real-Time Collision Detection 5.1.5).
+
+    Args:
+        points, a, b, c: (N, 3).
+
+    Returns:
+        (N, 3) closest points and (N, 3) their barycentric coordinates w.r.t. (a, b, c)
+        (non-negative, rows summing to 1).
+    """
+    p = np.asarray(points, np.float64)
+    a, b, c = (np.asarray(x, np.float64) for x in (a, b, c))
+    n = len(p)
+    ab, ac, ap = b - a, c - a, p - a
+    d1, d2 = np.einsum("nd,nd->n", ab, ap), np.einsum("nd,nd->n", ac, ap)
+    bp = p - b
+    d3, d4 = np.einsum("nd,nd->n", ab, bp), np.einsum("nd,nd->n", ac, bp)
+    cp = p - c
+    d5, d6 = np.einsum("nd,nd->n", ab, cp), np.einsum("nd,nd->n", ac, cp)
+    va = d3 * d6 - d5 * d4
+    vb = d5 * d2 - d1 * d6
+    vc = d1 * d4 - d3 * d2
+    bary = np.zeros((n, 3))
+    done = np.zeros(n, bool)
+
+    def take(mask, w):
+        nonlocal done
+        m = mask & ~done
+        bary[m] = w[m]
+        done |= m
+
+    with np.errstate(divide="ignore", invalid="ignore"):
+        one, zero = np.ones(n), np.zeros(n)
+        take((d1 <= 0) & (d2 <= 0), np.stack([one, zero, zero], 1))  # vertex a
+        take((d3 >= 0) & (d4 <= d3), np.stack([zero, one, zero], 1))  # vertex b
+        t = d1 / (d1 - d3)
+        take((vc <= 0) & (d1 >= 0) & (d3 <= 0), np.stack([1 - t, t, zero], 1))  # edge ab
+        take((d6 >= 0) & (d5 <= d6), np.stack([zero, zero, one], 1))  # vertex c
+        t = d2 / (d2 - d6)
+        take((vb <= 0) & (d2 >= 0) & (d6 <= 0), np.stack([1 - t, zero, t], 1))  # edge ac
+        t = (d4 - d3) / ((d4 - d3) + (d5 - d6))
+        take((va <= 0) & ((d4 - d3) >= 0) & ((d5 - d6) >= 0), np.stack([zero, 1 - t, t], 1))  # edge bc
+        denom = va + vb + vc
+        v_, w_ = vb / denom, vc / denom
+        take(np.ones(n, bool), np.stack([1 - v_ - w_, v_, w_], 1))  # inside the face
+    bary = np.nan_to_num(bary, nan=1.0 / 3.0)  # degenerate triangles: their centroid
+    closest = bary[:, :1] * a + bary[:, 1:2] * b + bary[:, 2:] * c
+    return closest, bary
