@@ -41,6 +41,7 @@ from .variants import SamplingSettings, posed_vertices, sample_variant
 
 HELD_OUT_OFFSET = 2_000_000  # variant indices of the check views: never used for the embedding
 MM = 1000.0  # metres -> millimetres
+MIN_QUARTER_VIEWS = 5  # inlier views a quarter of the yaw range needs to show a yaw dependence
 
 
 @dataclass(frozen=True)
@@ -62,8 +63,8 @@ class LandmarkSettings:
     min_bin_views: int = 3  # a yaw bin with fewer inlier views takes its neighbour's embedding
     trim: float = 2.5  # views farther than trim x the median distance from the median are outliers...
     trim_floor_mm: float = 1.5  # ...but never closer than this
-    dynamic_mm: float = 6.0  # dynamic: in a quarter of the yaw range, its point lies this far off...
-    dynamic_ratio: float = 3.0  # ...and this many standard errors (quarter's spread / sqrt(views)) off
+    dynamic_mm: float = 6.0  # dynamic: in a quarter of the yaw range, its point lies this far off,...
+    dynamic_ratio: float = 3.0  # ...this many standard errors and at least the quarter's own spread off
     stable_mm: float = 4.0  # stable: spread at most this...
     min_share: float = 0.5  # ...and found (detected, on the model, an inlier) in this share of views
 
@@ -106,12 +107,16 @@ class HitTable(NamedTuple):
         bary: (K, L, 3) float64 barycentric coordinates in that triangle.
         yaw: (K,) float64 head yaw of each view, degrees.
         found: (K,) bool, the detector found a face in the view.
+        pixels: (K, L, 2) float64 the detected points (NaN where not detected or invalid).
+        index: (K,) int64 variant index of each view.
     """
 
     triangle: np.ndarray
     bary: np.ndarray
     yaw: np.ndarray
     found: np.ndarray
+    pixels: np.ndarray
+    index: np.ndarray
 
     @property
     def hit(self) -> np.ndarray:
@@ -211,6 +216,7 @@ def collect_hits(model: FaceModel, detector, landmark_set: LandmarkSet, settings
     bary = np.zeros((k, n, 3))
     yaw = np.zeros(k)
     found = np.zeros(k, bool)
+    pixels = np.full((k, n, 2), np.nan)
     for row, i in enumerate(indices):
         variant = sample_variant(model, sampling, settings.seed, i)
         yaw[row] = variant.yaw
@@ -219,13 +225,14 @@ def collect_hits(model: FaceModel, detector, landmark_set: LandmarkSet, settings
         if det is not None:
             found[row] = True
             pts, ok = landmark_set.select(det.points, det.valid)
+            pixels[row, ok] = pts[ok]
             tid, b = pixel_hits(view, pts, ok)
             hit = tid >= 0
             triangle[row, hit] = rendered[tid[hit]]
             bary[row, hit] = b[hit]
         if progress is not None:
             progress()
-    return HitTable(triangle, bary, yaw, found)
+    return HitTable(triangle, bary, yaw, found, pixels, np.asarray(indices, np.int64))
 
 
 # -- 3-4: aggregation ----------------------------------------------------------------------------
@@ -388,8 +395,9 @@ def _quarter_drift(points_fn, hits: HitTable, static_point: np.ndarray, settings
 
     The sampled yaw range is cut in four quarters; in each, the trimmed median of the landmark's
     points is compared with its static point. A displacement counts when the quarter has at least
-    ``min_bin_views`` inlier views, the displacement is at least ``dynamic_mm`` and at least
-    ``dynamic_ratio`` standard errors (the quarter's median distance to its own median / sqrt(views)).
+    :data:`MIN_QUARTER_VIEWS` inlier views and the displacement is at least ``dynamic_mm``, at least the
+    quarter's own spread (median distance of its inliers from their median) and at least
+    ``dynamic_ratio`` standard errors (that spread / sqrt(views)).
     """
     n = hits.triangle.shape[1]
     significant = np.zeros(n)
@@ -416,9 +424,10 @@ def _quarter_drift(points_fn, hits: HitTable, static_point: np.ndarray, settings
                 warnings.simplefilter("ignore", RuntimeWarning)
                 spread = MM * np.nanmedian(d_in, axis=1)
         shift = MM * np.linalg.norm(centre - static_point, axis=1)
-        full = (count >= settings.min_bin_views) & np.isfinite(shift)
-        se = np.nan_to_num(spread) / np.sqrt(np.maximum(count, 1))
-        sig = full & (shift >= settings.dynamic_mm) & (shift >= settings.dynamic_ratio * se)
+        full = (count >= max(settings.min_bin_views, MIN_QUARTER_VIEWS)) & np.isfinite(shift)
+        spread = np.nan_to_num(spread)
+        se = spread / np.sqrt(np.maximum(count, 1))
+        sig = full & (shift >= settings.dynamic_mm) & (shift >= spread) & (shift >= settings.dynamic_ratio * se)
         significant = np.where(sig, np.maximum(significant, np.nan_to_num(shift)), significant)
         largest = np.where(full, np.maximum(largest, np.nan_to_num(shift)), largest)
     return significant, largest
@@ -694,10 +703,36 @@ def _r(x, digits: int):
     return None if x is None or not np.isfinite(x) else round(float(x), digits)
 
 
+def _reprojection_cost(model: FaceModel, scene: Scene, posed: list[np.ndarray], pixels: np.ndarray, iod: np.ndarray,
+                       tri: np.ndarray, bary: np.ndarray) -> np.ndarray:
+    """(C,) summed reprojection error (pixels / inter-ocular distance) of candidate surface points (C,) over views.
+
+    Args:
+        posed: per view, the (V, 3) posed vertices; pixels: (N_views, 2) the landmark's detections
+            (NaN: none); iod: (N_views,) inter-ocular distances (NaN: unusable view).
+    """
+    cost = np.zeros(len(tri))
+    for v, px, d in zip(posed, pixels, iod):
+        if not (np.isfinite(px).all() and np.isfinite(d) and d > 0):
+            continue
+        uv, _ = scene.camera.project(barycentric_points(v, model.triangles, tri, bary))
+        cost += np.nan_to_num(np.linalg.norm(uv - px, axis=1) / d, nan=1e6)
+    return cost
+
+
 def aggregate_hits(model: FaceModel, hits: HitTable, landmark_set: LandmarkSet, settings: LandmarkSettings,
-                   detector: str = "") -> LandmarkEmbedding:
-    """Steps 3-4: the static embedding, the dynamic decision and the per-yaw-bin embedding from ``hits``."""
+                   detector: str = "", scene: Scene | None = None) -> LandmarkEmbedding:
+    """Steps 3-4: the static embedding, the dynamic decision and the per-yaw-bin embedding from ``hits``.
+
+    Per yaw bin, a dynamic landmark takes, of its bin's trimmed median (snapped to the surface), its
+    static point and its bin's inlier view points, the one that reprojects best onto the bin's own
+    detections (least summed pixel error / inter-ocular distance): a detector that places a hidden
+    contour point where its own 3D face model projects (MediaPipe) is then not forced onto the
+    silhouette, and one that follows the silhouette (a 2D contour detector) is.
+    """
     surface = SurfaceIndex(model)
+    scene = scene or make_scene(model, settings.size)
+    sampling = settings.sampling()
     n = hits.triangle.shape[1]
     static = _aggregate(surface, hits.triangle, hits.bary, hits.hit, settings)
     found = int(hits.found.sum())
@@ -717,15 +752,31 @@ def aggregate_hits(model: FaceModel, hits: HitTable, landmark_set: LandmarkSet, 
     dv = np.full((nb, D), -1, np.int64)
     ds = np.full((nb, D), np.nan)
     counts = np.zeros((nb, D), np.int64)
+    right, left = landmark_set.eye_corners
     if D:
         for b in range(nb):
-            sel = which == b
-            if not sel.any():
+            sel = np.flatnonzero(which == b)
+            if not len(sel):
                 continue
             tri, bary = hits.triangle[sel][:, dyn_ids], hits.bary[sel][:, dyn_ids]
             agg = _aggregate(surface, tri, bary, tri >= 0, settings)
-            dt[b], db[b], dv[b], ds[b] = agg.triangle, agg.bary, agg.vertex, agg.spread_mm
             counts[b] = agg.inlier.sum(axis=0)
+            posed = [posed_vertices(model, sample_variant(model, sampling, settings.seed, int(hits.index[k])),
+                                    scene.centre) for k in sel]
+            px = hits.pixels[sel]
+            iod = np.linalg.norm(px[:, right] - px[:, left], axis=1)
+            for k, j in enumerate(dyn_ids):
+                if agg.triangle[k] < 0:
+                    continue
+                rows = np.flatnonzero(agg.inlier[:, k])
+                cand_t = np.concatenate([[agg.triangle[k], static.triangle[j]], tri[rows, k]])
+                cand_b = np.concatenate([[agg.bary[k], static.bary[j]], bary[rows, k]])
+                best = int(np.argmin(_reprojection_cost(model, scene, posed, px[:, j], iod, cand_t, cand_b)))
+                dt[b, k], db[b, k] = cand_t[best], cand_b[best]
+                point = surface.points(dt[b, k:k + 1], db[b, k:k + 1])
+                dv[b, k] = surface.nearest_vertices(point, surface.eligible[dt[b, k:k + 1]])[0]
+                on = tri[:, k] >= 0
+                ds[b, k] = MM * float(np.median(np.linalg.norm(surface.points(tri[on, k], bary[on, k]) - point, axis=1)))
     filled = counts < settings.min_bin_views
     centres = 0.5 * (edges[1:] + edges[:-1])
     for k in range(D):
@@ -869,7 +920,7 @@ def embed_landmarks(model: FaceModel, detector="mediapipe", landmark_set="68", s
             if not hits.hit.any():
                 raise FacepartError(f"{detector.name} found faces in {int(hits.found.sum())} renders of {model.name}, "
                                     "but no landmark fell on the model's surface")
-            embedding = aggregate_hits(model, hits, lset, settings, desc)
+            embedding = aggregate_hits(model, hits, lset, settings, desc, scene)
             if settings.held_out:
                 embedding.check = check_embedding(model, embedding, detector, settings, r, scene=scene, progress=tick)
         embedding.settings["seconds"] = round(time.perf_counter() - t0, 2)

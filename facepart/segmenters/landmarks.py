@@ -189,8 +189,8 @@ def mediapipe_set(name: str = "478") -> LandmarkSet:
                            "mp2dlib_correspondence (pairs averaged)")
     if name in ("105", "flame105"):
         ids = FLAME_MEDIAPIPE_105
-        return LandmarkSet("105", "mediapipe", 478, tuple(f"mp{i}" for i in ids), tuple((i,) for i in ids),
-                           tuple(_mediapipe_group(i) for i in ids),
+        groups = ("brows",) * 20 + ("eyes",) * 32 + ("nose",) * 13 + ("lips",) * 40  # the file's blocks
+        return LandmarkSet("105", "mediapipe", 478, tuple(f"mp{i}" for i in ids), tuple((i,) for i in ids), groups,
                            (ids.index(MEDIAPIPE_OUTER_EYE_CORNERS[0]), ids.index(MEDIAPIPE_OUTER_EYE_CORNERS[1])),
                            "FLAME mediapipe_landmark_embedding.npz landmark_indices (as listed by EMOCA)")
     raise FacepartError(f"unknown landmark set '{name}'; available: {', '.join(LANDMARK_SETS)}")
