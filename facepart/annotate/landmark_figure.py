@@ -1,10 +1,11 @@
 """``landmarks.png``: the embedded landmarks on the model's mean shape, coloured by their spread.
 
 Three panels (the head turned to each end of the sampled yaw range, and frontal): static
-landmarks are dots, dynamic ones short tracks through their per-yaw-bin points (a ringed dot
-marks the bin of the panel's own yaw). The colour is the spread (median distance of the views'
-points from the result): green is tight, red is loose. Only points the panel's depth buffer
-shows are drawn.
+landmarks are dots, dynamic ones short tracks through their per-yaw-bin points around the
+panel's own yaw (``TRACK_BINS`` bins either side; a ringed dot marks the panel's bin), so each
+track shows where the landmark sits at that yaw and which way it moves as the head turns. The
+colour is the spread (median distance of the views' points from the result): green is tight,
+red is loose. Only points the panel's depth buffer shows are drawn.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from .pipeline import make_scene
 from .variants import frontal_variant, posed_vertices
 
 FIGURE_LIGHT = Light(np.array([0.2, -0.3, -1.0]), 2.2, 0.55)
+TRACK_BINS = 2  # bins either side of the panel's yaw drawn as a dynamic landmark's track
 RAMP = np.array([[40, 170, 60], [235, 200, 40], [215, 40, 40]], float)  # green -> yellow -> red
 
 
@@ -80,7 +82,8 @@ def render_landmark_figure(model: FaceModel, embedding: LandmarkEmbedding, size:
                 uv, z = scene.camera.project(pts)
                 vis = _visible(frag, uv, z, tol)
                 colours = spread_colour(embedding.dyn_spread_mm[:, k], vmax)
-                for b in range(len(pts) - 1):
+                lo, hi = max(this_bin - TRACK_BINS, 0), min(this_bin + TRACK_BINS, len(pts) - 1)
+                for b in range(lo, hi):
                     if vis[b] and vis[b + 1]:
                         cv2.line(img, _px(uv[b]), _px(uv[b + 1]), _c(colours[b]), max(1, radius // 2 + 1), cv2.LINE_AA)
                 if vis[this_bin]:
@@ -115,11 +118,12 @@ def _legend(embedding: LandmarkEmbedding, width: int, vmax: float) -> np.ndarray
     font = cv2.FONT_HERSHEY_SIMPLEX
     black = (0, 0, 0)
     cv2.putText(legend, "0", (x0, 38), font, 0.4, black, 1, cv2.LINE_AA)
-    cv2.putText(legend, f"{vmax:g} mm spread", (x0 + bar_w - 70, 38), font, 0.4, black, 1, cv2.LINE_AA)
+    cv2.putText(legend, f"{vmax:g} mm", (x0 + bar_w - 30, 38), font, 0.4, black, 1, cv2.LINE_AA)
+    cv2.putText(legend, "spread", (x0 + bar_w // 2 - 20, 38), font, 0.4, black, 1, cv2.LINE_AA)
     s = embedding.landmark_set
     text = (f"{s.name} landmarks on {embedding.model_name}: {int(embedding.stable.sum())} stable, "
-            f"{len(embedding.dynamic_ids)} dynamic (tracks over yaw {embedding.bin_edges[0]:g}..{embedding.bin_edges[-1]:g}), "
-            f"dots static")
+            f"{len(embedding.dynamic_ids)} dynamic (tracks: +-{TRACK_BINS} yaw bins of "
+            f"{embedding.bin_edges[1] - embedding.bin_edges[0]:g} deg around the panel's yaw), dots static")
     cv2.putText(legend, text, (x0 + bar_w + 16, 21), font, 0.42, black, 1, cv2.LINE_AA)
     if embedding.check is not None:
         c = embedding.check

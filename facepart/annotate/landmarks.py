@@ -605,11 +605,13 @@ class LandmarkEmbedding:
         lines = [f"Embedded {int(ok.sum())} of {len(self)} landmarks ({s.name}: {s.source}) on {self.model_name}: "
                  f"{int(self.stable.sum())} stable, {len(dyn)} dynamic; faces found in {self.found} of {self.views} "
                  f"renders."]
+        still = ok & ~self.dynamic
         if ok.any():
+            static_spread = float(np.nanmedian(self.spread_mm[still])) if still.any() else float("nan")
+            dynamic_part = (f", {np.nanmedian(self.dyn_spread_mm):.2f} mm per yaw bin over dynamic ones"
+                            if len(dyn) else "")
             lines.append(f"Spread (median distance of the views' points from the result): median "
-                         f"{np.nanmedian(self.spread_mm[ok & ~self.dynamic]) if (ok & ~self.dynamic).any() else float('nan'):.2f} mm "
-                         f"over static landmarks" + (f", {np.nanmedian(self.dyn_spread_mm):.2f} mm per yaw bin over dynamic "
-                                                    f"ones" if len(dyn) else "") + ".")
+                         f"{static_spread:.2f} mm over static landmarks{dynamic_part}.")
         if len(dyn):
             by_group = {}
             for j in dyn:
@@ -639,7 +641,8 @@ class LandmarkEmbedding:
                      "vertex": int(self.vertex[j]),
                      "point_mm": [round(float(x) * MM, 4) for x in np.nan_to_num(self.point[j])],
                      "spread_mm": _r(self.spread_mm[j], 3), "share": _r(self.share[j], 4),
-                     "stable": bool(self.stable[j]), "dynamic": bool(self.dynamic[j]), "drift_mm": _r(self.drift_mm[j], 3)}
+                     "stable": bool(self.stable[j]), "dynamic": bool(self.dynamic[j]),
+                     "drift_mm": _r(self.drift_mm[j], 3)}
             if j in d_index:
                 k = d_index[j]
                 entry["bins"] = [{"triangle": int(self.dyn_triangle[b, k]),
@@ -776,14 +779,16 @@ def aggregate_hits(model: FaceModel, hits: HitTable, landmark_set: LandmarkSet, 
                 point = surface.points(dt[b, k:k + 1], db[b, k:k + 1])
                 dv[b, k] = surface.nearest_vertices(point, surface.eligible[dt[b, k:k + 1]])[0]
                 on = tri[:, k] >= 0
-                ds[b, k] = MM * float(np.median(np.linalg.norm(surface.points(tri[on, k], bary[on, k]) - point, axis=1)))
+                views = surface.points(tri[on, k], bary[on, k])
+                ds[b, k] = MM * float(np.median(np.linalg.norm(views - point, axis=1)))
     filled = counts < settings.min_bin_views
     centres = 0.5 * (edges[1:] + edges[:-1])
     for k in range(D):
         good = np.flatnonzero(~filled[:, k])
         if not len(good):  # too few views in every bin: the static embedding everywhere
-            dt[:, k], db[:, k], dv[:, k] = static.triangle[dyn_ids[k]], static.bary[dyn_ids[k]], static.vertex[dyn_ids[k]]
-            ds[:, k] = static.spread_mm[dyn_ids[k]]
+            j = dyn_ids[k]
+            dt[:, k], db[:, k], dv[:, k] = static.triangle[j], static.bary[j], static.vertex[j]
+            ds[:, k] = static.spread_mm[j]
             continue
         for b in np.flatnonzero(filled[:, k]):
             src = good[np.argmin(np.abs(centres[good] - centres[b]))]

@@ -14,7 +14,8 @@ from .options import _load, _model_options, _progress_bar
 @main.command()
 @click.argument("model")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), required=True, help="Output folder.")
-@click.option("--detector", default="mediapipe", show_default=True, help="2D landmark detector: mediapipe.")
+@click.option("--detector", type=click.Choice(["mediapipe"]), default="mediapipe", show_default=True,
+              help="2D landmark detector (MediaPipe FaceMesh, offline).")
 @click.option("--set", "landmark_set", type=click.Choice(["478", "68", "105"]), default="68", show_default=True,
               help="Landmarks to embed: all 478 MediaPipe points, the iBUG-68 subset, or FLAME's 105.")
 @click.option("--variants", type=int, default=200, show_default=True, help="Renders used for the embedding.")

@@ -38,6 +38,11 @@ format                 file(s)                               layout (and the pub
                                                              (patrikhuber/eos ``share/*model_contours.json``)
 =====================  ====================================  ===================================================
 
+``landmark_indices`` holds what FLAME's file holds, the MediaPipe point of each row, for the 478 and
+105 sets; for the 68 set (whose points may average two MediaPipe points) it holds the iBUG-68 index.
+``static_set_indices`` / ``dynamic_set_indices`` always give each row's index in the set, and
+``landmark_names`` / ``landmark_set`` name them. The ``.pkl`` keeps only FLAME_PyTorch's keys.
+
 FLAME's dynamic layout (79 bins of 1 degree): bin ``i`` in 0..39 holds yaw ``+i`` and bin ``i`` in
 40..78 holds yaw ``-(i - 39)``, with positive yaw turning the face toward the subject's left (+x).
 That is the order the published ``flame_dynamic_embedding.npy`` (RingNet, FLAME_PyTorch) holds

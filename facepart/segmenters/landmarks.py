@@ -77,6 +77,8 @@ MEDIAPIPE_GROUPS: dict[str, tuple[int, ...]] = {
              269, 270, 291, 308, 310, 311, 312, 314, 317, 318, 321, 324, 375, 402, 405, 409, 415),
     "iris": tuple(range(468, 478)),
 }
+#: Order of the landmark groups in tables.
+GROUP_ORDER = ("contour", "brows", "eyes", "nose", "lips", "iris", "other")
 #: MediaPipe outer eye corners: subject's right, subject's left (for inter-ocular distances).
 MEDIAPIPE_OUTER_EYE_CORNERS = (33, 263)
 
@@ -147,8 +149,9 @@ class LandmarkSet:
         return out, ok
 
     def group_ids(self) -> tuple[tuple[str, ...], np.ndarray]:
-        """(distinct group names in first-seen order, (L,) int group id per landmark)."""
-        names = tuple(dict.fromkeys(self.groups))
+        """(distinct group names, (L,) int group id per landmark); :data:`GROUP_ORDER` first, others as seen."""
+        seen = dict.fromkeys(self.groups)
+        names = tuple(g for g in GROUP_ORDER if g in seen) + tuple(g for g in seen if g not in GROUP_ORDER)
         lookup = {n: i for i, n in enumerate(names)}
         return names, np.array([lookup[g] for g in self.groups], np.int64)
 
@@ -278,7 +281,8 @@ class MediaPipeLandmarks:
         return Detection(xy, valid)
 
     def describe(self) -> str:
-        return f"mediapipe FaceMesh {self.version} ({self.n_points} points, min confidence {self._runner.min_confidence:g})"
+        return (f"mediapipe FaceMesh {self.version} ({self.n_points} points, "
+                f"min confidence {self._runner.min_confidence:g})")
 
     def close(self) -> None:
         runner = getattr(self, "_runner", None)

@@ -119,7 +119,8 @@ class FaceMeshRunner:
         what: what needs it, for the missing-package message.
     """
 
-    def __init__(self, refine_landmarks: bool = True, min_confidence: float = 0.5, what: str = "the mediapipe segmenter"):
+    def __init__(self, refine_landmarks: bool = True, min_confidence: float = 0.5,
+                 what: str = "the mediapipe segmenter"):
         mp = require("mediapipe", what, INSTALL)
         solutions = getattr(mp, "solutions", None)
         if solutions is None or not hasattr(solutions, "face_mesh"):
