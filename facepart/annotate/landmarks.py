@@ -24,6 +24,7 @@ automatic for any model facepart loads:
 from __future__ import annotations
 
 import time
+import warnings
 from dataclasses import asdict, dataclass, field
 from typing import Callable, NamedTuple
 
@@ -237,6 +238,13 @@ def collect_hits(model: FaceModel, detector, landmark_set: LandmarkSet, settings
 
 # -- 3-4: aggregation ----------------------------------------------------------------------------
 
+def _quiet(fn, *args, **kwargs):
+    """``fn(*args)`` without numpy's all-NaN-slice warnings (such rows give NaN, which callers expect)."""
+    with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return fn(*args, **kwargs)
+
+
 def geometric_median(points: np.ndarray, mask: np.ndarray, iterations: int = 60, tol: float = 1e-7) -> np.ndarray:
     """Per row, the point with the least summed Euclidean distance to the masked points (Weiszfeld).
 
@@ -270,13 +278,8 @@ def trimmed_median(points: np.ndarray, mask: np.ndarray, trim: float, floor: flo
     centre = geometric_median(points, mask)
     d = np.linalg.norm(points - centre[:, None], axis=2)
     d_masked = np.where(mask, d, np.nan)
+    limit = np.maximum(trim * np.nan_to_num(_quiet(np.nanmedian, d_masked, axis=1)), floor)
     with np.errstate(invalid="ignore"):
-        import warnings
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            med = np.nanmedian(d_masked, axis=1)
-        limit = np.maximum(trim * np.nan_to_num(med), floor)
         inlier = mask & (d <= limit[:, None])
     return geometric_median(points, inlier), inlier
 
@@ -417,12 +420,7 @@ def _quarter_drift(points_fn, hits: HitTable, static_point: np.ndarray, settings
         centre, inlier = trimmed_median(P, M, settings.trim, settings.trim_floor_mm / MM)
         count = inlier.sum(axis=1)
         d_in = np.where(inlier, np.linalg.norm(P - centre[:, None], axis=2), np.nan)
-        with np.errstate(invalid="ignore"):
-            import warnings
-
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", RuntimeWarning)
-                spread = MM * np.nanmedian(d_in, axis=1)
+        spread = MM * _quiet(np.nanmedian, d_in, axis=1)
         shift = MM * np.linalg.norm(centre - static_point, axis=1)
         full = (count >= max(settings.min_bin_views, MIN_QUARTER_VIEWS)) & np.isfinite(shift)
         spread = np.nan_to_num(spread)
@@ -795,12 +793,7 @@ def aggregate_hits(model: FaceModel, hits: HitTable, landmark_set: LandmarkSet, 
             dt[b, k], db[b, k], dv[b, k], ds[b, k] = dt[src, k], db[src, k], dv[src, k], ds[src, k]
     spread_for_stable = static.spread_mm.copy()
     if D:
-        with np.errstate(invalid="ignore"):
-            import warnings
-
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", RuntimeWarning)
-                spread_for_stable[dyn_ids] = np.nanmedian(np.where(filled, np.nan, ds), axis=0)
+        spread_for_stable[dyn_ids] = _quiet(np.nanmedian, np.where(filled, np.nan, ds), axis=0)
     stable = (static.triangle >= 0) & (share >= settings.min_share) & (np.nan_to_num(spread_for_stable, nan=np.inf)
                                                                       <= settings.stable_mm)
     run = {**settings.as_dict(), "detector": detector, "facepart_version": __version__,
@@ -857,12 +850,7 @@ def check_embedding(model: FaceModel, embedding: LandmarkEmbedding, detector, se
         mean.append(float(vals.mean()) if len(vals) else np.nan)
         p95.append(float(np.percentile(vals, 95)) if len(vals) else np.nan)
         count.append(len(vals))
-    with np.errstate(invalid="ignore"):
-        import warnings
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            per_landmark = np.nanmean(err, axis=0) if len(err) else np.full(n, np.nan)
+    per_landmark = _quiet(np.nanmean, err, axis=0) if len(err) else np.full(n, np.nan)
     dyn = embedding.dynamic
     as_static = dyn_mean = None
     if dyn.any() and len(err):
