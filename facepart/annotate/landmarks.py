@@ -514,7 +514,8 @@ class LandmarkEmbedding:
         vertex: (L,) int64 nearest vertex of the point.
         spread_mm: (L,) median distance of the views' points from the result (all yaws), mm.
         share: (L,) share of the views with a face in which the landmark was detected on the model's
-            visible surface and agreed with the result (an inlier).
+            visible surface and agreed with the result (an inlier; for a dynamic landmark, with its yaw
+            bin's result).
         stable: (L,) bool, share >= min_share and spread (per-bin spread for dynamic ones) <= stable_mm.
         dynamic: (L,) bool, its point moves with yaw (see ``drift_mm``).
         drift_mm: (L,) largest displacement of its point in a quarter of the yaw range, mm.
@@ -792,8 +793,9 @@ def aggregate_hits(model: FaceModel, hits: HitTable, landmark_set: LandmarkSet, 
             src = good[np.argmin(np.abs(centres[good] - centres[b]))]
             dt[b, k], db[b, k], dv[b, k], ds[b, k] = dt[src, k], db[src, k], dv[src, k], ds[src, k]
     spread_for_stable = static.spread_mm.copy()
-    if D:
+    if D:  # a dynamic landmark's spread and share are those of its yaw bins
         spread_for_stable[dyn_ids] = _quiet(np.nanmedian, np.where(filled, np.nan, ds), axis=0)
+        share[dyn_ids] = counts.sum(axis=0) / max(found, 1)
     stable = (static.triangle >= 0) & (share >= settings.min_share) & (np.nan_to_num(spread_for_stable, nan=np.inf)
                                                                       <= settings.stable_mm)
     run = {**settings.as_dict(), "detector": detector, "facepart_version": __version__,
