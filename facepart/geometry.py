@@ -305,3 +305,46 @@ def closest_points(vertices: np.ndarray, triangles: np.ndarray, points: np.ndarr
         kk = min(kk * 2, max_k, len(sample_xyz))
     point = np.einsum("ij,ijk->ik", best_w, corners[best_tri])
     return ClosestPoints(best_tri, best_w, point, best_d)
+
+
+# -- points on triangles -----------------------------------------------------------------------
+
+def barycentric_points(vertices: np.ndarray, triangles: np.ndarray, triangle_ids: np.ndarray,
+                       barycentrics: np.ndarray) -> np.ndarray:
+    """(N, 3) float64 points ``sum_i b[n, i] * vertices[triangles[t[n], i]]``.
+
+    Args:
+        vertices: (V, 3); triangles: (F, 3); triangle_ids: (N,) into ``triangles``;
+        barycentrics: (N, 3) weights of the triangles' corners in their stored order.
+    """
+    corners = np.asarray(vertices, np.float64)[np.asarray(triangles)[np.asarray(triangle_ids, np.int64)]]
+    return np.einsum("nk,nkd->nd", np.asarray(barycentrics, np.float64), corners)
+
+
+def ray_triangle(origins: np.ndarray, directions: np.ndarray, a: np.ndarray, b: np.ndarray,
+                 c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Where rays meet the planes of triangles (Moller-Trumbore, no culling), pairwise.
+
+    Args:
+        origins, directions: (N, 3) rays (directions need not be unit).
+        a, b, c: (N, 3) triangle corners.
+
+    Returns:
+        (N,) ray parameter t (NaN for a ray parallel to its triangle) and (N, 3) barycentric
+        coordinates of the hit point w.r.t. (a, b, c); some are negative when the ray passes
+        beside the triangle.
+    """
+    o, d = np.asarray(origins, np.float64), np.asarray(directions, np.float64)
+    a, b, c = (np.asarray(x, np.float64) for x in (a, b, c))
+    e1, e2 = b - a, c - a
+    p = np.cross(d, e2)
+    det = np.einsum("nd,nd->n", e1, p)
+    scale = np.maximum(np.linalg.norm(e1, axis=1) * np.linalg.norm(e2, axis=1) * np.linalg.norm(d, axis=1), 1e-300)
+    ok = np.abs(det) > 1e-12 * scale
+    inv = np.where(ok, 1.0 / np.where(ok, det, 1.0), np.nan)
+    s = o - a
+    u = np.einsum("nd,nd->n", s, p) * inv
+    q = np.cross(s, e1)
+    v = np.einsum("nd,nd->n", d, q) * inv
+    t = np.einsum("nd,nd->n", e2, q) * inv
+    return t, np.stack([1.0 - u - v, u, v], axis=1)

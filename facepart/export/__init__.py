@@ -4,7 +4,7 @@ Importing this package registers facepart's own formats (:mod:`.builtin`).
 """
 
 from .registry import EXPORTERS, KINDS, Exporter, export, find_importer, get_exporter, register
-from . import builtin  # noqa: E402,F401  (registers the built-in formats)
+from . import builtin, landmarks  # noqa: E402,F401  (register the built-in annotation and landmark formats)
 from .api import (ExportReport, export_annotation, export_region_sets, model_for, read_annotation,  # noqa: E402
                   write_annotation_files)
 from .options import ExportOptions  # noqa: E402

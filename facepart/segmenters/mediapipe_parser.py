@@ -109,6 +109,69 @@ def _quiet_native_stderr():
         os.close(saved)
 
 
+class FaceMeshRunner:
+    """One MediaPipe FaceMesh graph (static images, one face): image -> (478, 3) landmarks in pixels.
+
+    The one place facepart starts FaceMesh; the part parser (:class:`MediaPipeParser`) and the
+    landmark detector (:mod:`facepart.segmenters.landmarks`) both run it.
+
+    Args:
+        refine_landmarks: FaceMesh's attention refinement around eyes and lips (478 points, else 468).
+        min_confidence: FaceMesh detection confidence.
+        what: what needs it, for the missing-package message.
+    """
+
+    def __init__(self, refine_landmarks: bool = True, min_confidence: float = 0.5,
+                 what: str = "the mediapipe segmenter"):
+        mp = require("mediapipe", what, INSTALL)
+        solutions = getattr(mp, "solutions", None)
+        if solutions is None or not hasattr(solutions, "face_mesh"):
+            raise FacepartError(f"mediapipe {getattr(mp, '__version__', '?')} has no bundled FaceMesh "
+                                f"(mp.solutions.face_mesh); install it with: {INSTALL}")
+        self.refine_landmarks = bool(refine_landmarks)
+        self.min_confidence = float(min_confidence)
+        self.version = getattr(mp, "__version__", "?")
+        self.n_points = 478 if self.refine_landmarks else 468
+        with _quiet_native_stderr():  # graph start-up banners; one blank run lets the threads finish them
+            self._mesh = solutions.face_mesh.FaceMesh(static_image_mode=True, max_num_faces=1,
+                                                      refine_landmarks=self.refine_landmarks,
+                                                      min_detection_confidence=self.min_confidence)
+            self._mesh.process(np.zeros((64, 64, 3), np.uint8))
+        self._started = False
+
+    def landmarks(self, image: np.ndarray) -> np.ndarray | None:
+        """(H, W, 3) uint8 RGB -> (478, 3) float landmarks in pixels (x, y, z; z on the x scale), or None.
+
+        x and y are continuous pixel coordinates: pixel (row r, column c) covers [c, c+1) x [r, r+1).
+        """
+        if self._mesh is None:
+            raise FacepartError("this FaceMesh runner was closed")
+        h, w = image.shape[:2]
+        with deferred_interrupt():  # the graph's threads finish before Ctrl-C lands
+            if not self._started:  # until the first face, runs print start-up warnings from C++
+                with _quiet_native_stderr():
+                    result = self._mesh.process(np.ascontiguousarray(image))
+            else:
+                result = self._mesh.process(np.ascontiguousarray(image))
+        faces = result.multi_face_landmarks
+        self._started = self._started or bool(faces)
+        if not faces:
+            return None
+        pts = np.array([(p.x, p.y, p.z) for p in faces[0].landmark], np.float64)
+        return pts * np.array([w, h, w], np.float64)
+
+    def close(self) -> None:
+        mesh, self._mesh = getattr(self, "_mesh", None), None
+        if mesh is not None:
+            mesh.close()
+
+    def __del__(self):
+        try:
+            self.close()
+        except Exception:
+            pass
+
+
 class MediaPipeParser:
     """FaceMesh landmarks -> label map in :data:`LABELS` (the ``mediapipe`` label set).
 
@@ -131,41 +194,19 @@ class MediaPipeParser:
                  min_confidence: float = 0.5):
         self._args = dict(keep_forehead=keep_forehead, inner_mouth=inner_mouth, refine_landmarks=refine_landmarks,
                           min_confidence=min_confidence)
-        mp = require("mediapipe", "the mediapipe segmenter", INSTALL)
-        solutions = getattr(mp, "solutions", None)
-        if solutions is None or not hasattr(solutions, "face_mesh"):
-            raise FacepartError(f"mediapipe {getattr(mp, '__version__', '?')} has no bundled FaceMesh "
-                                f"(mp.solutions.face_mesh); install it with: {INSTALL}")
+        self._runner = FaceMeshRunner(refine_landmarks, min_confidence)
         self.keep_forehead = keep_forehead
         self.inner_mouth = inner_mouth
         self.refine_landmarks = refine_landmarks
         self.min_confidence = float(min_confidence)
-        self.version = getattr(mp, "__version__", "?")
+        self.version = self._runner.version
         self._nose = nose_points()
-        with _quiet_native_stderr():  # graph start-up banners; one blank run lets the threads finish them
-            self._mesh = solutions.face_mesh.FaceMesh(static_image_mode=True, max_num_faces=1,
-                                                      refine_landmarks=refine_landmarks,
-                                                      min_detection_confidence=self.min_confidence)
-            self._mesh.process(np.zeros((64, 64, 3), np.uint8))
-        self._started = False
         self.last_landmarks: np.ndarray | None = None
         self.last_yaw: float | None = None
 
     def landmarks(self, image: np.ndarray) -> np.ndarray | None:
         """(H, W, 3) uint8 RGB -> (478, 3) float landmarks in pixels (x, y, z), or None."""
-        h, w = image.shape[:2]
-        with deferred_interrupt():  # the graph's threads finish before Ctrl-C lands
-            if not self._started:  # until the first face, runs print start-up warnings from C++
-                with _quiet_native_stderr():
-                    result = self._mesh.process(np.ascontiguousarray(image))
-            else:
-                result = self._mesh.process(np.ascontiguousarray(image))
-        faces = result.multi_face_landmarks
-        self._started = self._started or bool(faces)
-        if not faces:
-            return None
-        pts = np.array([(p.x, p.y, p.z) for p in faces[0].landmark], np.float64)
-        return pts * np.array([w, h, w], np.float64)
+        return self._runner.landmarks(image)
 
     @staticmethod
     def yaw_from_landmarks(points: np.ndarray) -> float:
@@ -192,12 +233,6 @@ class MediaPipeParser:
         return (functools.partial(type(self), **self._args), ())
 
     def close(self) -> None:
-        mesh, self._mesh = getattr(self, "_mesh", None), None
-        if mesh is not None:
-            mesh.close()
-
-    def __del__(self):
-        try:
-            self.close()
-        except Exception:
-            pass
+        runner = getattr(self, "_runner", None)
+        if runner is not None:
+            runner.close()

@@ -1,0 +1,313 @@
+"""Landmark-embedding files for other projects (``kind="landmarks"`` in the one export registry).
+
+Every writer takes a :class:`~facepart.annotate.landmarks.LandmarkEmbedding` and a path (a folder:
+the format's usual file name inside it; a file name: used as given) and returns the files written.
+Triangle ids index the model's triangle array (0-based); barycentric weights follow its corner order.
+
+=====================  ====================================  ===================================================
+format                 file(s)                               layout (and the published file it matches)
+=====================  ====================================  ===================================================
+``landmarks-json``     ``landmarks.json``                    facepart's own: per landmark name, triangle,
+                                                             barycentric, vertex, spread, share, stable, dynamic,
+                                                             per-yaw-bin embeddings; run settings; NME check
+``flame-lmk-npz``      ``landmark_embedding.npz``            ``lmk_face_idx`` (S,) uint32, ``lmk_b_coords`` (S, 3)
+                                                             float64, ``landmark_indices`` (S,) int64: the keys of
+                                                             FLAME's ``mediapipe_landmark_embedding.npz``, for the
+                                                             S static landmarks; ``dynamic_lmk_face_idx`` (79, D)
+                                                             uint32 and ``dynamic_lmk_b_coords`` (79, D, 3) float64:
+                                                             the arrays of ``flame_dynamic_embedding.npy``;
+                                                             ``full_lmk_face_idx`` (L,), ``full_lmk_b_coords``
+                                                             (L, 3): every landmark's static embedding in set order
+                                                             (DECA's ``full_lmk_*``); native bins ``yaw_bin_*``
+``flame-lmk-pkl``      ``flame_static_embedding.pkl``,       exactly what FLAME_PyTorch loads
+                       ``flame_dynamic_embedding.npy``       (``static_landmark_embedding_path``,
+                                                             ``dynamic_landmark_embedding_path``)
+``keypoints0``         ``keypoints0.txt``                    nearest vertex per landmark, 0-based, one per line
+                                                             (3DDFA-V3 ``ldm68``, numpy indexing)
+``keypoints1``         ``keypoints1.txt``                    the same, 1-based (Deep3D ``BFM_model_front.mat``
+                                                             ``keypoints``, MATLAB)
+``keypoints-3ddfa``    ``keypoints_3ddfa.npy``               (3L,) int64 ``3 * vertex + (0, 1, 2)``: indices into the
+                                                             flattened x1 y1 z1 x2 ... vertex array (3DDFA_V2
+                                                             ``bfm_noneck_v3.pkl`` ``keypoints``)
+``realy-lmk``          ``realy_landmarks.txt``               JSON rows ``[triangle, b0, b1]``, weights of the
+                                                             triangle's first two corners, the third is
+                                                             ``1 - b0 - b1`` (czh-98/REALY ``data/*.txt``)
+``eos-contours``       ``model_contours.json``               ``{"model_contour": {"right_contour": [...],
+                                                             "left_contour": [...]}}`` vertex ids where the jaw
+                                                             contour lies across yaw, top to bottom
+                                                             (patrikhuber/eos ``share/*model_contours.json``)
+=====================  ====================================  ===================================================
+
+``landmark_indices`` holds what FLAME's file holds, the MediaPipe point of each row, for the 478 and
+105 sets; for the 68 set (whose points may average two MediaPipe points) it holds the iBUG-68 index.
+``static_set_indices`` / ``dynamic_set_indices`` always give each row's index in the set, and
+``landmark_names`` / ``landmark_set`` name them. The ``.pkl`` keeps only FLAME_PyTorch's keys.
+
+FLAME's dynamic layout (79 bins of 1 degree): bin ``i`` in 0..39 holds yaw ``+i`` and bin ``i`` in
+40..78 holds yaw ``-(i - 39)``, with positive yaw turning the face toward the subject's left (+x).
+That is the order the published ``flame_dynamic_embedding.npy`` (RingNet, FLAME_PyTorch) holds
+(checked against TF_FLAME's template: bin 20's left-side contour points face away from a camera
+looking at a head turned 20 degrees to its left). DECA indexes it with the yaw as is; FLAME_PyTorch
+negates the yaw first; either way a file written here behaves like the published one. Each 1-degree
+bin takes facepart's yaw bin holding that yaw (clamped to the sampled range).
+"""
+
+from __future__ import annotations
+
+import json
+import pickle
+from pathlib import Path
+
+import numpy as np
+
+from ..annotate.landmarks import LandmarkEmbedding, LandmarkSettings, embed_landmarks
+from ..errors import FacepartError
+from ..io_utils import atomic_path, ensure_writable_dir, open_input, write_bytes_atomic, write_json_atomic
+from .registry import register
+
+#: FLAME's dynamic embedding: 79 bins of 1 degree (see the module docstring for their yaws).
+FLAME_DYNAMIC_BINS = 79
+#: Formats ``facepart landmarks`` writes unless told otherwise (plus ``landmarks.png``).
+DEFAULT_FORMATS = ("landmarks-json", "flame-lmk-npz")
+
+
+def flame_bin_yaws() -> np.ndarray:
+    """(79,) the yaw in degrees each bin of FLAME's dynamic embedding stands for."""
+    i = np.arange(FLAME_DYNAMIC_BINS)
+    return np.where(i <= 39, i, -(i - 39)).astype(float)
+
+
+def flame_dynamic_arrays(emb: LandmarkEmbedding) -> tuple[np.ndarray, np.ndarray]:
+    """(79, D) uint32 triangle ids and (79, D, 3) float64 barycentrics in FLAME's dynamic layout."""
+    rows = [emb.bin_of(y) for y in flame_bin_yaws()]
+    return emb.dyn_triangle[rows].astype(np.uint32), emb.dyn_bary[rows].astype(np.float64)
+
+
+def landmark_indices(emb: LandmarkEmbedding, ids: np.ndarray) -> np.ndarray:
+    """What ``landmark_indices`` holds for set indices ``ids``: the detector point ids when every landmark is
+    one detector point (478, 105: FLAME's meaning), else the set's own indices (68: iBUG numbering)."""
+    single = emb.landmark_set.single_sources
+    return (single[ids] if single is not None else np.asarray(ids)).astype(np.int64)
+
+
+def _target(path, default_name: str) -> Path:
+    path = Path(path)
+    if path.is_dir() or not path.suffix:
+        return ensure_writable_dir(path) / default_name
+    ensure_writable_dir(path.parent)
+    return path
+
+
+def _require_embedded(emb: LandmarkEmbedding, fmt: str) -> None:
+    if not isinstance(emb, LandmarkEmbedding):
+        raise FacepartError(f"{fmt}: expected a landmark embedding, got {type(emb).__name__}")
+    missing = [emb.names[j] for j in np.flatnonzero(~emb.embedded)]
+    if missing:
+        raise FacepartError(f"{fmt}: {len(missing)} landmark(s) were never found on the model "
+                            f"({', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''}); this format has no "
+                            "place for a missing landmark (landmarks-json keeps them as -1)")
+
+
+# -- writers -------------------------------------------------------------------------------------
+
+def write_json(emb: LandmarkEmbedding, path, **_) -> list[Path]:
+    target = _target(path, "landmarks.json")
+    write_json_atomic(target, emb.as_dict(), indent=1)
+    return [target]
+
+
+def read_json(path, **_) -> LandmarkEmbedding:
+    path = Path(path)
+    with open_input(path, "rb", "a landmarks.json") as fh:
+        try:
+            data = json.loads(fh.read())
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise FacepartError(f"{path}: not valid JSON ({exc})") from None
+    return LandmarkEmbedding.from_dict(data, str(path))
+
+
+def write_flame_npz(emb: LandmarkEmbedding, path, **_) -> list[Path]:
+    _require_embedded(emb, "flame-lmk-npz")
+    target = _target(path, "landmark_embedding.npz")
+    static, dyn = emb.static_ids, emb.dynamic_ids
+    dyn_idx, dyn_b = flame_dynamic_arrays(emb)
+    arrays = {
+        "lmk_face_idx": emb.triangle[static].astype(np.uint32),
+        "lmk_b_coords": emb.bary[static].astype(np.float64),
+        "landmark_indices": landmark_indices(emb, static),
+        "dynamic_lmk_face_idx": dyn_idx,
+        "dynamic_lmk_b_coords": dyn_b,
+        "dynamic_landmark_indices": landmark_indices(emb, dyn),
+        "full_lmk_face_idx": emb.triangle.astype(np.uint32),
+        "full_lmk_b_coords": emb.bary.astype(np.float64),
+        "static_set_indices": static.astype(np.int64),
+        "dynamic_set_indices": dyn.astype(np.int64),
+        "yaw_bin_edges": emb.bin_edges.astype(np.float64),
+        "yaw_bin_face_idx": emb.dyn_triangle.astype(np.uint32),
+        "yaw_bin_b_coords": emb.dyn_bary.astype(np.float64),
+        "landmark_set": np.array(emb.landmark_set.name),
+        "landmark_names": np.array(emb.names),
+    }
+    with atomic_path(target) as tmp:
+        with open(tmp, "wb") as fh:
+            np.savez(fh, **arrays)
+    return [target]
+
+
+def write_flame_pkl(emb: LandmarkEmbedding, path, **_) -> list[Path]:
+    """``flame_static_embedding.pkl`` (+ ``flame_dynamic_embedding.npy`` when a landmark is dynamic)."""
+    _require_embedded(emb, "flame-lmk-pkl")
+    static_path = _target(path, "flame_static_embedding.pkl")
+    if static_path.name == "flame_static_embedding.pkl":
+        dynamic_path = static_path.with_name("flame_dynamic_embedding.npy")
+    else:
+        dynamic_path = static_path.with_name(static_path.stem.replace("static", "dynamic") + (
+            "" if "static" in static_path.stem else "_dynamic") + ".npy")
+    static = emb.static_ids
+    data = {"lmk_face_idx": emb.triangle[static].astype(np.uint32), "lmk_b_coords": emb.bary[static].astype(np.float64)}
+    write_bytes_atomic(static_path, pickle.dumps(data, protocol=2))
+    written = [static_path]
+    if len(emb.dynamic_ids):
+        dyn_idx, dyn_b = flame_dynamic_arrays(emb)
+        dyn = {"lmk_face_idx": [row for row in dyn_idx], "lmk_b_coords": [row for row in dyn_b]}
+        with atomic_path(dynamic_path) as tmp:
+            with open(tmp, "wb") as fh:
+                np.save(fh, np.array(dyn, dtype=object), allow_pickle=True)
+        written.append(dynamic_path)
+    return written
+
+
+def _write_ids(emb: LandmarkEmbedding, path, default: str, base: int, what: str) -> list[Path]:
+    _require_embedded(emb, f"keypoints{base}")
+    target = _target(path, default)
+    header = (f"# facepart landmarks '{emb.landmark_set.name}' on {emb.model_name}: nearest vertex of each of the "
+              f"{len(emb)} landmarks, {what}\n")
+    body = "".join(f"{int(v) + base}\n" for v in emb.vertex)
+    write_bytes_atomic(target, (header + body).encode())
+    return [target]
+
+
+def write_keypoints0(emb: LandmarkEmbedding, path, **_) -> list[Path]:
+    return _write_ids(emb, path, "keypoints0.txt", 0, "0-based")
+
+
+def write_keypoints1(emb: LandmarkEmbedding, path, **_) -> list[Path]:
+    return _write_ids(emb, path, "keypoints1.txt", 1, "1-based (MATLAB)")
+
+
+def write_keypoints_3ddfa(emb: LandmarkEmbedding, path, **_) -> list[Path]:
+    _require_embedded(emb, "keypoints-3ddfa")
+    target = _target(path, "keypoints_3ddfa.npy")
+    flat = (3 * emb.vertex.astype(np.int64)[:, None] + np.arange(3)).reshape(-1)
+    with atomic_path(target) as tmp:
+        with open(tmp, "wb") as fh:
+            np.save(fh, flat)
+    return [target]
+
+
+def write_realy(emb: LandmarkEmbedding, path, **_) -> list[Path]:
+    _require_embedded(emb, "realy-lmk")
+    target = _target(path, "realy_landmarks.txt")
+    rows = [[int(t), float(b[0]), float(b[1])] for t, b in zip(emb.triangle, emb.bary)]
+    write_bytes_atomic(target, json.dumps(rows).encode())
+    return [target]
+
+
+def contour_vertices(emb: LandmarkEmbedding, vertices: np.ndarray | None = None) -> dict[str, list[int]]:
+    """eos's model contour: per side, the vertices the dynamic contour landmarks take over all yaw bins.
+
+    Sides are the subject's (right: x below the landmarks' middle). Landmarks near the middle (the
+    chin, within 10% of the landmarks' width) belong to neither. With ``vertices`` (V, 3), the mean
+    shape, each side is ordered top to bottom (eos: "starting from ... eyebrow-height"); else by landmark.
+    """
+    dyn = emb.dynamic_ids
+    contour = [k for k, j in enumerate(dyn) if emb.landmark_set.groups[j] == "contour"]
+    if not contour:
+        raise FacepartError("eos-contours: no dynamic contour landmark in this embedding (the jaw line must be "
+                            "measured to move with yaw; use a set with contour points, e.g. --set 68)")
+    pts = emb.point[emb.embedded]
+    mid = 0.5 * (pts[:, 0].min() + pts[:, 0].max())
+    width = pts[:, 0].max() - pts[:, 0].min()
+    sides: dict[str, list[int]] = {"right_contour": [], "left_contour": []}
+    for k in contour:
+        j = dyn[k]
+        x = emb.point[j, 0] - mid
+        if abs(x) < 0.1 * width:
+            continue
+        side = "right_contour" if x < 0 else "left_contour"
+        sides[side].extend(int(v) for v in emb.dyn_vertex[:, k])
+        sides[side].append(int(emb.vertex[j]))
+    sides = {side: list(dict.fromkeys(v)) for side, v in sides.items()}
+    if vertices is not None:
+        y = np.asarray(vertices)[:, 1]
+        sides = {side: sorted(v, key=lambda i: -float(y[i])) for side, v in sides.items()}
+    return sides
+
+
+def write_eos(emb: LandmarkEmbedding, path, *, vertices: np.ndarray | None = None, **_) -> list[Path]:
+    """eos ``model_contours.json``; ``vertices`` (V, 3), the model's mean shape, orders each side top to bottom."""
+    _require_embedded(emb, "eos-contours")
+    target = _target(path, "model_contours.json")
+    sides = contour_vertices(emb, vertices)
+    write_json_atomic(target, {"model_contour": sides}, indent=4)
+    return [target]
+
+
+register("landmarks-json", write_json, read_json, (".json",),
+         "facepart landmarks.json: triangle, barycentric, vertex, spread, stable, dynamic bins, NME check",
+         kind="landmarks")
+register("flame-lmk-npz", write_flame_npz, None, (".npz",),
+         "FLAME-style npz: lmk_face_idx, lmk_b_coords, landmark_indices + dynamic (79 yaw bins) + full",
+         kind="landmarks")
+register("flame-lmk-pkl", write_flame_pkl, None, (".pkl", ".npy"),
+         "FLAME_PyTorch's flame_static_embedding.pkl and flame_dynamic_embedding.npy", kind="landmarks")
+register("keypoints0", write_keypoints0, None, (".txt",),
+         "nearest vertex per landmark, 0-based (3DDFA-V3 ldm68)", kind="landmarks")
+register("keypoints1", write_keypoints1, None, (".txt",),
+         "nearest vertex per landmark, 1-based (Deep3D BFM_model_front.mat keypoints)", kind="landmarks")
+register("keypoints-3ddfa", write_keypoints_3ddfa, None, (".npy",),
+         "3DDFA_V2 keypoints: 3*vertex+(0,1,2) into the flattened vertex array", kind="landmarks")
+register("realy-lmk", write_realy, None, (".txt",),
+         "REALY [triangle, b0, b1] rows (JSON)", kind="landmarks")
+register("eos-contours", write_eos, None, (".json",),
+         "eos model_contours.json: right/left contour vertex ids from the dynamic jaw landmarks", kind="landmarks")
+
+
+# -- the whole run -------------------------------------------------------------------------------
+
+def write_landmark_files(emb: LandmarkEmbedding, model, out_dir, formats=DEFAULT_FORMATS, figure: bool = True,
+                         renderer=None) -> list[Path]:
+    """Write ``formats`` (registry names of kind ``landmarks``) and ``landmarks.png`` into ``out_dir``."""
+    from .registry import get_exporter
+
+    out = ensure_writable_dir(out_dir)
+    exporters = [get_exporter(name, kind="landmarks") for name in dict.fromkeys(formats)]
+    written: list[Path] = []
+    for exporter in exporters:
+        written += exporter.write(emb, out, vertices=model.vertices)
+    if figure:
+        from ..annotate.landmark_figure import render_landmark_figure
+        from ..annotate.preview import write_png
+
+        written.append(write_png(out / "landmarks.png", render_landmark_figure(model, emb, renderer=renderer)))
+    return written
+
+
+def run_landmarks(model, out_dir, detector="mediapipe", landmark_set="68", settings: LandmarkSettings | None = None,
+                  formats=DEFAULT_FORMATS, figure: bool = True, *, renderer=None, progress=None
+                  ) -> tuple[LandmarkEmbedding, list[Path]]:
+    """Embed ``landmark_set`` on ``model`` (:func:`~facepart.annotate.landmarks.embed_landmarks`) and write the files.
+
+    Returns the embedding and the files written (by default ``landmarks.json``,
+    ``landmark_embedding.npz`` and ``landmarks.png``).
+    """
+    from .registry import get_exporter
+    from ..renderers.base import renderer_for
+
+    for name in formats:  # unknown names fail before the long run, not after
+        get_exporter(name, kind="landmarks")
+    out = ensure_writable_dir(out_dir)
+    settings = settings or LandmarkSettings()
+    with renderer_for(renderer, settings.size) as r:
+        emb = embed_landmarks(model, detector, landmark_set, settings, renderer=r, progress=progress)
+    return emb, write_landmark_files(emb, model, out, formats, figure)

@@ -1,0 +1,339 @@
+"""Landmark embedding by Algorithm 1 (issue 10): sets, geometry, the oracle, MediaPipe on ICT, exports, CLI."""
+
+from __future__ import annotations
+
+import json
+import pickle
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from facepart.annotate.landmarks import (LandmarkSettings, embed_landmarks, geometric_median, pixel_hits,
+                                        trimmed_median)
+from facepart.errors import FacepartError
+from facepart.geometry import barycentric_points, closest_point_on_triangles, ray_triangle
+from facepart.segmenters.landmarks import (FLAME_MEDIAPIPE_105, IBUG68_FROM_MEDIAPIPE, MEDIAPIPE_GROUPS, LandmarkSet,
+                                           OracleLandmarkDetector, get_landmark_set)
+
+from test_formats_layouts import face_source, write_bfm2009  # noqa: F401 - face_source is a fixture
+
+MM = 1000.0
+#: iBUG-68 (0-based) points the issue holds to 5 mm: eye corners, nose tip, nostrils (nose base), mouth corners.
+TIGHT = (36, 39, 42, 45, 30, 31, 32, 33, 34, 35, 48, 54)
+INNER = tuple(range(17, 68))
+JAW = tuple(range(17))
+CHIN = 8
+
+
+# -- the sets and the geometry (no renders) -----------------------------------------------------------
+
+def test_landmark_sets_hold_the_published_index_lists():
+    s68 = get_landmark_set("68")
+    assert len(s68) == 68 and s68.sources == IBUG68_FROM_MEDIAPIPE
+    # facts of the table: eye corners, nose tip, mouth corners, chin, averaged bridge points
+    assert [s68.sources[k] for k in (36, 39, 42, 45, 30, 48, 54, 8)] == [(33,), (133,), (362,), (263,), (4,), (61,),
+                                                                        (291,), (152,)]
+    assert s68.sources[27] == (168, 6) and s68.sources[3] == (132, 58)
+    assert s68.eye_corners == (36, 45) and set(s68.groups[:17]) == {"contour"} and s68.single_sources is None
+    s105 = get_landmark_set("105")
+    assert len(s105) == 105 == len(set(FLAME_MEDIAPIPE_105))
+    assert not set(FLAME_MEDIAPIPE_105) & set(MEDIAPIPE_GROUPS["contour"])  # FLAME's MediaPipe file has no contour
+    assert [s105.sources[k][0] for k in s105.eye_corners] == [33, 263]
+    assert s105.groups.count("lips") == 40 and s105.groups.count("brows") == 20
+    s478 = get_landmark_set("478")
+    assert len(s478) == 478 and s478.groups[468] == "iris" and s478.groups[152] == "contour"
+    assert np.array_equal(s478.single_sources, np.arange(478))
+    with pytest.raises(FacepartError, match="unknown landmark set"):
+        get_landmark_set("99")
+    with pytest.raises(FacepartError, match="detector point ids"):
+        LandmarkSet("bad", "mediapipe", 478, ("a",), ((478,),), ("other",), (0, 0), "")
+
+
+def test_select_averages_pairs_and_needs_both_points_valid():
+    s68 = get_landmark_set("68")
+    pts = np.zeros((478, 2))
+    pts[168], pts[6] = (10.0, 20.0), (14.0, 30.0)
+    valid = np.ones(478, bool)
+    valid[58] = False  # used by landmarks 3 and 4
+    out, ok = s68.select(pts, valid)
+    assert np.allclose(out[27], (12.0, 25.0))
+    assert not ok[3] and not ok[4] and ok[27] and ok.sum() == 66
+
+
+def test_ray_and_closest_point_geometry():
+    rng = np.random.default_rng(3)
+    a, b, c = rng.normal(size=(3, 500, 3))
+    w = rng.dirichlet([1, 1, 1], 500)
+    target = w[:, :1] * a + w[:, 1:2] * b + w[:, 2:] * c
+    origin = rng.normal(size=(500, 3)) * 5
+    t, bary = ray_triangle(origin, (target - origin) * 0.5, a, b, c)
+    assert np.allclose(bary, w, atol=1e-9) and np.allclose(t, 2.0)
+    p = rng.normal(size=(500, 3)) * 2
+    qb = closest_point_on_triangles(p, a, b, c)
+    q = qb[:, :1] * a + qb[:, 1:2] * b + qb[:, 2:] * c
+    assert (qb >= -1e-12).all() and np.allclose(qb.sum(axis=1), 1) and np.allclose(q, qb[:, :1] * a + qb[:, 1:2] * b
+                                                                                    + qb[:, 2:] * c)
+    grid = np.array([(i / 60, j / 60, 1 - (i + j) / 60) for i in range(61) for j in range(61 - i)])
+    for k in range(20):  # no sampled point of the triangle is closer than the answer
+        pts = grid @ np.stack([a[k], b[k], c[k]])
+        assert np.linalg.norm(q[k] - p[k]) <= np.linalg.norm(pts - p[k], axis=1).min() + 1e-12
+
+
+def test_trimmed_median_drops_outliers():
+    rng = np.random.default_rng(0)
+    pts = rng.normal(0, 0.001, (1, 40, 3))
+    pts[0, :8] += 0.05  # 8 of 40 views on an occluder 5 cm away
+    centre, inlier = trimmed_median(pts, np.ones((1, 40), bool), 2.5, 0.0015)
+    assert not inlier[0, :8].any() and inlier[0, 8:].mean() > 0.9
+    clean = geometric_median(pts, inlier)  # the outliers no longer pull: the median of the inliers alone
+    assert np.allclose(centre, clean) and np.linalg.norm(centre[0]) < 0.001
+    pulled = geometric_median(pts, np.ones((1, 40), bool))
+    assert np.linalg.norm(pulled[0]) > np.linalg.norm(centre[0])
+
+
+# -- exact geometry on a real render, and the whole pipeline with a known answer -------------------
+
+def _front_points(model, n, seed=0):
+    """n surface points (triangle ids, barycentrics) on front-facing, central triangles of the face."""
+    from facepart.geometry import triangle_normals
+
+    rng = np.random.default_rng(seed)
+    tri = model.triangles[model.render_triangles]
+    normals = triangle_normals(model.vertices, tri)
+    centroids = model.vertices[tri].mean(axis=1)
+    lm = model.vertices[model.landmarks68] if model.landmarks68 is not None else model.vertices
+    lo, hi = np.percentile(lm, 20, axis=0), np.percentile(lm, 80, axis=0)
+    ok = (normals[:, 2] > 0.8) & (centroids[:, 0] > lo[0]) & (centroids[:, 0] < hi[0]) & (centroids[:, 1] > lo[1]) \
+        & (centroids[:, 1] < hi[1]) & model.vote_mask[tri].all(axis=1)
+    pick = rng.choice(np.flatnonzero(ok), n, replace=False)
+    return model.render_triangles[pick], rng.dirichlet([2, 2, 2], n)
+
+
+def test_pixel_hits_recover_surface_points_exactly(demo_model, renderer256):
+    from facepart.annotate.pipeline import make_scene, render_view
+    from facepart.annotate.variants import Variant
+    from facepart.renderers.light import Light
+
+    scene = make_scene(demo_model, 256)
+    variant = Variant(0, np.zeros(0), np.zeros(0), np.zeros(0), 20.0, 5.0, -3.0, Light(np.array([0, 0, -1.0])))
+    view = render_view(demo_model, variant, scene, renderer256, shade=False)
+    tris, bary = _front_points(demo_model, 60, seed=1)
+    truth = barycentric_points(view.vertices, demo_model.triangles, tris, bary)
+    uv, _ = view.camera.project(truth)
+    tid, b = pixel_hits(view, uv, np.ones(len(uv), bool))
+    assert (tid >= 0).all()
+    found = barycentric_points(view.vertices, view.triangles, tid, b)
+    err = np.linalg.norm(found - truth, axis=1) * MM
+    assert err.max() < 0.01, err.max()  # perspective-correct: the exact point, not the pixel centre's
+    same = demo_model.render_triangles[tid] == tris
+    assert same.mean() > 0.9  # a few points sit on a shared edge and may land in the neighbour
+
+
+def test_oracle_embedding_recovers_known_points_on_the_demo_head(demo_model):
+    """The whole pipeline with a detector whose answer is known: every point comes back, none is dynamic."""
+    tris, bary = _front_points(demo_model, 16, seed=2)
+    corners = demo_model.triangles[tris]
+    oracle = OracleLandmarkDetector(corners, bary, noise_px=0.5, seed=7)
+    truth = barycentric_points(demo_model.vertices, demo_model.triangles, tris, bary)
+    corners_lr = (int(np.argmin(truth[:, 0])), int(np.argmax(truth[:, 0])))  # the NME's "eye corners"
+    lset = LandmarkSet("oracle16", "oracle", 16, tuple(f"p{i}" for i in range(16)), tuple((i,) for i in range(16)),
+                       ("other",) * 16, corners_lr, "test")
+    settings = LandmarkSettings(variants=20, size=256, yaw=30, held_out=4, seed=3)
+    calls = []
+    emb = embed_landmarks(demo_model, oracle, lset, settings, progress=lambda d, t: calls.append((d, t)))
+    assert calls[-1] == (24, 24)
+    err = np.linalg.norm(emb.point - truth, axis=1) * MM
+    print(f"\noracle on the demo head: error median {np.median(err):.3f} mm, max {err.max():.3f} mm")
+    assert err.max() < 1.0
+    assert np.allclose(emb.points(demo_model.vertices, demo_model.triangles), emb.point)  # barycentrics rebuild them
+    assert not emb.dynamic.any() and emb.stable.all() and (emb.share > 0.7).all()
+    assert np.allclose(emb.bary.sum(axis=1), 1) and (emb.bary >= 0).all()
+    # the nearest vertex is a vertex close to the point
+    assert (np.linalg.norm(demo_model.vertices[emb.vertex] - emb.point, axis=1) * MM < 5).all()
+    # held out: the projected embedding lies within the oracle's 0.5 px noise of its points
+    assert emb.check is not None and emb.check.views >= 3
+    assert emb.check.mean[-1] * emb.check.iod_px < 1.0
+
+
+# -- MediaPipe on the real ICT model -------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def ict_embedding(ict_model):
+    pytest.importorskip("mediapipe")
+    settings = LandmarkSettings(variants=48, size=448, yaw=40, held_out=12, seed=0)
+    return embed_landmarks(ict_model, "mediapipe", "68", settings)
+
+
+def test_ict_static_embedding_matches_icts_own_68_landmarks(ict_embedding, ict_model):
+    emb = ict_embedding
+    assert emb.found >= 44 and emb.embedded.all()
+    err = np.linalg.norm(emb.point - ict_model.vertices[ict_model.landmarks68], axis=1) * MM
+    print("\nMediaPipe iBUG-68 on ICT (48 renders, 448 px, yaw +-40) vs ICT's vertex_indices.json landmarks, mm:")
+    for name, ids in (("eye corners", (36, 39, 42, 45)), ("nose tip", (30,)), ("nostrils", (31, 32, 33, 34, 35)),
+                      ("mouth corners", (48, 54)), ("other inner", tuple(set(INNER) - set(TIGHT))),
+                      ("jaw (static)", JAW)):
+        e = err[list(ids)]
+        print(f"  {name:14s} mean {e.mean():5.2f}  max {e.max():5.2f}")
+    tight = {k: round(float(err[k]), 2) for k in TIGHT}
+    assert max(tight.values()) < 5.0, tight
+    others = {k: round(float(err[k]), 2) for k in INNER if k not in TIGHT}
+    assert max(others.values()) < 8.0, others
+
+
+def test_ict_jaw_is_dynamic_and_has_per_yaw_embeddings(ict_embedding, ict_model):
+    emb = ict_embedding
+    drift = {emb.names[k]: round(float(emb.drift_mm[k]), 1) for k in JAW}
+    print(f"\njaw drift over yaw (mm): {drift}; dynamic: {[emb.names[j] for j in emb.dynamic_ids]}")
+    non_chin = [k for k in JAW if k != CHIN]
+    assert emb.dynamic[non_chin].all(), drift
+    # the eye corners and mouth corners do not move with yaw
+    assert not emb.dynamic[[36, 39, 42, 45, 48, 54]].any()
+    d = len(emb.dynamic_ids)
+    nb = len(emb.bin_edges) - 1
+    assert nb == 16 and emb.dyn_triangle.shape == (nb, d) and emb.dyn_bary.shape == (nb, d, 3)
+    # the far-side jaw point marches: its per-bin points spread far wider than a static point's views do
+    k = list(emb.dynamic_ids).index(1)
+    pts = barycentric_points(ict_model.vertices, ict_model.triangles, emb.dyn_triangle[:, k], emb.dyn_bary[:, k])
+    assert np.linalg.norm(pts - pts.mean(axis=0), axis=1).max() * MM > 20
+
+
+def test_ict_held_out_nme(ict_embedding):
+    check = ict_embedding.check
+    print("\nheld-out NME, MediaPipe iBUG-68 on ICT:\n" + check.table())
+    assert check.views >= 10
+    g = dict(zip(check.groups, check.mean))
+    assert g["all"] < 0.05 and g["eyes"] < 0.03 and g["lips"] < 0.03
+    # the per-yaw embedding of the dynamic landmarks explains the detections at least as well as a static one
+    assert check.dynamic_mean[0] <= check.dynamic_as_static[0] + 0.002
+
+
+def test_flame_files_load_into_flame_pytorch_layout(ict_embedding, ict_model, tmp_path):
+    """What FLAME_PyTorch's FLAME.__init__ does with its two files, without torch, and the 3D points they give."""
+    from facepart.export import get_exporter
+
+    emb = ict_embedding
+    written = get_exporter("flame-lmk-pkl", kind="landmarks").write(emb, tmp_path)
+    assert [p.name for p in written] == ["flame_static_embedding.pkl", "flame_dynamic_embedding.npy"]
+    with open(written[0], "rb") as f:
+        static = pickle.load(f, encoding="latin1")
+    assert set(static) == {"lmk_face_idx", "lmk_b_coords"}
+    n_static, n_dyn = len(emb.static_ids), len(emb.dynamic_ids)
+    assert static["lmk_face_idx"].dtype == np.uint32 and static["lmk_face_idx"].shape == (n_static,)
+    assert static["lmk_b_coords"].dtype == np.float64 and static["lmk_b_coords"].shape == (n_static, 3)
+    conture = np.load(written[1], allow_pickle=True, encoding="latin1")[()]
+    assert set(conture) == {"lmk_face_idx", "lmk_b_coords"} and len(conture["lmk_face_idx"]) == 79
+    dyn_idx = np.array(conture["lmk_face_idx"]).astype(np.int64)
+    dyn_b = np.array(conture["lmk_b_coords"])
+    assert conture["lmk_face_idx"][0].dtype == np.uint32 and dyn_idx.shape == (79, n_dyn)
+    assert dyn_b.dtype == np.float64 and dyn_b.shape == (79, n_dyn, 3)
+    # the barycentrics rebuild the 3D points
+    v, f = ict_model.vertices.astype(np.float64), ict_model.triangles
+    rebuilt = (v[f[static["lmk_face_idx"].astype(np.int64)]] * static["lmk_b_coords"][:, :, None]).sum(axis=1)
+    assert np.allclose(rebuilt, emb.point[emb.static_ids], atol=1e-7)
+    for flame_bin, yaw in ((0, 0.0), (20, 20.0), (39, 39.0), (40, -1.0), (59, -20.0), (78, -39.0)):
+        got = (v[f[dyn_idx[flame_bin]]] * dyn_b[flame_bin][:, :, None]).sum(axis=1)
+        want = emb.points(v, f, yaw=yaw)[emb.dynamic_ids]
+        assert np.allclose(got, want, atol=1e-7), flame_bin
+
+
+def test_flame_npz_and_the_other_formats(ict_embedding, ict_model, tmp_path):
+    from facepart.export import get_exporter
+    from facepart.export.landmarks import read_json
+
+    emb = ict_embedding
+    v, f = ict_model.vertices.astype(np.float64), ict_model.triangles
+
+    def write(name):
+        return get_exporter(name, kind="landmarks").write(emb, tmp_path, vertices=ict_model.vertices)
+
+    npz = np.load(write("flame-lmk-npz")[0])
+    # the keys of FLAME's mediapipe_landmark_embedding.npz, for the static landmarks
+    assert npz["lmk_face_idx"].dtype == np.uint32 and npz["lmk_b_coords"].dtype == np.float64
+    assert np.array_equal(npz["landmark_indices"], emb.static_ids)  # the 68 set: iBUG numbering
+    assert npz["dynamic_lmk_face_idx"].shape == (79, len(emb.dynamic_ids))
+    full = (v[f[npz["full_lmk_face_idx"].astype(np.int64)]] * npz["full_lmk_b_coords"][:, :, None]).sum(axis=1)
+    assert np.allclose(full, emb.point, atol=1e-7)
+
+    k0 = np.loadtxt(write("keypoints0")[0], dtype=np.int64)
+    k1 = np.loadtxt(write("keypoints1")[0], dtype=np.int64)
+    k3 = np.load(write("keypoints-3ddfa")[0])
+    assert np.array_equal(k0, emb.vertex) and np.array_equal(k1, emb.vertex + 1)
+    assert k3.dtype == np.int64 and np.array_equal(k3[0::3] // 3, emb.vertex) and np.array_equal(k3[2::3], 3 * k0 + 2)
+    assert (np.linalg.norm(v[k0] - emb.point, axis=1) * MM < 6).all()
+
+    rows = np.array(json.loads(write("realy-lmk")[0].read_text()))  # REALY's reading: weights b1, b2, 1 - b1 - b2
+    tri = f[rows[:, 0].astype(np.int64)]
+    w = np.stack([rows[:, 1], rows[:, 2], 1 - rows[:, 1] - rows[:, 2]], axis=1)
+    assert np.allclose((v[tri] * w[:, :, None]).sum(axis=1), emb.point, atol=1e-6)
+
+    contour = json.loads(write("eos-contours")[0].read_text())["model_contour"]
+    right, left = contour["right_contour"], contour["left_contour"]
+    assert len(right) >= 8 and len(left) >= 8
+    assert (v[right, 0] < 0).all() and (v[left, 0] > 0).all()  # the subject's right is -x
+    assert list(v[right, 1]) == sorted(v[right, 1], reverse=True)  # eyebrow height first, toward the chin
+
+    back = read_json(write("landmarks-json")[0])
+    assert back.names == emb.names and np.array_equal(back.triangle, emb.triangle)
+    assert np.allclose(back.bary, emb.bary, atol=1e-6) and np.array_equal(back.dynamic, emb.dynamic)
+    assert np.array_equal(back.dyn_triangle, emb.dyn_triangle) and back.fingerprint == ict_model.fingerprint
+    assert back.check is not None and np.allclose(back.check.mean, emb.check.mean, atol=1e-4)
+
+
+def test_landmarks_png(ict_embedding, ict_model, tmp_path):
+    import cv2
+
+    from facepart.export.landmarks import write_landmark_files
+
+    written = write_landmark_files(ict_embedding, ict_model, tmp_path, formats=(), figure=True)
+    assert [p.name for p in written] == ["landmarks.png"]
+    img = cv2.imread(str(written[0]))[..., ::-1]
+    assert img.shape[1] == 3 * 448 and img.shape[0] > 448
+    face = img[:448]
+    greenish = (face[..., 1] > 140) & (face[..., 0] < 100) & (face[..., 2] < 100)
+    reddish = (face[..., 0] > 190) & (face[..., 1] < 90) & (face[..., 2] < 90)
+    assert greenish.sum() > 50 and reddish.sum() > 20  # tight static dots and loose dynamic tracks
+
+
+# -- another loader, and a model without a face, through the command line ---------------------------------
+
+def _cli(*args, timeout=600):
+    return subprocess.run([sys.executable, "-m", "facepart", "landmarks", *map(str, args)], capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def test_cli_on_a_bfm2009_file_with_the_flame_105_set(face_source, tmp_path):  # noqa: F811
+    pytest.importorskip("mediapipe")
+    model_path = write_bfm2009(tmp_path, face_source)
+    out = tmp_path / "out"
+    r = _cli(model_path, "--out", out, "--set", "105", "--variants", 16, "--size", 384, "--yaw", 30,
+             "--held-out", 4, "--to", "keypoints0")
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert {"landmarks.json", "landmark_embedding.npz", "landmarks.png", "keypoints0.txt"} <= {
+        p.name for p in out.iterdir()}
+    assert "Held-out check, NME" in r.stdout and "all" in r.stdout
+    npz = np.load(out / "landmark_embedding.npz")
+    static = npz["static_set_indices"]
+    assert np.array_equal(npz["landmark_indices"], np.array(FLAME_MEDIAPIPE_105)[static])  # MediaPipe ids, FLAME order
+    data = json.loads((out / "landmarks.json").read_text())
+    assert data["model"]["n_vertices"] == len(face_source.vertices) and len(data["landmarks"]) == 105
+
+
+def test_cli_says_in_one_line_when_no_render_shows_a_face(tmp_path):
+    pytest.importorskip("mediapipe")
+    import trimesh
+
+    sphere = trimesh.creation.icosphere(subdivisions=3, radius=0.09)
+    path = tmp_path / "ball.obj"
+    sphere.export(path)
+    r = _cli(path, "--out", tmp_path / "out", "--variants", 4, "--size", 128, "--held-out", 0)
+    assert r.returncode == 1
+    errors = [ln for ln in r.stderr.splitlines() if ln.startswith("Error:")]
+    assert len(errors) == 1 and "found no face in any of the 4 renders" in errors[0], r.stderr
+    assert "Traceback" not in r.stderr
+
+
+def test_cli_rejects_an_unknown_format_before_rendering(tmp_path):
+    r = _cli("demo", "--out", tmp_path / "out", "--variants", 2, "--to", "nonsense")
+    assert r.returncode == 1 and "unknown landmarks format 'nonsense'" in r.stderr and "landmarks:" not in r.stderr
