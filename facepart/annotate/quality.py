@@ -272,7 +272,7 @@ def _face_region(n: int, tri: np.ndarray, edges: np.ndarray, border_edges: np.nd
 
     The rest of the mesh (all vertices but the labelled eligible ones) falls into connected pieces.
     A piece that reaches an open edge of the mesh is outside the face; on a closed mesh component
-    without such a piece, its largest piece is. Every other piece is a hole in the labelling, and its
+    (no open edge at all), its largest piece is. Every other piece is a hole in the labelling, and its
     eligible vertices are in the face region.
     """
     on_triangle = np.zeros(n, bool)
@@ -288,9 +288,11 @@ def _face_region(n: int, tri: np.ndarray, edges: np.ndarray, border_edges: np.nd
     outside = np.bincount(piece[rest], on_border[rest].astype(np.float64), minlength=n_pieces) > 0
     comp_of = np.zeros(n_pieces, np.int64)
     comp_of[piece[rest]] = mesh_comp[rest]
+    open_comp = np.zeros(int(mesh_comp.max()) + 1, bool)
+    open_comp[mesh_comp[on_border]] = True
     for comp in np.unique(comp_of[size > 0]):
         group = np.flatnonzero((comp_of == comp) & (size > 0))
-        if not outside[group].any():
+        if not open_comp[comp]:  # a closed component: its largest unlabelled piece is the outside
             outside[group[np.lexsort((group, -size[group]))[0]]] = True
     hole = rest & eligible & ~outside[np.maximum(piece, 0)]
     face = int(np.count_nonzero(eligible & (labels >= 0)) + np.count_nonzero(hole))

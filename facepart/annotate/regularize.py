@@ -265,12 +265,11 @@ def _expansion_gco(unary: np.ndarray, edges: np.ndarray, weights: np.ndarray, in
 
     import numpy
 
-    before = {name for name in ("int", "float", "bool") if name in numpy.__dict__}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         gco = require("gco", "the gco graph-cut backend", _INSTALL["gco"])
-    for name in ("int", "float", "bool"):  # gco adds numpy.int/float/bool aliases on import: take them back
-        if name not in before and name in numpy.__dict__:
+    for name, alias in (("int", int), ("float", float), ("bool", bool)):
+        if numpy.__dict__.get(name) is alias:  # gco adds numpy.int/float/bool = int/float/bool: take them back
             delattr(numpy, name)
     n, n_labels = unary.shape
     scale = 1000.0
