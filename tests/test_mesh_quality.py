@@ -460,3 +460,35 @@ def test_synthetic_truth_is_one_piece_per_part(ict):
     truth = np.where(ict["truth"] == IGNORE, -1, ict["truth"])
     q = quality_report(truth, m.triangles, PARTS, vote_mask=m.vote_mask)
     assert q.fragmented == {}
+
+
+# ---------------------------------------------------------------- one call for the pipeline, and `facepart info`
+
+def test_refine_labels_runs_the_three_stages_and_info_prints_them(ict, tmp_path):
+    import subprocess
+
+    from facepart.annotate.refine import refine_labels, stored_quality_lines
+    from facepart.data.annotation import Annotation, save_annotation
+    from facepart.data.topology import Fingerprint
+
+    m = ict["model"]
+    refined = refine_labels(m, ict["votes"], ict["none_votes"], PARTS)
+    assert np.array_equal(refined.labels, ict["pooled_cut"].labels)
+    assert refined.symmetry.applied and refined.quality.fragmented == {}
+    off = refine_labels(m, ict["votes"], ict["none_votes"], PARTS, smooth=0, symmetry=False)
+    assert np.array_equal(off.labels, ict["majority"])
+    assert off.quality.mirror_agreement < refined.quality.mirror_agreement
+
+    settings = {"quality": json.loads(json.dumps(refined.settings()))}
+    assert stored_quality_lines(settings) == refined.summary_lines()
+    ann = Annotation(refined.labels, ict["votes"].astype(np.int32), refined.confidence,
+                     ict["seen"].astype(np.int32), PARTS, Fingerprint.of(m.n_vertices, m.triangles),
+                     settings=settings, none_votes=ict["none_votes"].astype(np.int32))
+    save_annotation(ann, tmp_path)
+    r = subprocess.run([sys.executable, "-m", "facepart", "info", str(tmp_path / "annotation.npz")],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert "symmetric pooling: on" in r.stdout and "mirror agreement: 99." in r.stdout
+    assert "graph cut, smooth 0.25" in r.stdout
+    broken = stored_quality_lines({"quality": {"report": {"vertices": 1}}})
+    assert len(broken) == 1 and "unreadable" in broken[0]
