@@ -303,7 +303,7 @@ def test_missing_maxflow_is_one_clear_error(monkeypatch):
 
 def test_demo_head_graph_cut_and_pooling(demo_model, demo_truth):
     truth = np.asarray(demo_truth)
-    votes, none, planted = noisy_votes(demo_model, truth, seed=3, parts=PARTS, islands=6, unseen_back=False)
+    votes, none, _ = noisy_votes(demo_model, truth, seed=3, parts=PARTS, islands=6, unseen_back=False)
     m = demo_model
     pooled = symmetric_pooling(votes, none, m.vertices, m.triangles, PARTS.mirror(), m.vote_mask)
     assert pooled.report.applied == (pooled.report.matched_share >= 0.95)
@@ -337,9 +337,9 @@ def grid(nx: int, ny: int, offset=(0.0, 0.0)):
 
 
 def test_quality_counts_pieces_holes_confidence_and_mirror_by_hand():
-    v, tri = grid(7, 7)  # vertex (i, j) = j * 7 + i; x = (i - 3) cm
+    _, tri = grid(7, 7)  # vertex (i, j) = j * 7 + i; x = (i - 3) cm
     labels = np.full(49, PARTS.index("skin"))
-    idx = lambda i, j: j * 7 + i  # noqa: E731
+    idx = lambda i, j: j * 7 + i
     left, right, nose = PARTS.index("left_eye"), PARTS.index("right_eye"), PARTS.index("nose")
     # left_eye in two pieces on the +x side, right_eye one piece on the -x side.
     for i, j in [(5, 1), (5, 2), (6, 1), (5, 5)]:
@@ -378,7 +378,7 @@ def test_quality_counts_pieces_holes_confidence_and_mirror_by_hand():
 
 
 def test_quality_unseen_holes_and_no_mirror():
-    v, tri = grid(6, 6)
+    _, tri = grid(6, 6)
     labels = np.full(36, PARTS.index("skin"))
     labels[[14, 15]] = -1  # an enclosed hole of two, one never seen
     seen = np.ones(36, bool)
@@ -419,7 +419,7 @@ def test_quality_pieces_per_mesh_component_and_closed_meshes():
 
 
 def test_quality_rejects_mismatched_input():
-    v, tri = grid(3, 3)
+    _, tri = grid(3, 3)
     with pytest.raises(FacepartError):
         quality_report(np.zeros(4, int), tri, PARTS)
     with pytest.raises(FacepartError):

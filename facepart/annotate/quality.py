@@ -23,7 +23,6 @@ Four checks, all on the final labels (no rendering; ~0.1 s on ICT):
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Sequence
 
 import numpy as np
 from scipy import sparse
