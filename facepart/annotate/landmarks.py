@@ -736,7 +736,6 @@ def aggregate_hits(model: FaceModel, hits: HitTable, landmark_set: LandmarkSet, 
     surface = SurfaceIndex(model)
     scene = scene or make_scene(model, settings.size)
     sampling = settings.sampling()
-    n = hits.triangle.shape[1]
     static = _aggregate(surface, hits.triangle, hits.bary, hits.hit, settings)
     found = int(hits.found.sum())
     share = static.inlier.sum(axis=0) / max(found, 1)

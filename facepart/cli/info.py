@@ -68,6 +68,11 @@ def info(path, export_regions, model_args):
                    f"segmenter: {s.get('segmenter')}; variants: {s.get('variants')}, size {s.get('size')}, "
                    f"k {s.get('k')}, seed {s.get('seed')}; rule: {ann.rule}")
         click.echo("\n".join(ann.summary_lines()))
+        from ..annotate.refine import stored_quality_lines
+
+        quality = stored_quality_lines(s)
+        if quality:
+            click.echo("\n".join(quality))
         if s.get("held_out_part_iou"):
             click.echo("held-out Part IoU: " + ", ".join(f"{n} {v if v is not None else 'n/a'}"
                                                           for n, v in s["held_out_part_iou"].items()))

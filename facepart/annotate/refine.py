@@ -1,0 +1,103 @@
+"""From a summed vote table to final labels: symmetric pooling, then graph cut, then the quality report.
+
+One call for the pipeline (``annotate``) and for re-labelling a stored vote table without rendering::
+
+    refined = refine_labels(model, votes, none_votes, parts, smooth=0.25, symmetry=True)
+    annotation.labels, annotation.confidence = refined.labels, refined.confidence
+    annotation.settings["quality"] = refined.settings()   # what `facepart info` prints back
+    print("\\n".join(refined.summary_lines()))
+
+Settings: ``smooth`` (``--smooth S``; 0 = today's majority rule), ``symmetry``
+(``--no-symmetry`` sets it False), ``min_piece``, ``backend``.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from .quality import QualityReport, quality_report
+from .regularize import (DEFAULT_BACKEND, DEFAULT_MIN_PIECE, DEFAULT_SMOOTH, RegularizeReport, regularize)
+from .symmetry import SymmetryReport, symmetric_pooling
+
+
+class Refined(NamedTuple):
+    """Final labels and what each stage did.
+
+    Attributes:
+        labels: (V,) int64 part id, -1 = none.
+        confidence: (V,) float32 share of the (pooled) votes the label got.
+        votes: (V, P) float64 the votes the labels were chosen from (pooled when symmetry applied).
+        none_votes: (V,) float64 likewise.
+        partner: (V,) int64 mirror partners (-1: none / not symmetric).
+        symmetry: SymmetryReport.
+        regularize: RegularizeReport.
+        quality: QualityReport.
+    """
+
+    labels: np.ndarray
+    confidence: np.ndarray
+    votes: np.ndarray
+    none_votes: np.ndarray
+    partner: np.ndarray
+    symmetry: SymmetryReport
+    regularize: RegularizeReport
+    quality: QualityReport
+
+    def summary_lines(self) -> list[str]:
+        return [self.symmetry.summary_line(), self.regularize.summary_line(), *self.quality.summary_lines()]
+
+    def settings(self) -> dict:
+        """JSON-safe record for the annotation's settings (``settings["quality"]``)."""
+        return {"symmetry": self.symmetry.as_dict(), "regularize": self.regularize.as_dict(),
+                "report": self.quality.as_dict()}
+
+
+def refine_labels(model, votes: np.ndarray, none_votes: np.ndarray, parts, smooth: float = DEFAULT_SMOOTH,
+                  symmetry: bool = True, min_piece: float = DEFAULT_MIN_PIECE, backend: str = DEFAULT_BACKEND,
+                  seen: np.ndarray | None = None) -> Refined:
+    """Pool mirror pairs (when the model is symmetric and ``symmetry``), cut, and measure.
+
+    Args:
+        model: a ``FaceModel`` (its mean ``vertices``, ``triangles`` and ``vote_mask`` are used).
+        votes: (V, P) part votes summed over the run.
+        none_votes: (V,) "no part" votes.
+        parts: the ``PartTable`` the votes are over.
+        seen: (V,) bool for the quality report (default: vertices with any vote).
+    """
+    votes = np.asarray(votes)
+    none_votes = np.asarray(none_votes)
+    pooled = symmetric_pooling(votes, none_votes, model.vertices, model.triangles, parts.mirror(),
+                               model.vote_mask, enabled=symmetry)
+    reg = regularize(pooled.votes, pooled.none_votes, model.vertices, model.triangles, model.vote_mask,
+                     smooth=smooth, min_piece=min_piece, backend=backend)
+    if seen is None:
+        seen = (votes.sum(axis=1) + none_votes) > 0
+    quality = quality_report(reg.labels, model.triangles, parts, reg.confidence, seen, model.vote_mask,
+                             pooled.partner)
+    return Refined(reg.labels, reg.confidence, pooled.votes, pooled.none_votes, pooled.partner, pooled.report,
+                   reg.report, quality)
+
+
+def stored_quality_lines(settings: dict) -> list[str]:
+    """The quality section stored by ``Refined.settings()`` in an annotation's settings, as text ([] if none).
+
+    A damaged section gives one line saying so rather than an error: the rest of the file is still readable.
+    """
+    from ..errors import FacepartError
+
+    stored = settings.get("quality") if isinstance(settings, dict) else None
+    if not isinstance(stored, dict) or "report" not in stored:
+        return []
+    try:
+        lines = []
+        if isinstance(stored.get("symmetry"), dict):
+            lines.append(SymmetryReport.from_dict(stored["symmetry"]).summary_line())
+        if isinstance(stored.get("regularize"), dict):
+            known = RegularizeReport.__dataclass_fields__
+            lines.append(RegularizeReport(**{k: v for k, v in stored["regularize"].items()
+                                             if k in known}).summary_line())
+        return lines + QualityReport.from_dict(stored["report"]).summary_lines()
+    except (FacepartError, TypeError, ValueError, KeyError) as exc:
+        return [f"quality: the stored quality section is unreadable ({exc})"]
