@@ -24,6 +24,7 @@ from typing import Callable, NamedTuple, Sequence
 import numpy as np
 
 from .annotate.evaluate import PartIoU, part_iou
+from .annotate.refine import stored_quality_lines
 from .annotate.pipeline import (AnnotateResult, RunStats, agreement, annotate, build_annotation, convergence,
                                 union_agreement)
 from .annotate.settings import AnnotateSettings, sampling_for
@@ -89,6 +90,7 @@ class RunResult(NamedTuple):
             lines.append(f"View re-weighting: {vw['down_weighted']} views down-weighted ({vw['dropped']} dropped) "
                          f"for disagreeing with the consensus (median agreement {vw['median_agreement']}).")
         lines += self.segmenter_lines
+        lines += stored_quality_lines(s)
         if st.checkpoint_warning:
             lines.append(f"warning: the checkpoint could not be written ({st.checkpoint_warning}); "
                          "the run went on in memory")

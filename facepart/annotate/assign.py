@@ -38,24 +38,47 @@ def majority_labels(table: np.ndarray) -> np.ndarray:
 class Assignment:
     """The run's rule for turning a (V, P + 1) vote table (last column "none") into labels.
 
-    ``quick_labels`` is what the view re-weighting compares views with; ``final`` adds the
-    mesh-space stages the settings ask for and reports what they did.
+    ``quick_labels`` (the majority of the symmetrically pooled votes) is what the view re-weighting
+    compares views with; ``final`` adds the graph cut and measures the result (:mod:`.refine`).
+    The mirror pairs are found once per run.
     """
 
-    def __init__(self, model, parts, settings):
-        self.model = model
-        self.parts = parts
-        self.settings = settings
+    def __init__(self, model, parts, settings, vote_mask: np.ndarray | None = None):
+        self.model, self.parts, self.settings = model, parts, settings
+        self.vote_mask = model.vote_mask if vote_mask is None else vote_mask
+        self._pairs = None
+
+    @property
+    def pairs(self):
+        if self._pairs is None:
+            from .symmetry import mutual_mirror_pairs
+
+            self._pairs = mutual_mirror_pairs(self.model.vertices, self.model.triangles, mask=self.vote_mask)
+        return self._pairs
+
+    def pooled(self, table: np.ndarray):
+        from .symmetry import symmetric_pooling
+
+        return symmetric_pooling(table[:, :-1], table[:, -1], self.model.vertices, self.model.triangles,
+                                 self.parts.mirror(), self.vote_mask, enabled=self.settings.symmetry,
+                                 pairs=self.pairs)
 
     def quick_labels(self, table: np.ndarray) -> np.ndarray:
-        return majority_labels(table)
+        if not self.settings.symmetry:
+            return majority_labels(table)
+        pooled = self.pooled(table)
+        return majority(pooled.votes, pooled.none_votes)[0]
 
-    def final(self, table: np.ndarray) -> tuple[np.ndarray, np.ndarray, dict]:
-        """(V,) labels, (V,) confidence and a report dict for the annotation's settings."""
-        labels, confidence = majority(table[:, :-1], table[:, -1])
-        return labels, confidence, {}
+    def final(self, table: np.ndarray, seen: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, dict]:
+        """(V,) labels, (V,) confidence and the report for the annotation's settings (``{"quality": ...}``)."""
+        from .refine import refine_labels
+
+        refined = refine_labels(self.model, table[:, :-1], table[:, -1], self.parts, smooth=self.settings.smooth,
+                                symmetry=self.settings.symmetry, seen=seen, vote_mask=self.vote_mask,
+                                pairs=self.pairs)
+        return refined.labels, refined.confidence, {"quality": refined.settings()}
 
 
-def assign_labels(model, parts, settings) -> Assignment:
+def assign_labels(model, parts, settings, vote_mask: np.ndarray | None = None) -> Assignment:
     """The :class:`Assignment` of a run with ``settings``."""
-    return Assignment(model, parts, settings)
+    return Assignment(model, parts, settings, vote_mask)

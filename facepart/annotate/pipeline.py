@@ -210,10 +210,11 @@ def build_annotation(model: FaceModel, parts, views: Sequence[ViewVotes], settin
                      segmenter_desc: str, extra: dict | None = None) -> tuple[Annotation, Consensus]:
     """Consensus of ``views`` and the labels the run's rules give it, as an :class:`Annotation`."""
     n_parts = len(parts)
-    assignment = assign_labels(model, parts, settings)
+    assignment = assign_labels(model, parts, settings, make_scene_mask(model, settings))
     consensus = robust_consensus(views, model.n_vertices, n_parts, assignment.quick_labels,
-                                 reweight=settings.reweight_views)
-    labels, confidence, report = assignment.final(consensus.table)
+                                 reweight=settings.reweight_views and settings.rule != "union")
+    seen = visible_count(views, model.n_vertices) > 0
+    labels, confidence, report = assignment.final(consensus.table, seen)
     skipped = [v.index for v in views if v.status != VOTED]
     reasons: dict[str, int] = {}
     for v in views:

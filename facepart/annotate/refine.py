@@ -56,7 +56,8 @@ class Refined(NamedTuple):
 
 def refine_labels(model, votes: np.ndarray, none_votes: np.ndarray, parts, smooth: float = DEFAULT_SMOOTH,
                   symmetry: bool = True, min_piece: float = DEFAULT_MIN_PIECE, backend: str = DEFAULT_BACKEND,
-                  seen: np.ndarray | None = None) -> Refined:
+                  seen: np.ndarray | None = None, vote_mask: np.ndarray | None = None,
+                  pairs: tuple | None = None) -> Refined:
     """Pool mirror pairs (when the model is symmetric and ``symmetry``), cut, and measure.
 
     Args:
@@ -65,17 +66,20 @@ def refine_labels(model, votes: np.ndarray, none_votes: np.ndarray, parts, smoot
         none_votes: (V,) "no part" votes.
         parts: the ``PartTable`` the votes are over.
         seen: (V,) bool for the quality report (default: vertices with any vote).
+        vote_mask: (V,) bool, the vertices that could receive votes in the run (default ``model.vote_mask``;
+            a run that lets eyeballs take eye votes passes its own).
+        pairs: the mirror pairs of ``symmetry.mutual_mirror_pairs`` when already computed.
     """
     votes = np.asarray(votes)
     none_votes = np.asarray(none_votes)
-    pooled = symmetric_pooling(votes, none_votes, model.vertices, model.triangles, parts.mirror(),
-                               model.vote_mask, enabled=symmetry)
-    reg = regularize(pooled.votes, pooled.none_votes, model.vertices, model.triangles, model.vote_mask,
+    mask = model.vote_mask if vote_mask is None else vote_mask
+    pooled = symmetric_pooling(votes, none_votes, model.vertices, model.triangles, parts.mirror(), mask,
+                               enabled=symmetry, pairs=pairs)
+    reg = regularize(pooled.votes, pooled.none_votes, model.vertices, model.triangles, mask,
                      smooth=smooth, min_piece=min_piece, backend=backend)
     if seen is None:
         seen = (votes.sum(axis=1) + none_votes) > 0
-    quality = quality_report(reg.labels, model.triangles, parts, reg.confidence, seen, model.vote_mask,
-                             pooled.partner)
+    quality = quality_report(reg.labels, model.triangles, parts, reg.confidence, seen, mask, pooled.partner)
     return Refined(reg.labels, reg.confidence, pooled.votes, pooled.none_votes, pooled.partner, pooled.report,
                    reg.report, quality)
 

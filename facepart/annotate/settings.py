@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass, field, fields
 from ..data.membership import RULES  # the rules: majority, and the paper's union
 from ..checks import dataclass_from_dict
 from ..errors import FacepartError
+from .regularize import DEFAULT_SMOOTH  # noqa: F401  (re-exported for the CLI)
 from .variants import SamplingSettings
 
 #: How a labelled pixel votes: for the corners of its triangle by barycentric weight (``bary``), for the
@@ -55,7 +56,7 @@ class AnnotateSettings:
     eyeballs: bool = True
     reweight_views: bool = True
     symmetry: bool = True
-    smooth: float = 1.0
+    smooth: float = DEFAULT_SMOOTH
     sampling: SamplingSettings = field(default_factory=SamplingSettings)
 
     def __post_init__(self):

@@ -179,7 +179,8 @@ def pool_mirrored(votes: np.ndarray, none_votes: np.ndarray, partner: np.ndarray
 
 def symmetric_pooling(votes: np.ndarray, none_votes: np.ndarray, vertices: np.ndarray, triangles: np.ndarray,
                       part_mirror: np.ndarray, vote_mask: np.ndarray | None = None, enabled: bool = True,
-                      min_share: float = DEFAULT_MIN_SHARE, tolerance: float | None = None) -> PooledVotes:
+                      min_share: float = DEFAULT_MIN_SHARE, tolerance: float | None = None,
+                      pairs: tuple | None = None) -> PooledVotes:
     """Pool mirror pairs' votes when the model is mirror-symmetric; report what was done.
 
     Args:
@@ -193,12 +194,13 @@ def symmetric_pooling(votes: np.ndarray, none_votes: np.ndarray, vertices: np.nd
             (for the quality report's mirror agreement).
         min_share: share of vote-eligible vertices that must have a partner.
         tolerance: metres (default: half the median edge length).
+        pairs: ``mutual_mirror_pairs(vertices, triangles, vote_mask, tolerance)`` when already computed.
     """
     votes = np.asarray(votes)
     n = len(votes)
     if np.asarray(vertices).shape != (n, 3):
         raise FacepartError(f"votes for {n} vertices but the mesh has {np.asarray(vertices).shape[0]}")
-    partner, mirror = mutual_mirror_pairs(vertices, triangles, mask=vote_mask, tolerance=tolerance)
+    partner, mirror = pairs or mutual_mirror_pairs(vertices, triangles, mask=vote_mask, tolerance=tolerance)
     considered = n if vote_mask is None else int(np.count_nonzero(vote_mask))
     matched = int(np.count_nonzero(partner >= 0))
     share = matched / considered if considered else 0.0

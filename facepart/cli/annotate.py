@@ -7,7 +7,7 @@ import dataclasses
 import click
 
 from .. import __version__
-from ..annotate.settings import DEFAULT_YAW, RULES, VIEW_WEIGHTS, VOTE_MODES
+from ..annotate.settings import DEFAULT_SMOOTH, DEFAULT_YAW, RULES, VIEW_WEIGHTS, VOTE_MODES
 from ..renderers.base import DEFAULT_RENDERER, RENDERERS
 from ..segmenters import MEDIAPIPE_YAW_RANGE, ORACLE_NOISE, SEGMENTER_SPECS
 from . import main
@@ -18,7 +18,7 @@ from .options import (_apply_vertex_mask, _load, _model_options, _parser_options
 def _quality_options(command):
     """Options of voting and assignment (how views vote and how votes become parts)."""
     f = command
-    f = click.option("--smooth", type=float, default=1.0, show_default=True,
+    f = click.option("--smooth", type=float, default=DEFAULT_SMOOTH, show_default=True,
                      help="Strength of the mesh-space graph cut that makes parts crisp and island-free (0: off).")(f)
     f = click.option("--symmetry/--no-symmetry", default=True, show_default=True,
                      help="Pool the votes of mirror-partner vertices (left/right swapped) when the model is "

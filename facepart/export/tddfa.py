@@ -23,7 +23,7 @@ import numpy as np
 
 from .. import __version__
 from ..data.annotation import Annotation
-from ..data.formats.common import forget, pickled, pickled_keys
+from ..data.formats.pickle_cache import forget, pickled, pickled_keys
 from ..data.formats.deep3d import V3_PARTS
 from ..data.formats.safe_pickle import load_npy
 from ..data.topology import Fingerprint
