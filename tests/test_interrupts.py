@@ -87,7 +87,9 @@ def test_ctrl_c_at_random_moments_exits_130_and_keeps_a_resumable_checkpoint(tmp
                     if part.startswith("part-"):
                         _, vs = read_votes(os.path.join(folder, part))
                         views.update({v.index: v for v in vs})
-                assert sorted(views) == list(range(done)), context  # exactly the finished views, in order
+                assert len(views) == done and all(0 <= i < int(match.group(2)) for i in views), context
+                if "2" not in extra:  # one process finishes views in order; workers in any order
+                    assert sorted(views) == list(range(done)), context
                 kept.append((out, done, extra))
             else:
                 outcomes["nothing"] += 1
@@ -104,7 +106,7 @@ def test_ctrl_c_at_random_moments_exits_130_and_keeps_a_resumable_checkpoint(tmp
     from facepart.annotate.settings import AnnotateSettings, sampling_for
     from facepart.segmenters import make_segmenter
 
-    for out, done, extra in [k for k in kept if "knn" not in k[2]][:2]:
+    for out, done, extra in [k for k in kept if "knn" not in k[2] and "2" not in k[2]][:2]:
         n = done + 3
         r = subprocess.run([sys.executable, "-m", "facepart", "annotate", "demo", "--out", str(out), "--size", "96",
                             "--no-preview", "--eval-views", "0", "--variants", str(n), "--workers", "1"],
