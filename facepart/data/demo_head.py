@@ -9,11 +9,12 @@ fold of the surface behind them, which opens with the jaw), a chin and ears.
 It is painted: skin, hair on the scalp, dark brows, red lips, white sclera
 with an iris and a pupil, dark nostrils and mouth interior.
 
-It has 6 identity modes (warps: width, height, depth, nose, chin, eye
-spacing), 6 expression blend shapes (jaw open, smile, blink left/right, brow
-raise, frown), 5 albedo modes (skin tone x 3, lip colour, brow darkness), and
-the 8 paper parts by construction (:func:`demo_truth`), in the conventions
-of the common parsers:
+It has 23,938 vertices (176 x 136 grid + 2 poles), 6 identity modes (warps:
+width, height, depth, nose, chin, eye spacing), 6 expression blend shapes (jaw
+open, smile, blink left/right, brow raise, frown), 5 albedo modes (skin tone
+x 3, lip colour, brow darkness), the 68 iBUG landmarks placed on its
+features (so renders frame the face, as for ICT), and the 8 paper parts by
+construction (:func:`demo_truth`), in the conventions of the common parsers:
 
 * eyes: the eye opening (the sclera and iris seen between the lids);
 * eyebrows: the painted brows;
@@ -31,6 +32,8 @@ the subject's left, ``Y`` up, the eye centres at ``Y = 0``.
 """
 
 from __future__ import annotations
+
+import functools
 
 import numpy as np
 
@@ -276,8 +279,14 @@ def _hair_weight(base):
     return _smoothstep(line - 0.003, line + 0.005, base[:, 1])
 
 
+@functools.lru_cache(maxsize=1)
+def _build() -> "_Build":
+    """The one (deterministic) build, shared by :func:`demo_head` and :func:`demo_truth`; read it, never write."""
+    return _Build()
+
+
 class _Build:
-    """Everything the model, its truth and its paint are made from (computed once per call)."""
+    """Everything the model, its truth and its paint are made from."""
 
     def __init__(self):
         self.lon, self.lat = _grid()
@@ -336,7 +345,7 @@ def _inside_convex(points, polygon):
 def demo_truth(parts: PartTable | None = None) -> np.ndarray:
     """(V,) int64 true part id of each demo vertex (-1 for no part: forehead, scalp, ears, neck, mouth)."""
     parts = parts or PartTable.paper()
-    regions = _Build().regions()
+    regions = _build().regions()
     labels = np.full(len(regions["skin"]), -1, np.int64)
     for name, mask in regions.items():
         if name in parts.names:
@@ -394,8 +403,8 @@ def _expressions(build: _Build) -> np.ndarray:
 
     # jaw open: everything below the mouth turns about the jaw hinge; the fold stretches into a mouth
     reach = np.where(ax < MOUTH_W, MOUTH_FOLD, MOUTH_FOLD + 0.03 * _smoothstep(MOUTH_W, MOUTH_W + 0.02, ax))
-    below = _smoothstep(reach, -reach, base_s) * (build.base[:, 1] < 0.0)
-    below = below * (1 - _smoothstep(0.05, 0.075, ax))
+    below = _smoothstep(reach, -reach, base_s) * (1 - _smoothstep(0.05, 0.075, ax))
+    below *= _smoothstep(0.01, 0.045, build.base[:, 2]) * _smoothstep(CHIN_Y - 0.03, CHIN_Y, build.base[:, 1])
     theta = 0.16
     jaw = np.stack([np.zeros(n), -theta * (v[:, 2] + 0.01), theta * (v[:, 1] + 0.01) * 0.6], -1) * below[:, None]
 
@@ -404,13 +413,14 @@ def _expressions(build: _Build) -> np.ndarray:
 
     blink = []
     u, corner, upper, lower = _eye_opening(ax, y)
-    span = np.clip(1 - u**2, 0, None)
-    lid_drop = (upper - lower) * span**0.3
-    above = (y >= upper) * np.clip(1 - (y - upper) / 0.009, 0, 1)  # upper lid, fading to the crease
+    # the upper lid comes down over the opening (a little past the lower lid, so no gap is left), rows above
+    # the margin follow less and less up to the crease; the eyeball's front goes back and down behind it
+    lid_drop = (upper - lower) + 0.0012 * np.clip(1 - u**2, 0, None)
+    above = (y >= upper) * np.clip(1 - (y - upper - 0.0015) / 0.008, 0, 1)
     for side in (1, -1):
         in_eye = (np.abs(u) < 1.15) & (np.sign(x) == side) & (front > 0.5)
-        down = np.where(build.opening, (y - lower) * 0.9, lid_drop * above) * in_eye
-        back = np.where(build.opening, 0.004, 0.0) * in_eye
+        down = np.where(build.opening, y - lower, lid_drop * above) * in_eye
+        back = np.where(build.opening, 0.005, 0.0) * in_eye
         blink.append(np.stack([np.zeros(n), -down, -back], -1))
 
     brow_band = _gauss(ax, y, 0.036, 0.022, 0.028, 0.012) * front
@@ -419,9 +429,58 @@ def _expressions(build: _Build) -> np.ndarray:
     return np.stack([jaw, smile, blink[0], blink[1], raise_, frown])
 
 
+def _landmarks68(build: _Build) -> np.ndarray:
+    """(68,) vertex ids of the iBUG 68 points, placed on the constructed features (subject's right first)."""
+    x, y = build.x, build.y
+    base = build.base
+    face = (build.front > 0.5) & ~build.band
+    azimuth = np.arctan2(base[:, 0], base[:, 2])
+
+    def nearest(px, py, where=face):
+        idx = np.flatnonzero(where)
+        return int(idx[np.argmin((x[idx] - px) ** 2 + (y[idx] - py) ** 2)])
+
+    jaw_side = ((1.40, 0.000), (1.40, -0.020), (1.36, -0.040), (1.26, -0.062), (1.10, -0.078), (0.85, -0.090),
+                (0.55, -0.098), (0.28, -0.104))
+    side = base[:, 2] > FACE_BACK
+    jaw = []
+    for a, jy in [(-a, jy) for a, jy in jaw_side] + [(0.0, -0.106)] + list(jaw_side[::-1]):
+        idx = np.flatnonzero(side & (np.abs(azimuth - a) < 0.06))
+        jaw.append(int(idx[np.argmin(np.abs(base[idx, 1] - jy))]))
+    brow_x = np.linspace(BROW_X[1] - 0.002, BROW_X[0] + 0.002, 5)  # outer -> inner
+    brow_y = _interp(brow_x, BROW_HIGH) - 0.002
+    brows = [nearest(-bx, by) for bx, by in zip(brow_x, brow_y)] + [nearest(bx, by) for bx, by in
+                                                                      zip(brow_x[::-1], brow_y[::-1])]
+    nose = [nearest(0, NOSE_TOP - 0.004), nearest(0, -0.011), nearest(0, -0.022), nearest(0, NOSE_TIP)]
+    nose += [nearest(sx, SUBNASALE + 0.0015) for sx in (-0.010, -0.005, 0.0, 0.005, 0.010)]
+
+    def eye(sign):
+        pts = []
+        for u, edge in ((1, 0), (0.35, 1), (-0.35, 1), (-1, 0), (-0.35, -1), (0.35, -1)):  # outer, upper, inner, lower
+            ex = EYE_X + u * EYE_W * 0.97
+            _, corner, upper, lower = _eye_opening(np.abs(ex), 0.0)
+            pts.append(nearest(sign * ex, {0: corner, 1: upper, -1: lower}[edge]))
+        return pts if sign < 0 else [pts[i] for i in (3, 2, 1, 0, 5, 4)]  # left eye starts at its inner corner
+
+    up, low = _lip_heights(np.array([0.0, 0.008, 0.016]))
+    up, low = 0.85 * up, 0.85 * low  # on the lips, just inside their outer edge
+    outer = ([nearest(-MOUTH_W + 0.002, MOUTH_Y + 0.001)] + [nearest(sx * px, MOUTH_Y + h) for sx, px, h in
+                                            ((-1, 0.016, up[2]), (-1, 0.008, up[1]), (1, 0.0, up[0]),
+                                             (1, 0.008, up[1]), (1, 0.016, up[2]))]
+             + [nearest(MOUTH_W - 0.002, MOUTH_Y + 0.001)] + [nearest(sx * px, MOUTH_Y - h) for sx, px, h in
+                                             ((1, 0.016, low[2]), (1, 0.008, low[1]), (1, 0.0, low[0]),
+                                              (-1, 0.008, low[1]), (-1, 0.016, low[2]))])
+    g = 0.5 * MOUTH_GAP + 0.0004
+    inner = ([nearest(-MOUTH_W + 0.003, MOUTH_Y)] + [nearest(px, MOUTH_Y + g) for px in (-0.010, 0.0, 0.010)]
+             + [nearest(MOUTH_W - 0.003, MOUTH_Y)] + [nearest(px, MOUTH_Y - g) for px in (0.010, 0.0, -0.010)])
+    out = jaw + brows + nose + eye(-1) + eye(1) + outer + inner
+    assert len(out) == 68
+    return np.asarray(out, np.int64)
+
+
 def demo_head() -> FaceModel:
     """Build the synthetic demo head (deterministic, no file)."""
-    build = _Build()
+    build = _build()
     regions = build.regions()
     albedo = _paint(build, regions)
     lips = (regions["up_lip"] | regions["down_lip"]).astype(np.float32)[:, None]
@@ -439,5 +498,6 @@ def demo_head() -> FaceModel:
         expression_names=EXPRESSIONS,
         albedo=albedo,
         albedo_basis=albedo_basis,
+        landmarks68=_landmarks68(build),
         meta={"format": "demo (built-in synthetic head)", "units": "m", "path": "demo"},
     )
