@@ -168,3 +168,21 @@ def test_the_build_is_deterministic_and_the_truth_matches_the_model():
     assert np.all(a.vote_mask) and np.all(a.render_mask)  # one closed surface, every vertex may vote
     custom = PartTable.from_names(["nose", "skin"])
     assert set(np.unique(demo_truth(custom))) == {-1, 0, 1}
+
+
+def test_annotate_demo_with_mediapipe_prints_the_agreement_with_the_construction_truth(tmp_path):
+    import os
+    import re
+    import subprocess
+    import sys
+
+    r = subprocess.run([sys.executable, "-m", "facepart", "annotate", "demo", "--segmenter", "mediapipe",
+                        "--out", str(tmp_path), "--variants", "6", "--size", "256", "--eval-views", "0",
+                        "--no-preview"], capture_output=True, text=True, timeout=300,
+                       env={**os.environ, "PYTHONWARNINGS": "ignore"})
+    assert r.returncode == 0, r.stderr
+    found = re.search(r"Agreement with the demo's construction truth on the (\d+) seen vertices: majority ([\d.]+)%",
+                      r.stdout)
+    assert found, r.stdout
+    assert int(found.group(1)) > 10000 and float(found.group(2)) > 90.0  # 6 views already agree on most
+    assert "mediapipe: 6 views parsed, 0 without a face" in r.stdout

@@ -78,7 +78,8 @@ def _run(face, seg, settings, out: Path, renderer, *, preview: bool, eval_views:
         lines += seg.summary()
     lines += notes
     if truth_labels is not None:
-        lines.append(f"Agreement with the oracle's truth on the {int(seen.sum())} seen vertices: "
+        whose = "the oracle's truth" if seg.name == "oracle" else "the demo's construction truth"
+        lines.append(f"Agreement with {whose} on the {int(seen.sum())} seen vertices: "
                      f"majority {100 * agreement(ann.labels, truth_labels, seen):.2f}%, "
                      f"union {100 * union_agreement(ann.votes, truth_labels, seen):.2f}%.")
     if iou is not None:
@@ -145,6 +146,8 @@ def annotate(model, out_dir, segmenter, truth, noise, variants, size, k, rule, s
             raise FacepartError("--truth applies to the oracle segmenter only")
         seg = _make_parser_segmenter(segmenter, parts, face, parser_args,
                                      yaw_range=(-abs(yaw), abs(yaw)) if yaw is not None else "default")
+        if str(model) == "demo":  # a real parser measured against the demo's construction truth
+            truth_labels = _truth_labels(model, face, None, parts)
     settings = AnnotateSettings(variants=variants, size=size, k=k, rule=rule, seed=seed,
                                 sampling=sampling_for(seg, yaw))
     with _renderer(size) as renderer:
