@@ -33,7 +33,7 @@ $(STAMP): requirements.txt setup.cfg
 	touch $@
 
 demo: setup
-	$(VENV)/bin/facepart annotate demo --out $(OUT)/demo
+	$(VENV)/bin/facepart annotate demo --segmenter mediapipe --out $(OUT)/demo
 	@echo "The demo annotation is in $(OUT)/demo (annotation.npz, parts.json, preview.png)."
 
 test: setup

@@ -61,6 +61,7 @@ class RunResult(NamedTuple):
     calibration: object | None
     part_iou: PartIoU | None
     truth: tuple[float, float] | None
+    truth_name: str
     files: list[Path]
     segmenter_lines: list[str]
 
@@ -95,7 +96,7 @@ class RunResult(NamedTuple):
             lines.append(f"warning: the checkpoint could not be written ({st.checkpoint_warning}); "
                          "the run went on in memory")
         if self.truth is not None:
-            lines.append(f"Agreement with the oracle's truth on the {int(seen.sum())} seen vertices: "
+            lines.append(f"Agreement with {self.truth_name} on the {int(seen.sum())} seen vertices: "
                          f"majority {100 * self.truth[0]:.2f}%, union {100 * self.truth[1]:.2f}%.")
         if self.part_iou is not None:
             lines.append("Held-out Part IoU (annotation vs the parser on renders not used for voting):")
@@ -108,7 +109,8 @@ class RunResult(NamedTuple):
 def annotate_model(model: FaceModel, segmenter: PartSegmenter, settings: AnnotateSettings | None = None, *,
                    out: str | Path | None = None, renderer: Renderer | None = None,
                    progress: Callable[[int, int], None] | None = None, eval_views: int = 10,
-                   preview: bool = True, truth: np.ndarray | None = None, workers: int = 1,
+                   preview: bool = True, truth: np.ndarray | None = None, truth_name: str = "the truth",
+                   workers: int = 1,
                    until_stable: float | None = None, on_calibration: Callable[[object], None] | None = None
                    ) -> RunResult:
     """Annotate ``model`` with ``segmenter`` and write the run's files to ``out``.
@@ -124,6 +126,7 @@ def annotate_model(model: FaceModel, segmenter: PartSegmenter, settings: Annotat
         eval_views: held-out views for the Part IoU check (0: none).
         preview: write ``preview.png``.
         truth: (V,) known labels (the oracle's), to report agreement on seen vertices.
+        truth_name: what the truth is, for the summary (e.g. "the oracle's truth").
         workers: processes rendering and segmenting in parallel.
         until_stable: stop once fewer than this share of labelled vertices changed over 10 views.
         on_calibration: called with the calibration result before voting (the CLI prints it).
@@ -165,7 +168,7 @@ def annotate_model(model: FaceModel, segmenter: PartSegmenter, settings: Annotat
     if out is not None:
         files = write_run_files(out, ann, model if preview else None)
         remove_checkpoint(checkpoint)
-    return RunResult(ann, result.stats, calibration, iou, truth_figures, files, segmenter.summary())
+    return RunResult(ann, result.stats, calibration, iou, truth_figures, truth_name, files, segmenter.summary())
 
 
 def write_run_files(out: Path, annotation: Annotation, model: FaceModel | None = None) -> list[Path]:
@@ -265,7 +268,7 @@ def merge_shards(paths: Sequence[str | Path], model: FaceModel, out: str | Path 
     files = write_run_files(ensure_writable_dir(out), ann, model if preview else None) if out is not None else []
     skipped = sum(v.status != VOTED for v in ordered)
     stats = RunStats(len(ordered), skipped, 0, time.perf_counter() - t0, 0.0, 1)
-    return RunResult(ann, stats, None, None, None, files, [])
+    return RunResult(ann, stats, None, None, None, "", files, [])
 
 
 def replace_settings(settings: AnnotateSettings, **changes) -> AnnotateSettings:

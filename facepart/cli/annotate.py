@@ -135,8 +135,9 @@ def annotate(model, out_dir, segmenter, truth, noise, variants, size, seed, yaw,
                     click.echo(f"Wrote shard {shard[0]}/{shard[1]} to {path}; when every shard is done: "
                                f"facepart merge {out}/shard-*-of-{shard[1]}.npz --model {model} --out DIR")
                     return
+                truth, truth_name = known_truth(seg, face)
                 result = annotate_model(face, seg, settings, out=out, renderer=renderer, progress=progress,
-                                        eval_views=eval_views, preview=preview, truth=seg_truth(seg),
+                                        eval_views=eval_views, preview=preview, truth=truth, truth_name=truth_name,
                                         workers=workers, until_stable=tolerance / 100 if until_stable else None,
                                         on_calibration=_echo_calibration)
             finally:
@@ -146,11 +147,17 @@ def annotate(model, out_dir, segmenter, truth, noise, variants, size, seed, yaw,
     click.echo("\n".join(result.summary_lines(face.name)))
 
 
-def seg_truth(seg):
-    """The oracle's truth labels, to report agreement with (None for real parsers)."""
+def known_truth(seg, face):
+    """(labels, name) of a known truth to report agreement with: the oracle's, or the demo head's construction
+    truth when a real parser annotates the demo; (None, "") otherwise."""
+    from ..data.demo_head import demo_truth, is_demo
     from ..segmenters.oracle import OracleSegmenter
 
-    return seg.labels if isinstance(seg, OracleSegmenter) else None
+    if isinstance(seg, OracleSegmenter):
+        return seg.labels, "the oracle's truth"
+    if is_demo(face):
+        return demo_truth(seg.parts), "the demo's construction truth"
+    return None, ""
 
 
 @main.command()

@@ -172,9 +172,9 @@ def _oracle_truth(truth, model, parts):
     import numpy as np
 
     if truth is None:
-        if model is not None and str(model.meta.get("format", "")).startswith("demo"):
-            from ..data.demo_head import demo_truth
+        from ..data.demo_head import demo_truth, is_demo
 
+        if model is not None and is_demo(model):
             return demo_truth(parts)
         raise FacepartError("the oracle segmenter needs --truth (a parts.json or annotation.npz of this model)")
     if isinstance(truth, (str, os.PathLike)):
