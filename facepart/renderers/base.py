@@ -87,11 +87,21 @@ def renderer_for(renderer: Renderer | None, size: int, name: str | None = None, 
         own.close()
 
 
-def _pyrender(width: int, height: int, platform: str | None = None) -> Renderer:
+def _pyrender(width: int, height: int, **options) -> Renderer:
     from .pyrender_backend import PyrenderRenderer
 
-    return PyrenderRenderer(width, height, platform=platform)
+    return PyrenderRenderer(width, height, **options)
+
+
+def _moderngl(width: int, height: int, **options) -> Renderer:
+    from .moderngl_backend import ModernglRenderer
+
+    return ModernglRenderer(width, height, **options)
 
 
 register_renderer(RendererBackend(
-    "pyrender", "pyrender (the design card's renderer): an id pass and a lit colour pass, OSMesa or EGL", _pyrender))
+    "pyrender", "pyrender (the design card's renderer): an id pass, then a colour pass when asked; OSMesa or EGL",
+    _pyrender))
+register_renderer(RendererBackend(
+    "moderngl", "moderngl on headless EGL: colour, depth and exact ids from one draw, the mesh kept on the device",
+    _moderngl))
