@@ -198,6 +198,20 @@ def test_switching_triangle_arrays(renderer, ict_model):
     assert (len(half) - 1 - e.triangle_id[e.mask] == c.triangle_id[e.mask]).mean() > 0.999
 
 
+def test_a_new_vertex_count_with_the_same_triangles(renderer, demo_model):
+    """Vertex buffers (and what the backend derived per vertex) follow the vertex count of each call."""
+    scene = make_scene(demo_model, SIZE)
+    vertices, colors = demo_model.vertices, demo_model.colors()
+    before = renderer.render(vertices, scene.triangles, scene.camera, colors=colors)
+    extra = 3000  # unused vertices: more than a row of any table a backend keeps
+    more = renderer.render(np.vstack([vertices, np.full((extra, 3), 9.0)]), scene.triangles, scene.camera,
+                           colors=np.vstack([colors, np.zeros((extra, 3))]))
+    fewer = renderer.render(vertices, scene.triangles, scene.camera, colors=colors)
+    for frag in (more, fewer):
+        for got, want in zip(frag, before):
+            np.testing.assert_array_equal(got, want)
+
+
 @pytest.mark.parametrize("other", BACKENDS)
 def test_two_renderers_at_once_and_closing_one(renderer, other, demo_model):
     scene = make_scene(demo_model, SIZE)

@@ -30,7 +30,7 @@ from ..errors import FacepartError, MissingDependency, require
 from .camera import Camera
 from .fragments import Fragments
 from .light import Light
-from .shading import DIFFUSE, DEFAULT_LIGHT, GAMMA, MIN_NL, TriangleSlots, VertexNormals, toward_light
+from .shading import DEFAULT_LIGHT, DIFFUSE, GAMMA, MIN_NL, TriangleSlots, toward_light
 
 _INSTALL = "pip install moderngl==5.13.0 glcontext==3.1.0"
 _APT_HINT = "apt-get install -y libegl1 libegl-mesa0 libgl1-mesa-dri libgbm1 libgl1"
@@ -46,16 +46,30 @@ out float camera_z;
 uniform vec3 toward_light;
 uniform float diffuse;
 uniform float ambient;
-in vec3 normal;
+uniform sampler2D positions;  // the vertex positions again, for the neighbours
+uniform isampler2D rings;     // per corner of every triangle: the two other corners, grouped by vertex
+in ivec2 ring;                // this vertex's first entry in rings and how many it has
 in vec3 albedo;
 out vec3 shaded;
+
+vec3 vertex_at(int i) { return texelFetch(positions, ivec2(i % TEXTURE_WIDTH, i / TEXTURE_WIDTH), 0).xyz; }
+
+vec3 vertex_normal() {  // area-weighted: the sum of the incident triangles' edge cross products
+    vec3 n = vec3(0.0);
+    for (int r = ring.x; r < ring.x + ring.y; ++r) {
+        ivec2 jk = texelFetch(rings, ivec2(r % TEXTURE_WIDTH, r / TEXTURE_WIDTH), 0).xy;
+        n += cross(vertex_at(jk.x) - position, vertex_at(jk.y) - position);
+    }
+    float len = length(n);
+    return len > 0.0 ? n / len : vec3(0.0);
+}
 #endif
 void main() {
     vec4 p = vec4(position, 1.0);
     gl_Position = world_to_clip * p;
     camera_z = dot(world_to_z, p);
 #ifdef SHADE
-    float nl = clamp(dot(normal, toward_light), MIN_NL, 1.0);
+    float nl = clamp(dot(vertex_normal(), toward_light), MIN_NL, 1.0);
     vec3 c = clamp(albedo * (ambient + diffuse * nl), 0.0, 1.0);
     shaded = pow(c, vec3(1.0 / GAMMA));
 #endif
@@ -103,8 +117,11 @@ void main() {
 """
 
 
+TEXTURE_WIDTH = 1024  # per-vertex and per-corner tables are stored as textures this wide
+
+
 def _defines(shade: bool) -> str:
-    lines = [f"#define MIN_NL {MIN_NL!r}", f"#define GAMMA {GAMMA!r}"]
+    lines = [f"#define MIN_NL {MIN_NL!r}", f"#define GAMMA {GAMMA!r}", f"#define TEXTURE_WIDTH {TEXTURE_WIDTH}"]
     if shade:
         lines.append("#define SHADE 1")
     return "\n".join(lines) + "\n"
@@ -135,30 +152,79 @@ def projection(camera: Camera) -> tuple[np.ndarray, np.ndarray]:
     return m.astype(np.float32), extr[2].astype(np.float32)
 
 
-class _Mesh:
-    """What one triangle array keeps on the device: its index buffer and vertex arrays."""
+def vertex_rings(triangles: np.ndarray, n_vertices: int) -> tuple[np.ndarray, np.ndarray]:
+    """The neighbour table the shader sums normals over.
 
-    def __init__(self, ctx, triangles: np.ndarray, programs: dict, buffers: dict):
+    Returns ``rings`` (3F, 2) int32, for each corner of each triangle the two
+    other corners in winding order, grouped by vertex, and ``spans`` (V, 2)
+    int32, each vertex's first row in ``rings`` and its number of rows.
+    """
+    tri = np.asarray(triangles, np.int64)
+    owner = tri.ravel()
+    others = np.stack([np.roll(tri, -1, axis=1).ravel(), np.roll(tri, -2, axis=1).ravel()], 1)
+    order = np.argsort(owner, kind="stable")
+    counts = np.bincount(owner, minlength=n_vertices)
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    return others[order].astype(np.int32), np.stack([starts, counts], 1).astype(np.int32)
+
+
+def _table_texture(ctx, mgl, rows: np.ndarray, dtype: str):
+    """A TEXTURE_WIDTH-wide texture holding ``rows`` (N, C) in row-major order (texelFetch only)."""
+    n, comps = rows.shape
+    height = max(1, -(-n // TEXTURE_WIDTH))
+    limit = ctx.info.get("GL_MAX_TEXTURE_SIZE", 0)
+    if limit and height > limit:
+        raise FacepartError(f"mesh too large for this OpenGL: {n} table rows need a {TEXTURE_WIDTH}x{height} "
+                            f"texture, the limit is {limit}")
+    padded = np.zeros((TEXTURE_WIDTH * height, comps), rows.dtype)
+    padded[:n] = rows
+    tex = ctx.texture((TEXTURE_WIDTH, height), comps, padded, dtype=dtype)
+    tex.filter = (mgl.NEAREST, mgl.NEAREST)  # integer textures are incomplete with linear filtering
+    return tex, padded
+
+
+class _Mesh:
+    """What one triangle array keeps on the device: its index buffer, vertex arrays and neighbour table."""
+
+    def __init__(self, ctx, mgl, triangles: np.ndarray, programs: dict, buffers: dict):
+        self._ctx, self._mgl, self._programs, self._buffers = ctx, mgl, programs, buffers
+        self.triangles = np.array(triangles, np.int64)
         self.n_triangles = len(triangles)
-        self.max_index = int(triangles.max(initial=-1))
+        self.max_index = int(self.triangles.max(initial=-1))
         self.index = (ctx.buffer(np.ascontiguousarray(triangles, np.uint32)) if len(triangles)
                       else ctx.buffer(reserve=12))
         self.ids = ctx.vertex_array(programs["ids"], [(buffers["position"], "3f", "position")],
                                     index_buffer=self.index, index_element_size=4)
-        self.shaded = ctx.vertex_array(programs["shaded"], [(buffers["position"], "3f", "position"),
-                                                            (buffers["normal"], "3f", "normal"),
-                                                            (buffers["albedo"], "3f", "albedo")],
-                                       index_buffer=self.index, index_element_size=4)
-        self.normals: VertexNormals | None = None
-        self._triangles = triangles
+        self._shaded = None  # made on the first call with colours, for a vertex count
+        self._shaded_vertices = -1
 
-    def vertex_normals(self, n_vertices: int) -> VertexNormals:
-        if self.normals is None or self.normals.n_vertices != n_vertices:
-            self.normals = VertexNormals(self._triangles, n_vertices)
-        return self.normals
+    def shaded(self, n_vertices: int):
+        """The vertex array of the colour program (and its neighbour table) for ``n_vertices`` vertices."""
+        if self._shaded is None or self._shaded_vertices != n_vertices:
+            self._release_shaded()
+            rings, spans = vertex_rings(self.triangles, n_vertices)
+            if not len(rings):
+                rings = np.zeros((1, 2), np.int32)
+            self._rings_tex, _ = _table_texture(self._ctx, self._mgl, rings, "i4")
+            self._spans = self._ctx.buffer(spans)
+            b = self._buffers
+            self._shaded = self._ctx.vertex_array(
+                self._programs["shaded"], [(b["position"], "3f", "position"), (self._spans, "2i", "ring"),
+                                           (b["albedo"], "3f", "albedo")],
+                index_buffer=self.index, index_element_size=4)
+            self._shaded_vertices = n_vertices
+        self._rings_tex.use(location=1)
+        return self._shaded
+
+    def _release_shaded(self) -> None:
+        if self._shaded is not None:
+            for obj in (self._shaded, self._spans, self._rings_tex):
+                obj.release()
+            self._shaded = None
 
     def release(self) -> None:
-        for obj in (self.ids, self.shaded, self.index):
+        self._release_shaded()
+        for obj in (self.ids, self.index):
             obj.release()
 
 
@@ -225,8 +291,11 @@ class ModernglRenderer:
         background = ctx.program(vertex_shader=_BACKGROUND_VS, fragment_shader=_BACKGROUND_FS)
         self._background = ctx.vertex_array(background, [])
         ctx.front_face = "cw"  # image row r is window row r: the y flip turns outward (ccw) faces clockwise
-        self._n_vertices = 0
-        self._buffers = {k: ctx.buffer(reserve=12) for k in ("position", "normal", "albedo")}
+        self._buffers = {k: ctx.buffer(reserve=12) for k in ("position", "albedo")}
+        self._positions_tex = None  # (texture, padded host array), sized for the vertex count
+        shaded = self._programs["shaded"]
+        shaded["positions"].value = 0
+        shaded["rings"].value = 1
 
     def _check(self, doing: str) -> None:
         error = self._ctx.error
@@ -262,10 +331,21 @@ class ModernglRenderer:
         if mesh is None:
             if len(triangles) and (triangles.min() < 0 or triangles.max() >= 2**31):
                 raise FacepartError("triangle indices must lie in [0, 2^31)")
-            mesh = _Mesh(self._ctx, triangles, self._programs, self._buffers)
+            mesh = _Mesh(self._ctx, self._mgl, triangles, self._programs, self._buffers)
             for old in self._meshes.add(triangles, mesh):
                 old.release()
         return mesh
+
+    def _write_positions_texture(self, vertices: np.ndarray) -> None:
+        tex = self._positions_tex
+        if tex is None or len(tex[1]) < len(vertices) or len(tex[1]) >= len(vertices) + TEXTURE_WIDTH:
+            if tex is not None:
+                tex[0].release()
+            tex = self._positions_tex = _table_texture(self._ctx, self._mgl, np.asarray(vertices, np.float32), "f4")
+        else:
+            tex[1][: len(vertices)] = vertices
+            tex[0].write(tex[1])
+        tex[0].use(location=0)
 
     def _write_vertices(self, name: str, values: np.ndarray) -> None:
         buffer = self._buffers[name]
@@ -300,9 +380,9 @@ class ModernglRenderer:
             self._write_vertices("position", vertices)
             if shade:
                 light = light or DEFAULT_LIGHT
-                self._write_vertices("normal", mesh.vertex_normals(len(vertices))(vertices))
+                self._write_positions_texture(vertices)
                 self._write_vertices("albedo", colors)
-                program, vao, fbo = self._programs["shaded"], mesh.shaded, self._fbo_shaded
+                program, vao, fbo = self._programs["shaded"], mesh.shaded(len(vertices)), self._fbo_shaded
                 program["toward_light"].write(toward_light(light).tobytes())
                 program["diffuse"].value = float(light.intensity * DIFFUSE)
                 program["ambient"].value = float(light.ambient)
