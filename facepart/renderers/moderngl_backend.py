@@ -6,15 +6,16 @@ draws into a single-sample framebuffer with several render targets:
 - attachment 0, ``R32I``: ``gl_PrimitiveID``, the index of the triangle in the draw
   (= in the caller's triangle array), -1 on background;
 - attachment 1, ``R32F``: camera-space z of the surface, 0 on background;
-- attachment 2, ``RGBA8``: the lit colour (:mod:`facepart.renderers.shading`), drawn
-  only when colours are asked for; without them a second framebuffer without
+- attachment 2, ``RGBA8``: the lit colour (:mod:`facepart.renderers.shading`, evaluated
+  per pixel with interpolated normals), drawn only when colours are asked for; without them a second framebuffer without
   this attachment and a program without lighting skip the colour work.
 
-The index buffer of a triangle array is uploaded once and recognised by
-content on later calls (:class:`~facepart.renderers.shading.TriangleSlots`);
-a call writes only the vertex positions (and normals and colours) into
-buffers that already exist, draws, and reads each attachment once straight
-into the arrays it returns. The projection is the :class:`Camera`'s own
+The index buffer of a triangle array (and, for colour, a table of each
+vertex's neighbours) is uploaded once and recognised by content on later
+calls (:class:`~facepart.renderers.shading.TriangleSlots`); a call writes
+only the vertex positions (and colours) into buffers that already exist,
+draws (the vertex shader computes the normals for the lighting), and reads
+each attachment once straight into the arrays it returns. The projection is the :class:`Camera`'s own
 (OpenCV pinhole, pixel centres at +0.5), with image row 0 drawn at window
 row 0, so the read-back needs no flip.
 """
@@ -43,14 +44,12 @@ uniform vec4 world_to_z;
 in vec3 position;
 out float camera_z;
 #ifdef SHADE
-uniform vec3 toward_light;
-uniform float diffuse;
-uniform float ambient;
 uniform sampler2D positions;  // the vertex positions again, for the neighbours
 uniform isampler2D rings;     // per corner of every triangle: the two other corners, grouped by vertex
 in ivec2 ring;                // this vertex's first entry in rings and how many it has
 in vec3 albedo;
-out vec3 shaded;
+out vec3 normal;
+out vec3 surface_albedo;
 
 vec3 vertex_at(int i) { return texelFetch(positions, ivec2(i % TEXTURE_WIDTH, i / TEXTURE_WIDTH), 0).xyz; }
 
@@ -69,9 +68,8 @@ void main() {
     gl_Position = world_to_clip * p;
     camera_z = dot(world_to_z, p);
 #ifdef SHADE
-    float nl = clamp(dot(vertex_normal(), toward_light), MIN_NL, 1.0);
-    vec3 c = clamp(albedo * (ambient + diffuse * nl), 0.0, 1.0);
-    shaded = pow(c, vec3(1.0 / GAMMA));
+    normal = vertex_normal();
+    surface_albedo = albedo;
 #endif
 }
 """
@@ -82,20 +80,28 @@ in float camera_z;
 layout(location = 0) out int triangle_id;
 layout(location = 1) out float depth;
 #ifdef SHADE
-in vec3 shaded;
+uniform vec3 toward_light;
+uniform float diffuse;
+uniform float ambient;
+in vec3 normal;
+in vec3 surface_albedo;
 layout(location = 2) out vec4 color;
 #endif
 void main() {
     triangle_id = gl_PrimitiveID;
     depth = camera_z;
 #ifdef SHADE
-    color = vec4(shaded, 1.0);
+    float len = length(normal);
+    float nl = clamp(len > 0.0 ? dot(normal, toward_light) / len : 0.0, MIN_NL, 1.0);
+    vec3 c = clamp(surface_albedo * (ambient + diffuse * nl), 0.0, 1.0);
+    color = vec4(pow(c, vec3(1.0 / GAMMA)), 1.0);
 #endif
 }
 """
 
-# One triangle over the whole viewport writes the background values (-1, 0, black):
-# glClear may not clear integer attachments (its result is undefined there).
+# One triangle over the whole viewport, drawn with the depth test passing always, clears
+# every attachment: ids -1, depth 0, black, and the depth buffer to the far plane
+# (glClear leaves integer attachments undefined, so it is not used).
 _BACKGROUND_VS = """
 #version 330 core
 void main() {
@@ -113,6 +119,7 @@ void main() {
     triangle_id = -1;
     depth = 0.0;
     color = vec4(0.0);
+    gl_FragDepth = 1.0;
 }
 """
 
@@ -243,6 +250,7 @@ class ModernglRenderer:
     """
 
     name = "moderngl"
+    shading = "lambert-pixel"
 
     def __init__(self, width: int, height: int, device_index: int = 0, max_meshes: int = 4,
                  cull_back_faces: bool = False):
@@ -392,11 +400,14 @@ class ModernglRenderer:
             program["world_to_z"].write(to_z.tobytes())
 
             fbo.use()
-            fbo.clear(depth=1.0)
-            ctx = self._ctx
-            ctx.disable(self._mgl.DEPTH_TEST | self._mgl.CULL_FACE | self._mgl.BLEND)
-            self._background.render(self._mgl.TRIANGLES, vertices=3)
-            ctx.enable(self._mgl.DEPTH_TEST | (self._mgl.CULL_FACE if self.cull_back_faces else 0))
+            ctx, mgl = self._ctx, self._mgl
+            ctx.disable(mgl.CULL_FACE | mgl.BLEND)
+            ctx.enable(mgl.DEPTH_TEST)
+            ctx.depth_func = "1"  # the background triangle overwrites everything, depth included
+            self._background.render(mgl.TRIANGLES, vertices=3)
+            ctx.depth_func = "<"
+            if self.cull_back_faces:
+                ctx.enable(mgl.CULL_FACE)
             if mesh.n_triangles:
                 vao.render(self._mgl.TRIANGLES)
 

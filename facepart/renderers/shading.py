@@ -1,20 +1,22 @@
-"""What every backend shares to draw a lit colour image cheaply and identically.
+"""What every backend shares to draw a lit colour image cheaply and alike.
 
 The look is pyrender's PBR pass (white dielectric, roughness 0.9, one
 directional light plus ambient, vertex colour multiplied in, gamma 1/2.2)
 without its specular lobe, which at that roughness adds about 2% to the
-diffuse term: per vertex,
+diffuse term:
 
     colour = clip(albedo * (ambient + intensity * DIFFUSE * max(n . l, 0.001)), 0, 1) ** (1 / 2.2)
 
-with ``l`` the direction toward the light, interpolated over each triangle
-(Gouraud). The moderngl backend evaluates the same expression in its vertex
-shader; the pyrender backend evaluates :func:`lambert_colors` here and draws
-the result unlit.
+with ``l`` the direction toward the light. The moderngl backend evaluates it
+per pixel from interpolated normals and albedo ("lambert-pixel": within about
+one grey level of the PBR pass); the pyrender backend evaluates it per vertex
+with :func:`lambert_colors` and draws the result unlit ("lambert-vertex":
+Gouraud, a little softer in the dark at silhouettes, and cheap for pyrender,
+which cannot run a custom shader).
 
 Also here: :class:`TriangleSlots`, which recognises the same triangle array
 between calls so a backend can keep what it derived from it (index buffers,
-the normal operator) on the device.
+normal operators) on the device.
 """
 
 from __future__ import annotations
