@@ -286,3 +286,23 @@ def test_a_missing_moderngl_is_one_line(monkeypatch):
 def test_unknown_backend_names_the_choices():
     with pytest.raises(FacepartError, match="available: .*moderngl"):
         make_renderer("nope", 64)
+
+
+def _open_in_child(name):
+    try:
+        make_renderer(name, 64).close()
+    except FacepartError as exc:
+        return str(exc)
+    return "opened"
+
+
+def test_a_forked_child_gets_an_error_not_a_hang(renderer):
+    """After this process opened OpenGL (the fixture), a forked child cannot open a context: it says so."""
+    import multiprocessing
+
+    pool = multiprocessing.get_context("fork").Pool(1)
+    try:
+        message = pool.apply_async(_open_in_child, (renderer.name,)).get(timeout=60)
+    finally:
+        pool.terminate()
+    assert "forked" in message and "spawn" in message

@@ -28,6 +28,7 @@ import weakref
 import numpy as np
 
 from ..errors import FacepartError, MissingDependency, require
+from .base import claim_opengl
 from .camera import Camera
 from .fragments import Fragments
 from .light import Light
@@ -262,6 +263,7 @@ class ModernglRenderer:
         self._ctx = None
         if ctypes.util.find_library("EGL") is None:
             raise MissingDependency(f"the moderngl renderer needs libEGL; install it with: {_APT_HINT}")
+        claim_opengl(self.name)
         try:
             ctx = moderngl.create_standalone_context(require=330, backend="egl", device_index=int(device_index))
         except Exception as exc:  # no libEGL, no device, no GL 3.3 core context

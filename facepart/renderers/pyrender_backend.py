@@ -5,8 +5,8 @@ that encodes its index, on an unwelded copy of the mesh) that gives the exact
 triangle id and depth of every pixel, and, when asked, a colour pass. The
 colour pass draws per-vertex colours lit on the CPU (the Lambert look every
 backend shares, :mod:`facepart.renderers.shading`) with pyrender's unlit
-shader, or, with ``shading="pbr"``, pyrender's PBR shader (about three times
-slower on a CPU). The scene and its vertex buffers live as long as the
+shader, or, with ``shading="pbr"``, pyrender's PBR shader (two to three
+times the time of that pass on a CPU). The scene and its vertex buffers live as long as the
 renderer; a call rewrites the buffers in place.
 
 pyrender always draws offscreen into a 4x multisampled framebuffer; on EGL
@@ -24,6 +24,7 @@ import weakref
 import numpy as np
 
 from ..errors import FacepartError
+from .base import claim_opengl
 from .camera import Camera
 from .fragments import Fragments
 from .light import Light
@@ -144,6 +145,7 @@ class PyrenderRenderer:
             raise FacepartError(f"unknown shading '{shading}' for pyrender; use one of {', '.join(SHADINGS)}")
         self.shading = shading
         self.cull_back_faces = bool(cull_back_faces)
+        claim_opengl(self.name)
         self.platform = choose_platform(platform)
         self._pr = _import_pyrender(self.platform)
         self.width, self.height = int(width), int(height)
