@@ -356,7 +356,7 @@ def demo_truth(parts: PartTable | None = None) -> np.ndarray:
 def _paint(build: _Build, regions: dict[str, np.ndarray]) -> np.ndarray:
     skin = np.array([0.86, 0.67, 0.56])
     albedo = np.tile(skin, (len(build.x), 1))
-    x, y, ax = build.x, build.y, np.abs(build.x)
+    y, ax = build.y, np.abs(build.x)
     blush = _gauss(ax, y, 0.045, -0.035, 0.015, 0.015)[:, None] * build.front[:, None]
     albedo = albedo * (1 - 0.10 * blush) + 0.10 * blush * np.array([0.90, 0.50, 0.45])
     hair = _hair_weight(build.base)[:, None]

@@ -11,12 +11,14 @@ borrowing one is :func:`renderer_for`. Backends are imported only when made
 from __future__ import annotations
 
 import contextlib
+import os
 from typing import Callable, Iterator, NamedTuple, Protocol, runtime_checkable
 
 import numpy as np
 
 from ..errors import FacepartError
 from ..geometry import vertex_normals  # noqa: F401  (re-exported: backends shade with it)
+from ..interrupts import deferred_interrupt
 from .camera import Camera
 from .fragments import Fragments
 from .light import Light
@@ -58,6 +60,23 @@ class RendererBackend(NamedTuple):
 
 RENDERERS: dict[str, RendererBackend] = {}
 DEFAULT_RENDERER = "pyrender"
+_GL_PROCESS: int | None = None  # the process that opened an OpenGL context here (copied into forked children)
+
+
+def claim_opengl(backend: str) -> None:
+    """Call before a backend opens an OpenGL context: refuse in a child forked from a process that had one.
+
+    Mesa's EGL (and GPU drivers) keep threads and device state that a forked
+    child does not get: a new context there hangs. Workers must be started with
+    ``multiprocessing.get_context("spawn")`` or ``"forkserver"``, or forked before
+    the parent renders anything.
+    """
+    global _GL_PROCESS
+    pid = os.getpid()
+    if _GL_PROCESS is not None and _GL_PROCESS != pid:
+        raise FacepartError(f"cannot open a {backend} renderer in a process forked after its parent opened OpenGL "
+                            "(it would hang); start worker processes with multiprocessing 'spawn' or 'forkserver'")
+    _GL_PROCESS = pid
 
 
 def register_renderer(backend: RendererBackend) -> RendererBackend:
@@ -71,7 +90,8 @@ def make_renderer(name: str | None = None, size: int | tuple[int, int] = 512, **
     if name not in RENDERERS:
         raise FacepartError(f"unknown renderer '{name}'; available: {', '.join(RENDERERS)}")
     width, height = (size, size) if np.isscalar(size) else size
-    return RENDERERS[name].factory(int(width), int(height), **options)
+    with deferred_interrupt():  # GL libraries' imports and context start-up must not meet Ctrl-C half-way
+        return RENDERERS[name].factory(int(width), int(height), **options)
 
 
 @contextlib.contextmanager
@@ -87,11 +107,21 @@ def renderer_for(renderer: Renderer | None, size: int, name: str | None = None, 
         own.close()
 
 
-def _pyrender(width: int, height: int, platform: str | None = None) -> Renderer:
+def _pyrender(width: int, height: int, **options) -> Renderer:
     from .pyrender_backend import PyrenderRenderer
 
-    return PyrenderRenderer(width, height, platform=platform)
+    return PyrenderRenderer(width, height, **options)
+
+
+def _moderngl(width: int, height: int, **options) -> Renderer:
+    from .moderngl_backend import ModernglRenderer
+
+    return ModernglRenderer(width, height, **options)
 
 
 register_renderer(RendererBackend(
-    "pyrender", "pyrender (the design card's renderer): an id pass and a lit colour pass, OSMesa or EGL", _pyrender))
+    "pyrender", "pyrender (the design card's renderer): an id pass, then a colour pass when asked; OSMesa or EGL",
+    _pyrender))
+register_renderer(RendererBackend(
+    "moderngl", "moderngl on headless EGL: colour, depth and exact ids from one draw, the mesh kept on the device",
+    _moderngl))
