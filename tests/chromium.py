@@ -204,12 +204,12 @@ class Chromium:
                 errors.append(f"network: {params.get('errorText')} ({params.get('type')})")
         return PageResult(images, errors, requests, ids, title)
 
-    def screenshot(self, out: str | Path, height: int | None = None) -> Path:
-        """PNG of the page's top ``height`` CSS pixels (default: the whole page) at the window width."""
+    def screenshot(self, out: str | Path, height: int | None = None, scale: float = 1.0) -> Path:
+        """PNG of the page's top ``height`` CSS pixels (default: the whole page) at the window width, times ``scale``."""
         metrics = self.call("Page.getLayoutMetrics")
         size = metrics.get("cssContentSize") or metrics["contentSize"]
         full = int(size["height"])
-        clip = {"x": 0, "y": 0, "width": self.width, "height": min(full, height or full), "scale": 1}
+        clip = {"x": 0, "y": 0, "width": self.width, "height": min(full, height or full), "scale": scale}
         data = self.call("Page.captureScreenshot", format="png", clip=clip, captureBeyondViewport=True)["data"]
         out = Path(out)
         out.write_bytes(base64.b64decode(data))
@@ -224,6 +224,7 @@ def main(argv=None) -> None:
     ap.add_argument("out")
     ap.add_argument("--width", type=int, default=1160)
     ap.add_argument("--height", type=int, default=None, help="CSS pixels from the top (default: the whole page)")
+    ap.add_argument("--scale", type=float, default=1.0, help="image pixels per CSS pixel")
     args = ap.parse_args(argv)
     binary = find_chromium()
     if binary is None:
@@ -232,7 +233,7 @@ def main(argv=None) -> None:
         result = browser.open(args.page)
         if result.errors:
             raise SystemExit("the page logged errors: " + "; ".join(result.errors))
-        print(browser.screenshot(args.out, args.height))
+        print(browser.screenshot(args.out, args.height, args.scale))
 
 
 if __name__ == "__main__":

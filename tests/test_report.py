@@ -106,10 +106,10 @@ def test_report_page_content_from_a_real_run(demo_run):
     assert len(images) == 2 * N_VIEWS + 1
     assert "http://" not in page and "https://" not in page and "<script" not in page and "<link" not in page
     # the part table counts what the annotation holds
-    for i, (name, idx) in enumerate(ann.members().items()):
-        own = int((ann.labels == i).sum())
-        assert re.search(rf"{name}</td><td class=num>{len(idx):,}</td><td class=num>{own:,}</td><td class=num>[0-9.]+%",
-                         page), name
+    labelled = int((ann.labels >= 0).sum())
+    for name, idx in ann.members().items():
+        share = f"{100 * len(idx) / labelled:.1f}%"
+        assert re.search(rf"{name}</td><td class=num>{len(idx):,}</td><td class=num>{re.escape(share)}</td>", page), name
     # held-out Part IoU values of the run, in the part table's order
     iou = ann.settings["held_out_part_iou"]
     rows = re.findall(r'</span>(\w+)</td><td class=num>([0-9.]+|n/a)</td><td class=num>(?:<span class="bar"|</td>)', page)
@@ -264,3 +264,39 @@ def test_cli_refuses_another_topology_and_a_missing_model(demo_run, tmp_path):
     r = facepart("report", moved, "--model", "demo", "--size", 64)
     assert r.returncode == 0, r.stderr
     assert (moved / "report.html").is_file()
+
+
+def test_union_rule_counts_parts_json_membership(demo_run, demo_model, renderer256):
+    from facepart.data.annotation import load_annotation
+    from facepart.report import build_report
+
+    ann = load_annotation(demo_run)
+    ann.rule = "union"
+    page = build_report(ann, demo_model, size=256, renderer=renderer256)
+    assert "by majority label" in page
+    for i, (name, idx) in enumerate(ann.members().items()):
+        own = int((ann.labels == i).sum())
+        assert re.search(rf"{name}</td><td class=num>{len(idx):,}</td><td class=num>{own:,}</td>", page), name
+    assert sum(len(v) for v in ann.members().values()) > int((ann.labels >= 0).sum())  # union really overlaps
+
+
+def test_report_on_the_ict_model(ict_model, renderer256, browser, tmp_path):
+    """A real model with several mesh pieces and a vote mask (eyeballs, teeth take no votes)."""
+    from truth import ict_truth
+
+    from facepart.data.annotation import Annotation
+    from facepart.data.parts import PartTable
+    from facepart.report import write_report
+
+    parts = PartTable.paper()
+    labels = ict_truth(ict_model, parts)
+    n = ict_model.n_vertices
+    ann = Annotation(labels, np.zeros((n, len(parts)), np.int32), np.ones(n, np.float32),
+                     (labels >= 0).astype(np.int32), parts, ict_model.fingerprint, settings={"variants": 1})
+    page = write_report(ann, ict_model, tmp_path / "ict.html", size=256, renderer=renderer256).read_text()
+    not_voted = int((~ict_model.vote_mask).sum())
+    assert not_voted > 0 and f"outside the model&#x27;s vote mask (eyeballs, teeth...) ({not_voted:,})" in page
+    assert len(embedded_images(page)) == 2 * N_VIEWS + 1
+    result = browser.open(tmp_path / "ict.html")
+    assert result.errors == [] and result.requests == []
+    assert len(result.images) == 2 * N_VIEWS + 1 and all(i["error"] is None and i["width"] for i in result.images)

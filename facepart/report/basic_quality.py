@@ -38,7 +38,8 @@ def basic_quality(annotation: Annotation, model: FaceModel, low_confidence: floa
     pieces, touched, low = {}, {}, {}
     for i, name in enumerate(parts.names):
         member = labels == i
-        pieces[name] = int(connected_components(n, model.triangles, member)[1]) if member.any() else 0
+        near = model.triangles[member[model.triangles].any(axis=1)]  # the only triangles with edges inside
+        pieces[name] = int(connected_components(n, near, member)[1]) if member.any() else 0
         touched[name] = int(len(np.unique(mesh_piece[member])))
         low[name] = int((member & (annotation.confidence < low_confidence)).sum())
     eligible = model.vote_mask if model.vote_mask is not None else np.ones(n, bool)

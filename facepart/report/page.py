@@ -44,8 +44,8 @@ tr.total td{border-top:2px solid #bbb;font-weight:600}
 .bar{display:inline-block;height:.7em;vertical-align:middle;border:1px solid #777}
 .meta{display:grid;grid-template-columns:max-content 1fr;gap:1px 14px;font-size:.93em;margin:.5em 0}
 .meta dt{color:#666}.meta dd{margin:0}
-.kpi{display:flex;flex-wrap:wrap;gap:10px;margin:.8em 0}
-.kpi div{border:1px solid #ddd;border-radius:6px;padding:5px 12px;min-width:120px}
+.kpi{display:flex;flex-wrap:wrap;gap:8px;margin:.8em 0}
+.kpi div{border:1px solid #ddd;border-radius:6px;padding:4px 10px}
 .kpi b{display:block;font-size:1.25em}
 .kpi span{font-size:.82em;color:#555}
 nav{font-size:.9em;margin:.6em 0}nav a{margin-right:.9em;color:#1f5fa8;text-decoration:none}
@@ -136,7 +136,7 @@ def _part_label(parts, i: int) -> str:
 
 # -- sections ----------------------------------------------------------------------------
 
-def _header(ann: Annotation, model: FaceModel, source: str | None, quality: dict) -> str:
+def _header(ann: Annotation, model: FaceModel, source: str | None, quality: dict, holes: int) -> str:
     s = ann.settings
     model_info = s.get("model") or {}
     labelled = ann.labels >= 0
@@ -161,18 +161,18 @@ def _header(ann: Annotation, model: FaceModel, source: str | None, quality: dict
     low_total = sum(v for v in low.values() if isinstance(v, (int, float))) if isinstance(low, dict) else None
     kpis = [
         (f"{n:,}", "vertices"),
-        (f"{int(seen.sum()):,}", f"seen in a render ({100 * seen.mean():.1f}%)"),
+        (f"{int(seen.sum()):,}", f"seen ({100 * seen.mean():.1f}%)"),
         (f"{int(labelled.sum()):,}", f"labelled ({100 * labelled.mean():.1f}%)"),
-        (f"{int((seen & ~labelled).sum()):,}", "seen but unlabelled"),
+        (f"{holes:,}", "holes (seen, no part)"),
     ]
     if low_total is not None:
-        kpis.append((f"{int(low_total):,}", "low-confidence labels"))
+        kpis.append((f"{int(low_total):,}", "low confidence"))
     if quality.get("mirror_agreement") is not None:
         kpis.append((f"{100 * float(quality['mirror_agreement']):.1f}%", "mirror agreement"))
     if iou:
         valid = [v for v in iou.values() if v is not None]
         if valid:
-            kpis.append((f"{np.mean(valid):.3f}", "held-out Part IoU (mean)"))
+            kpis.append((f"{np.mean(valid):.3f}", "held-out Part IoU"))
     kpi = "".join(f"<div><b>{a}</b><span>{_e(b)}</span></div>" for a, b in kpis)
     nav = "".join(f'<a href="#{a}">{_e(t)}</a>' for a, t in (
         ("parts", "Parts"), ("quality", "Quality"), ("look", "Where to look"), ("confidence", "Confidence"),
@@ -190,17 +190,21 @@ def _parts_section(ann: Annotation, views: list[bytes]) -> str:
     legend += f"<span>{_swatch(UNLABELLED_COLOR)}no part</span>"
     figs = "".join(f"<figure>{_img(png, f'{caption}, coloured by part')}<figcaption>{_e(caption)}</figcaption></figure>"
                    for png, caption in zip(views, VIEWS.values()))
+    union = ann.rule != "majority"  # then parts.json may list a vertex under several parts
     rows = []
     for i, name in enumerate(parts.names):
         own = ann.labels == i
         mean_conf = f"{float(ann.confidence[own].mean()):.3f}" if own.any() else "n/a"
-        rows.append([_part_label(parts, i), f"{len(members[name]):,}", f"{int(own.sum()):,}",
-                     f"{100 * own.sum() / labelled:.1f}%", mean_conf])
-    rows.append([f"{_swatch(UNLABELLED_COLOR)}(no part)", "", f"{int((ann.labels < 0).sum()):,}", "", ""])
-    table = _table(["part", f"vertices ({_e(ann.rule)} rule, as in parts.json)", "vertices with this label",
-                    "share of labelled", "mean confidence"], rows)
-    note = ('<p class="note">Under the union rule a vertex may belong to several parts; "vertices with this label" '
-            "counts each vertex once, by its majority label.</p>" if ann.rule != "majority" else "")
+        rows.append([_part_label(parts, i), f"{len(members[name]):,}"] + ([f"{int(own.sum()):,}"] if union else [])
+                    + [f"{100 * own.sum() / labelled:.1f}%", mean_conf])
+    rows.append([f"{_swatch(UNLABELLED_COLOR)}(no part)", f"{int((ann.labels < 0).sum()):,}"]
+                + ([""] if union else []) + ["", ""])
+    header = (["part", f"vertices ({_e(ann.rule)} rule, as in parts.json)"] + (["by majority label"] if union else [])
+              + ["share of labelled", "mean confidence"])
+    table = _table(header, rows)
+    note = ('<p class="note">Under the union rule a vertex may belong to several parts; "by majority label" '
+            "counts each vertex once, by its most-voted part; shares and confidence use that label.</p>"
+            if union else "")
     return _section("parts", "Parts", f'<p>The mean shape, coloured by each vertex\'s part.</p>'
                     f'<div class="legend">{legend}</div><div class="views">{figs}</div>{table}{note}')
 
@@ -232,18 +236,18 @@ def _quality_section(quality: dict, from_run: bool, parts) -> str:
 def _look_section(flags, views: list[bytes], threshold: float) -> str:
     counts = {name: int(getattr(flags, name).sum()) for name in FLAG_COLORS}
     text = {
-        "holes": "holes: seen, no part, enclosed by labelled vertices",
+        "holes": "holes: seen, no part, apart from the big unlabelled region",
         "low_confidence": f"labelled with confidence under {threshold:g}",
         "never_seen": "never seen in any render (no votes)",
         "outside": "seen, no part, around the face (scalp, neck...)",
-        "not_voted": "takes no votes by design (eyeballs, teeth...)",
+        "not_voted": "outside the model's vote mask (eyeballs, teeth...)",
     }
     legend = "".join(f"<span>{_swatch(FLAG_COLORS[k])}{_e(text[k])} ({counts[k]:,})</span>"
                      for k in text if counts[k] or k in ("holes", "low_confidence"))
     figs = "".join(f"<figure>{_img(png, f'{caption}, flagged vertices')}<figcaption>{_e(caption)}</figcaption></figure>"
                    for png, caption in zip(views, VIEWS.values()))
-    return _section("look", "Where to look", "<p>Vertices worth a second look, on the mean shape; confident labels "
-                    "are faded. Holes are unlabelled pieces other than the largest unlabelled region of each mesh "
+    return _section("look", "Where to look", "<p>Vertices worth a second look, on the mean shape framed like the "
+                    "run's renders; confident labels are faded. Holes are unlabelled pieces other than the largest unlabelled region of each mesh "
                     f'component.</p><div class="legend">{legend}</div><div class="views">{figs}</div>')
 
 
@@ -362,9 +366,10 @@ def build_report(annotation: Annotation, model: FaceModel, *, source: str | Path
     with renderer_for(renderer, size) as renderer:
         part_views = [png_bytes(v) for v in render_views(model, annotation.parts.colorize(annotation.labels), size,
                                                          renderer)]
-        flag_views = [png_bytes(v) for v in render_views(model, flag_colors(annotation, flags), size, renderer)]
+        flag_views = [png_bytes(v) for v in render_views(model, flag_colors(annotation, flags), size, renderer,
+                                                         whole=False)]
     body = [
-        _header(annotation, model, None if source is None else str(source), quality),
+        _header(annotation, model, None if source is None else str(source), quality, int(flags.holes.sum())),
         _parts_section(annotation, part_views),
         _quality_section(quality, from_run, annotation.parts),
         _look_section(flags, flag_views, low_confidence),

@@ -23,13 +23,13 @@ VIEW_YAWS = tuple(VIEWS)
 
 #: Colours of the "where to look" renders (RGB), in drawing order (later ones win).
 FLAG_COLORS = {
-    "not_voted": (205, 205, 205),  # geometry that takes no votes (eyeballs, teeth)
+    "not_voted": (205, 205, 205),  # outside the model's vote mask (eyeballs, teeth...)
     "outside": UNLABELLED_COLOR,  # seen, no part, in the big unlabelled region around the face (scalp, neck)
     "never_seen": (35, 35, 35),  # vote-eligible, never visible in any render
     "low_confidence": (255, 120, 0),  # labelled, but its part got under the threshold of its votes
     "holes": (230, 0, 230),  # seen, no part, and cut off from the big unlabelled region: gaps in the face
 }
-FADE = 0.7  # how far confident part colours are faded toward white in the "where to look" renders
+FADE = 0.6  # how far confident part colours are faded toward white in the "where to look" renders
 
 
 class Flags(NamedTuple):
@@ -55,7 +55,8 @@ def flag_vertices(annotation: Annotation, model: FaceModel, low_confidence: floa
     labelled = annotation.labels >= 0
     seen = annotation.visible_count > 0
     unlabelled = eligible & ~labelled
-    piece, count = connected_components(n, model.triangles, unlabelled)
+    near = model.triangles[unlabelled[model.triangles].any(axis=1)]  # the only triangles with edges inside
+    piece, count = connected_components(n, near, unlabelled)
     component, _ = connected_components(n, model.triangles)
     largest = np.zeros(count, bool)
     if count:
@@ -80,14 +81,15 @@ def flag_colors(annotation: Annotation, flags: Flags) -> np.ndarray:
 
 
 def render_views(model: FaceModel, colors: np.ndarray, size: int, renderer=None,
-                 yaws: tuple[float, ...] = VIEW_YAWS) -> list[np.ndarray]:
+                 yaws: tuple[float, ...] = VIEW_YAWS, whole: bool = True) -> list[np.ndarray]:
     """One (size, size, 3) uint8 RGB render per yaw of the mean shape with per-vertex ``colors`` (V, 3) uint8.
 
-    Posed and lit like ``preview.png`` (the whole mesh in frame, white background).
+    Posed and lit like ``preview.png`` on a white background; ``whole`` frames the whole
+    mesh, otherwise the face (as the annotation's renders do, when the model has landmarks).
     """
     from ..renderers.base import renderer_for
 
-    scene = make_scene(model, size, whole=True)
+    scene = make_scene(model, size, whole=whole)
     colors = np.asarray(colors, np.float32) / 255.0
     images = []
     with renderer_for(renderer, size) as renderer:
