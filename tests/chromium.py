@@ -205,7 +205,7 @@ class Chromium:
         return PageResult(images, errors, requests, ids, title)
 
     def screenshot(self, out: str | Path, height: int | None = None, scale: float = 1.0) -> Path:
-        """PNG of the page's top ``height`` CSS pixels (default: the whole page) at the window width, times ``scale``."""
+        """PNG of the top ``height`` CSS pixels of the page (default: all) at the window width, times ``scale``."""
         metrics = self.call("Page.getLayoutMetrics")
         size = metrics.get("cssContentSize") or metrics["contentSize"]
         full = int(size["height"])

@@ -109,10 +109,12 @@ def test_report_page_content_from_a_real_run(demo_run):
     labelled = int((ann.labels >= 0).sum())
     for name, idx in ann.members().items():
         share = f"{100 * len(idx) / labelled:.1f}%"
-        assert re.search(rf"{name}</td><td class=num>{len(idx):,}</td><td class=num>{re.escape(share)}</td>", page), name
+        row = rf"{name}</td><td class=num>{len(idx):,}</td><td class=num>{re.escape(share)}</td>"
+        assert re.search(row, page), name
     # held-out Part IoU values of the run, in the part table's order
     iou = ann.settings["held_out_part_iou"]
-    rows = re.findall(r'</span>(\w+)</td><td class=num>([0-9.]+|n/a)</td><td class=num>(?:<span class="bar"|</td>)', page)
+    rows = re.findall(r'</span>(\w+)</td><td class=num>([0-9.]+|n/a)</td><td class=num>(?:<span class="bar"|</td>)',
+                      page)
     assert [n for n, _ in rows] == [n for n in ann.parts.names if n in iou]
     for name, value in rows:
         assert value == ("n/a" if iou[name] is None else f"{iou[name]:.3f}")

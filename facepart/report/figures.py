@@ -54,7 +54,8 @@ def confidence_figure(annotation: Annotation, threshold: float, bins: int = 20) 
                 ylabel="labelled vertices", title="All labelled vertices, stacked by part")
     for i in present:
         c = np.sort(conf[labels == i])
-        ax_cdf.step(np.concatenate([[0.0], c, [1.0]]), np.concatenate([[0.0], np.arange(1, len(c) + 1) / len(c), [1.0]]),
+        share = np.arange(1, len(c) + 1) / len(c)
+        ax_cdf.step(np.concatenate([[0.0], c, [1.0]]), np.concatenate([[0.0], share, [1.0]]),
                     where="post", color=colors[i], linewidth=1.6, label=parts.names[i])
     ax_cdf.axvline(threshold, color="0.2", linestyle="--", linewidth=1)
     ax_cdf.set(xlim=(0, 1), ylim=(0, 1.02), xlabel="confidence", ylabel="share of the part's vertices",

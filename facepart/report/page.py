@@ -247,8 +247,9 @@ def _look_section(flags, views: list[bytes], threshold: float) -> str:
     figs = "".join(f"<figure>{_img(png, f'{caption}, flagged vertices')}<figcaption>{_e(caption)}</figcaption></figure>"
                    for png, caption in zip(views, VIEWS.values()))
     return _section("look", "Where to look", "<p>Vertices worth a second look, on the mean shape framed like the "
-                    "run's renders; confident labels are faded. Holes are unlabelled pieces other than the largest unlabelled region of each mesh "
-                    f'component.</p><div class="legend">{legend}</div><div class="views">{figs}</div>')
+                    "run's renders; confident labels are faded. Holes are unlabelled pieces other than the largest "
+                    f'unlabelled region of each mesh component.</p><div class="legend">{legend}</div>'
+                    f'<div class="views">{figs}</div>')
 
 
 def _confidence_section(ann: Annotation, threshold: float) -> str:
