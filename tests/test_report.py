@@ -302,3 +302,12 @@ def test_report_on_the_ict_model(ict_model, renderer256, browser, tmp_path):
     result = browser.open(tmp_path / "ict.html")
     assert result.errors == [] and result.requests == []
     assert len(result.images) == 2 * N_VIEWS + 1 and all(i["error"] is None and i["width"] for i in result.images)
+
+
+def test_a_borrowed_renderer_sets_the_view_size(demo_run, demo_model, renderer256):
+    from facepart.data.annotation import load_annotation
+    from facepart.report import build_report
+
+    page = build_report(load_annotation(demo_run), demo_model, size=999, renderer=renderer256)
+    views = embedded_images(page)[:2 * N_VIEWS]
+    assert {v.shape[:2] for v in views} == {(256, 256)}

@@ -352,11 +352,17 @@ def build_report(annotation: Annotation, model: FaceModel, *, source: str | Path
         annotation: the annotation to show.
         model: the model it was made for (same topology: checked).
         source: the annotation's file path, shown in the header.
-        size: pixel size of each rendered view.
+        size: pixel size of each rendered view (a borrowed ``renderer`` sets it instead).
         low_confidence: labels whose confidence is under this are flagged.
-        renderer: a renderer to borrow (default: a new one of ``size``, closed afterwards).
+        renderer: a square renderer to borrow, e.g. the run's (default: a new one of ``size``,
+            closed afterwards).
     """
     from ..renderers.base import renderer_for
+
+    if renderer is not None:
+        if renderer.width != renderer.height:
+            raise FacepartError(f"the report renders square views; got a {renderer.width}x{renderer.height} renderer")
+        size = renderer.width
 
     where = model.meta.get("path") or model.name
     annotation.check_topology(model.fingerprint, f"the model {where}")
