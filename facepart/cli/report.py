@@ -1,0 +1,44 @@
+"""``facepart report``: the HTML page that shows what an annotation run produced."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from . import main
+from .options import _load, _model_options
+
+
+@main.command()
+@click.argument("annotation", type=click.Path(exists=True))
+@click.option("--model", "model_spec", default=None, metavar="MODEL",
+              help="The model the annotation was made for [default: the path its run recorded].")
+@click.option("--out", "out_path", type=click.Path(), default=None,
+              help="The page to write [default: report.html beside the annotation].")
+@click.option("--size", type=int, default=320, show_default=True, help="Pixel size of each rendered view.")
+@click.option("--low-confidence", type=float, default=0.6, show_default=True,
+              help="Labels whose confidence is under this are flagged.")
+@_model_options
+def report(annotation, model_spec, out_path, size, low_confidence, model_args):
+    """Write a self-contained HTML page about ANNOTATION (annotation.npz or its folder).
+
+    The model coloured by part from five sides, vertices per part, quality figures,
+    unlabelled and low-confidence vertices, the confidence histogram, the held-out
+    Part IoU, the convergence curve, skipped views and the run settings; every
+    image is embedded, so the page can be mailed or archived on its own.
+    """
+    from ..data.annotation import load_annotation
+    from ..errors import FacepartError
+    from ..report import REPORT_FILE, recorded_model, write_report
+
+    if size < 16:
+        raise FacepartError(f"--size must be at least 16 pixels, got {size}")
+    if not 0.0 <= low_confidence <= 1.0:
+        raise FacepartError(f"--low-confidence is a share of votes between 0 and 1, got {low_confidence}")
+    ann = load_annotation(annotation)
+    folder = Path(annotation) if Path(annotation).is_dir() else Path(annotation).parent
+    face = _load(model_spec or recorded_model(ann, annotation), model_args)
+    path = write_report(ann, face, out_path or folder / REPORT_FILE, source=annotation, size=size,
+                        low_confidence=low_confidence)
+    click.echo(f"Wrote {path}")

@@ -1,0 +1,313 @@
+"""``facepart report``: the page is built from a real run and opened in real headless Chromium."""
+
+from __future__ import annotations
+
+import base64
+import os
+import re
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from chromium import Chromium, find_chromium
+
+ENV = {**os.environ, "PYTHONWARNINGS": "ignore"}
+SECTIONS = ("parts", "quality", "look", "confidence", "iou", "convergence", "parser", "settings")
+N_VIEWS = 5
+
+
+def facepart(*args):
+    return subprocess.run([sys.executable, "-m", "facepart", *map(str, args)], capture_output=True, text=True,
+                          env=ENV, timeout=300)
+
+
+def embedded_images(page: str) -> list[np.ndarray]:
+    """Decode every <img> of a page; each must be an embedded PNG."""
+    import cv2
+
+    sources = re.findall(r'<img [^>]*src="([^"]*)"', page)
+    images = []
+    for src in sources:
+        assert src.startswith("data:image/png;base64,"), src[:60]
+        raw = np.frombuffer(base64.b64decode(src.split(",", 1)[1], validate=True), np.uint8)
+        image = cv2.imdecode(raw, cv2.IMREAD_COLOR)
+        assert image is not None and image.size > 0
+        images.append(image)
+    return images
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory):
+    """A real oracle run on the demo head, and its report written by the command line."""
+    out = tmp_path_factory.mktemp("report") / "demo"
+    r = facepart("annotate", "demo", "--out", out, "--variants", 8, "--size", 192, "--eval-views", 2, "--seed", 0)
+    assert r.returncode == 0, r.stderr
+    r = facepart("report", out, "--out", out / "page.html")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == f"Wrote {out / 'page.html'}"
+    return out
+
+
+@pytest.fixture(scope="module")
+def browser():
+    binary = find_chromium()
+    if binary is None:
+        pytest.skip("no Chromium binary (apt-get install chromium; the project's set-up and CI install it)")
+    with Chromium(binary) as chromium:
+        yield chromium
+
+
+def test_report_renders_in_headless_chromium(demo_run, browser, tmp_path):
+    from facepart.data.annotation import load_annotation
+
+    settings = load_annotation(demo_run).settings
+    result = browser.open(demo_run / "page.html")
+    assert result.errors == []
+    assert result.requests == []  # self-contained: nothing fetched but the page itself
+    expected = 2 * N_VIEWS + 1 + (1 if settings.get("convergence") else 0)  # + confidence (+ convergence)
+    assert len(result.images) == expected
+    for image in result.images:
+        assert image["scheme"] == "data" and image["error"] is None, image
+        assert image["width"] > 0 and image["height"] > 0, image
+    view_sizes = {(i["width"], i["height"]) for i in result.images if "coloured by part" in i["alt"]}
+    assert view_sizes == {(320, 320)}
+    assert [i for i in result.ids if i in SECTIONS] == list(SECTIONS)
+    assert result.title == "facepart report: demo"
+
+    import cv2
+
+    shot = cv2.imread(str(browser.screenshot(tmp_path / "shot.png", height=900)))
+    assert shot.shape[:2] == (900, browser.width)
+    assert shot.std() > 10  # a drawn page, not a blank one
+
+
+def test_the_browser_check_catches_what_it_must(browser, tmp_path):
+    """The same check on a broken page: undecodable image, network fetch, console error, exception."""
+    page = tmp_path / "broken.html"
+    page.write_text('<html><body><img alt="bad" src="data:image/png;base64,AAAA">'
+                    '<img alt="remote" src="http://127.0.0.1:9/x.png">'
+                    '<script>console.error("boom"); not_a_function();</script></body></html>')
+    result = browser.open(page)
+    assert [i["error"] is not None for i in result.images] == [True, True]
+    assert [i["width"] for i in result.images] == [0, 0]
+    assert result.requests == ["http://127.0.0.1:9/x.png"]
+    assert any("boom" in e for e in result.errors)
+    assert any("not_a_function" in e for e in result.errors)
+
+
+def test_report_page_content_from_a_real_run(demo_run):
+    from facepart.data.annotation import load_annotation
+
+    page = (demo_run / "page.html").read_text()
+    ann = load_annotation(demo_run)
+    images = embedded_images(page)
+    assert len(images) == 2 * N_VIEWS + 1
+    assert "http://" not in page and "https://" not in page and "<script" not in page and "<link" not in page
+    # the part table counts what the annotation holds
+    labelled = int((ann.labels >= 0).sum())
+    for name, idx in ann.members().items():
+        share = f"{100 * len(idx) / labelled:.1f}%"
+        row = rf"{name}</td><td class=num>{len(idx):,}</td><td class=num>{re.escape(share)}</td>"
+        assert re.search(row, page), name
+    # held-out Part IoU values of the run, in the part table's order
+    iou = ann.settings["held_out_part_iou"]
+    rows = re.findall(r'</span>(\w+)</td><td class=num>([0-9.]+|n/a)</td><td class=num>(?:<span class="bar"|</td>)',
+                      page)
+    assert [n for n, _ in rows] == [n for n in ann.parts.names if n in iou]
+    for name, value in rows:
+        assert value == ("n/a" if iou[name] is None else f"{iou[name]:.3f}")
+    assert "No view skipped: the parser found a face in all 8 renders." in page
+    assert "Not recorded in this run" in page  # no convergence curve today
+    assert "The run stored no quality figures" in page
+    # the views are coloured with the part table's colours: the front view shows the nose's green
+    import cv2
+
+    def hue_sat(bgr):
+        hsv = cv2.cvtColor(np.asarray(bgr, np.uint8).reshape(-1, 1, 3), cv2.COLOR_BGR2HSV).reshape(-1, 3)
+        return hsv[:, 0].astype(int), hsv[:, 1].astype(int)
+
+    nose_hue, _ = hue_sat(ann.parts.colors[ann.parts.index("nose")][::-1])
+    for k, view in enumerate(images[:N_VIEWS]):
+        hue, sat = hue_sat(view)
+        nose_pixels = int(((np.abs(hue - nose_hue[0]) <= 4) & (sat > 60)).sum())
+        assert nose_pixels > (300 if k == 2 else 20), (k, nose_pixels)  # the front view shows most of it
+
+
+def test_stored_quality_convergence_and_skipped_views_are_shown(demo_run, demo_model, renderer256, tmp_path,
+                                                                browser):
+    from facepart.data.annotation import load_annotation
+    from facepart.report import write_report
+
+    ann = load_annotation(demo_run)
+    ann.settings["quality"] = {"connected_pieces": {n: 1 for n in ann.parts.names} | {"skin": 3},
+                               "mirror_agreement": 0.9871, "symmetric": True}
+    ann.settings["convergence"] = [[2, 0.81], [4, 0.93], [6, 0.98], [8, 1.0]]
+    ann.settings["skipped_views"] = 3
+    path = write_report(ann, demo_model, tmp_path, size=256, renderer=renderer256)
+    assert path == tmp_path / "report.html"
+    page = path.read_text()
+    assert "Figures the run computed." in page and "simple ones were computed" not in page
+    assert re.search(r"skin</td><td class=num>3</td>", page)
+    assert "0.9871" in page and "98.7%" in page
+    assert 'alt="convergence plot"' in page
+    assert "3 of 8 views skipped" in page
+    assert len(embedded_images(page)) == 2 * N_VIEWS + 2
+    result = browser.open(path)
+    assert result.errors == [] and result.requests == []
+    assert all(i["error"] is None and i["width"] > 0 for i in result.images)
+
+
+def test_missing_figures_are_named_not_faked(demo_model, demo_truth, renderer256, tmp_path):
+    from facepart.data.annotation import Annotation
+    from facepart.data.parts import PartTable
+    from facepart.report import build_report
+
+    parts = PartTable.paper()
+    n = demo_model.n_vertices
+    ann = Annotation(demo_truth, np.zeros((n, len(parts)), np.int32), np.ones(n, np.float32), np.ones(n, np.int32),
+                     parts, demo_model.fingerprint, settings={})
+    page = build_report(ann, demo_model, size=256, renderer=renderer256)
+    assert "Not measured in this run" in page
+    assert "Not recorded in this run" in page
+    assert "The run did not record skipped views." in page
+    assert "The annotation records no settings." in page
+
+
+def test_basic_quality_counts_pieces_low_confidence_and_mirror_agreement(demo_model, demo_truth):
+    from facepart.data.annotation import Annotation
+    from facepart.data.parts import PartTable
+    from facepart.report.basic_quality import basic_quality
+
+    parts = PartTable.paper()
+    n = demo_model.n_vertices
+
+    def quality(labels, confidence=None):
+        conf = np.ones(n, np.float32) if confidence is None else confidence
+        ann = Annotation(labels, np.zeros((n, len(parts)), np.int32), conf, np.ones(n, np.int32), parts,
+                         demo_model.fingerprint)
+        return basic_quality(ann, demo_model)
+
+    clean = quality(demo_truth)
+    assert set(clean["connected_pieces"].values()) == {1}
+    assert clean["mirror_agreement"] == 1.0  # the demo head and its truth are mirror-symmetric
+    assert sum(clean["low_confidence"].values()) == 0
+
+    labels = demo_truth.copy()
+    stray = np.flatnonzero(labels < 0)[0]  # an unlabelled vertex far from the nose
+    labels[stray] = parts.index("nose")
+    conf = np.ones(n, np.float32)
+    skin = np.flatnonzero(labels == parts.index("skin"))[:7]
+    conf[skin] = 0.4
+    q = quality(labels, conf)
+    assert q["connected_pieces"]["nose"] == 2 and q["mesh_components_touched"]["nose"] == 1
+    assert q["low_confidence"] == {**{p: 0 for p in parts.names}, "skin": 7}
+
+    # call the left eye "right_eye": both eyes now disagree with their mirror image
+    labels = demo_truth.copy()
+    left = labels == parts.index("left_eye")
+    labels[left] = parts.index("right_eye")
+    q = quality(labels)
+    wrong = 2 * int(left.sum())
+    assert q["mirror_agreement"] == round(1 - wrong / int((labels >= 0).sum()), 4)
+
+
+def test_flags_find_a_hole_in_the_labelling(demo_model, demo_truth):
+    from facepart.data.annotation import Annotation
+    from facepart.data.parts import PartTable
+    from facepart.geometry import adjacency, grow
+    from facepart.report.views import flag_vertices
+
+    parts = PartTable.paper()
+    n = demo_model.n_vertices
+    adj = adjacency(n, demo_model.triangles)
+    skin = demo_truth == parts.index("skin")
+    deep = grow(adj, skin, -3)  # skin vertices at least three rings inside the skin
+    seed = np.zeros(n, bool)
+    seed[np.flatnonzero(deep)[len(np.flatnonzero(deep)) // 2]] = True
+    hole = grow(adj, seed, 1)
+    labels = demo_truth.copy()
+    labels[hole] = -1
+    visible = np.ones(n, np.int32)
+    outside = demo_truth < 0
+    unseen = np.flatnonzero(outside)[:5]
+    visible[unseen] = 0
+    conf = np.ones(n, np.float32)
+    conf[np.flatnonzero(labels == parts.index("nose"))[:4]] = 0.5
+    ann = Annotation(labels, np.zeros((n, len(parts)), np.int32), conf, visible, parts, demo_model.fingerprint)
+    flags = flag_vertices(ann, demo_model, low_confidence=0.6)
+    assert np.array_equal(flags.holes, hole)
+    assert int(flags.low_confidence.sum()) == 4
+    assert np.array_equal(np.flatnonzero(flags.never_seen), unseen)
+    assert np.array_equal(flags.outside, outside & (visible > 0))
+    assert not flags.not_voted.any()
+
+
+def test_cli_refuses_another_topology_and_a_missing_model(demo_run, tmp_path):
+    from facepart.data.annotation import load_annotation, save_annotation
+
+    tetra = tmp_path / "tetra.obj"
+    tetra.write_text("v 0 0 0\nv 1 0 0\nv 0 1 0\nv 0 0 1\nf 1 3 2\nf 1 2 4\nf 1 4 3\nf 2 3 4\n")
+    r = facepart("report", demo_run / "annotation.npz", "--model", tetra, "--out", tmp_path / "x.html")
+    assert r.returncode == 1
+    assert r.stderr.strip().count("\n") == 0 and "another topology" in r.stderr and "6402 vertices vs 4" in r.stderr
+    assert not (tmp_path / "x.html").exists()
+
+    ann = load_annotation(demo_run)
+    ann.settings["model"]["path"] = str(tmp_path / "gone.obj")
+    moved = tmp_path / "moved"
+    moved.mkdir()
+    save_annotation(ann, moved)
+    r = facepart("report", moved)
+    assert r.returncode == 1 and r.stderr.strip().count("\n") == 0
+    assert "gone.obj" in r.stderr and "pass --model" in r.stderr
+    # with --model it works, and the page goes beside the annotation by default
+    r = facepart("report", moved, "--model", "demo", "--size", 64)
+    assert r.returncode == 0, r.stderr
+    assert (moved / "report.html").is_file()
+
+
+def test_union_rule_counts_parts_json_membership(demo_run, demo_model, renderer256):
+    from facepart.data.annotation import load_annotation
+    from facepart.report import build_report
+
+    ann = load_annotation(demo_run)
+    ann.rule = "union"
+    page = build_report(ann, demo_model, size=256, renderer=renderer256)
+    assert "by majority label" in page
+    for i, (name, idx) in enumerate(ann.members().items()):
+        own = int((ann.labels == i).sum())
+        assert re.search(rf"{name}</td><td class=num>{len(idx):,}</td><td class=num>{own:,}</td>", page), name
+    assert sum(len(v) for v in ann.members().values()) > int((ann.labels >= 0).sum())  # union really overlaps
+
+
+def test_report_on_the_ict_model(ict_model, renderer256, browser, tmp_path):
+    """A real model with several mesh pieces and a vote mask (eyeballs, teeth take no votes)."""
+    from truth import ict_truth
+
+    from facepart.data.annotation import Annotation
+    from facepart.data.parts import PartTable
+    from facepart.report import write_report
+
+    parts = PartTable.paper()
+    labels = ict_truth(ict_model, parts)
+    n = ict_model.n_vertices
+    ann = Annotation(labels, np.zeros((n, len(parts)), np.int32), np.ones(n, np.float32),
+                     (labels >= 0).astype(np.int32), parts, ict_model.fingerprint, settings={"variants": 1})
+    page = write_report(ann, ict_model, tmp_path / "ict.html", size=256, renderer=renderer256).read_text()
+    not_voted = int((~ict_model.vote_mask).sum())
+    assert not_voted > 0 and f"outside the model&#x27;s vote mask (eyeballs, teeth...) ({not_voted:,})" in page
+    assert len(embedded_images(page)) == 2 * N_VIEWS + 1
+    result = browser.open(tmp_path / "ict.html")
+    assert result.errors == [] and result.requests == []
+    assert len(result.images) == 2 * N_VIEWS + 1 and all(i["error"] is None and i["width"] for i in result.images)
+
+
+def test_a_borrowed_renderer_sets_the_view_size(demo_run, demo_model, renderer256):
+    from facepart.data.annotation import load_annotation
+    from facepart.report import build_report
+
+    page = build_report(load_annotation(demo_run), demo_model, size=999, renderer=renderer256)
+    views = embedded_images(page)[:2 * N_VIEWS]
+    assert {v.shape[:2] for v in views} == {(256, 256)}
