@@ -110,9 +110,8 @@ def annotate_model(model: FaceModel, segmenter: PartSegmenter, settings: Annotat
                    out: str | Path | None = None, renderer: Renderer | None = None,
                    progress: Callable[[int, int], None] | None = None, eval_views: int = 10,
                    preview: bool = True, truth: np.ndarray | None = None, truth_name: str = "the truth",
-                   workers: int = 1,
-                   until_stable: float | None = None, on_calibration: Callable[[object], None] | None = None
-                   ) -> RunResult:
+                   workers: int = 1, until_stable: float | None = None, report: bool = False,
+                   on_calibration: Callable[[object], None] | None = None) -> RunResult:
     """Annotate ``model`` with ``segmenter`` and write the run's files to ``out``.
 
     Args:
@@ -129,6 +128,7 @@ def annotate_model(model: FaceModel, segmenter: PartSegmenter, settings: Annotat
         truth_name: what the truth is, for the summary (e.g. "the oracle's truth").
         workers: processes rendering and segmenting in parallel.
         until_stable: stop once fewer than this share of labelled vertices changed over 10 views.
+        report: also write ``report.html`` (:mod:`facepart.report`) beside the annotation.
         on_calibration: called with the calibration result before voting (the CLI prints it).
 
     Raises:
@@ -167,6 +167,10 @@ def annotate_model(model: FaceModel, segmenter: PartSegmenter, settings: Annotat
     files = []
     if out is not None:
         files = write_run_files(out, ann, model if preview else None)
+        if report:
+            from .report import write_report
+
+            files.append(write_report(ann, model, out))
         remove_checkpoint(checkpoint)
     return RunResult(ann, result.stats, calibration, iou, truth_figures, truth_name, files, segmenter.summary())
 

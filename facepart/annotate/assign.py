@@ -4,30 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..data.membership import RULES, membership, union  # noqa: F401  (the rules live with the annotation file)
-
-
-def majority(votes: np.ndarray, none_votes: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Most-voted part per vertex.
-
-    Args:
-        votes: (V, P) part votes.
-        none_votes: (V,) votes for "no part", or None.
-
-    Returns:
-        (V,) int64 label (-1 when the vertex got no part vote, or more "none" votes
-        than votes for its best part) and (V,) float32 confidence: the label's share
-        of all the vertex's votes (for -1, the share of "none").
-        Ties go to the lower part id; a tie with "none" goes to the part.
-    """
-    none_votes = np.zeros(len(votes), votes.dtype) if none_votes is None else none_votes
-    total = votes.sum(axis=1) + none_votes
-    best = votes.max(axis=1) if votes.shape[1] else np.zeros(len(votes), votes.dtype)
-    has_part = (best > 0) & (best >= none_votes)
-    labels = np.where(has_part, votes.argmax(axis=1), -1).astype(np.int64)
-    top = np.where(has_part, best, none_votes)
-    confidence = np.where(total > 0, top / np.maximum(total, 1), 0.0).astype(np.float32)
-    return labels, confidence
+from ..data.membership import RULES, majority, membership, union  # noqa: F401  (the rules live with the annotation file)
 
 
 def majority_labels(table: np.ndarray) -> np.ndarray:

@@ -24,7 +24,7 @@ from ..renderers.base import Renderer, renderer_for
 from ..renderers.fragments import visible_vertices
 from ..segmenters.base import PartSegmenter, View
 from ..segmenters.oracle import nearest_corner_labels
-from .pipeline import check_part_map
+from .vote import check_part_map
 from .settings import AnnotateSettings
 from .views import Scene, iter_views, make_scene
 

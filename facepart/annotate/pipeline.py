@@ -21,16 +21,15 @@ import numpy as np
 from .. import __version__
 from ..data.annotation import Annotation
 from ..data.face_model import FaceModel
-from ..errors import FacepartError
 from ..interrupts import Interrupted
 from ..renderers.base import Renderer
-from ..segmenters.base import PartSegmenter, View
+from ..segmenters.base import PartSegmenter
 from .assign import assign_labels
 from .consensus import Consensus, robust_consensus, visible_count
 from .settings import RULES, AnnotateSettings, sampling_for  # noqa: F401  (re-exported)
 from .store import Checkpoint
 from .views import Scene, depth_tolerance, frontal_view, iter_views, make_scene, render_view  # noqa: F401
-from .vote import VOTED, ViewVotes
+from .vote import VOTED, ViewVotes, check_part_map  # noqa: F401  (re-exported)
 from .workers import ViewComputer
 
 #: Views between checkpoint saves.
@@ -53,18 +52,6 @@ class AnnotateResult(NamedTuple):
     stats: RunStats
     views: list[ViewVotes]  # every view's votes, in variant order
     consensus: Consensus
-
-
-def check_part_map(part_map: np.ndarray, view: View, n_parts: int, who: str) -> np.ndarray:
-    shape = view.fragments.triangle_id.shape
-    part_map = np.asarray(part_map)
-    if part_map.shape != shape:
-        raise FacepartError(f"{who}: part map of shape {part_map.shape}, expected {shape} (the render size)")
-    if part_map.dtype.kind not in "iu":
-        raise FacepartError(f"{who}: part map of dtype {part_map.dtype}, expected integer part ids")
-    if part_map.size and (part_map.min() < -1 or part_map.max() >= n_parts):
-        raise FacepartError(f"{who}: part ids outside -1..{n_parts - 1}")
-    return part_map
 
 
 def run_key(model: FaceModel, settings: AnnotateSettings, segmenter_desc: str, vote_mask: np.ndarray | None = None

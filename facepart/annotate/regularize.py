@@ -531,7 +531,7 @@ def regularize(votes: np.ndarray, none_votes: np.ndarray, vertices: np.ndarray, 
         pseudo_count: votes added to every label before taking shares.
         graph: a prebuilt ``mesh_graph(vertices, triangles, vote_mask)`` to reuse.
     """
-    from .assign import majority
+    from ..data.membership import majority
 
     start = time.perf_counter()
     votes = np.asarray(votes)

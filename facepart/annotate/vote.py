@@ -30,6 +30,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from ..errors import FacepartError
 from ..geometry import triangle_normals
 from ..interrupts import deferred_interrupt
 from ..renderers.fragments import pixel_corners, visible_vertices
@@ -64,6 +65,18 @@ class ViewVotes(NamedTuple):
     def skipped(cls, index: int, reason: str) -> "ViewVotes":
         empty = np.zeros(0, np.int32)
         return cls(int(index), empty, np.zeros(0, np.int16), np.zeros(0, np.float32), empty, reason)
+
+
+def check_part_map(part_map: np.ndarray, view: View, n_parts: int, who: str) -> np.ndarray:
+    shape = view.fragments.triangle_id.shape
+    part_map = np.asarray(part_map)
+    if part_map.shape != shape:
+        raise FacepartError(f"{who}: part map of shape {part_map.shape}, expected {shape} (the render size)")
+    if part_map.dtype.kind not in "iu":
+        raise FacepartError(f"{who}: part map of dtype {part_map.dtype}, expected integer part ids")
+    if part_map.size and (part_map.min() < -1 or part_map.max() >= n_parts):
+        raise FacepartError(f"{who}: part ids outside -1..{n_parts - 1}")
+    return part_map
 
 
 def view_angle_weights(view: View, scene: Scene, mode: str, grazing: float) -> np.ndarray:

@@ -30,7 +30,7 @@ from ..segmenters.base import PartSegmenter
 from .settings import AnnotateSettings
 from .variants import sample_variant
 from .views import make_scene, render_view
-from .vote import ViewVotes, eye_parts, view_votes
+from .vote import ViewVotes, check_part_map, eye_parts, view_votes
 
 #: Environment of worker processes: one thread per numeric library.
 WORKER_ENV = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
@@ -127,8 +127,6 @@ class _Task:
         self.eye_ids = eye_parts(segmenter.parts.names)
 
     def __call__(self, index: int) -> ViewVotes:
-        from .pipeline import check_part_map
-
         variant = sample_variant(self.model, self.settings.sampling, self.settings.seed, index)
         view = render_view(self.model, variant, self.scene, self.renderer, shade=self.segmenter.needs_image)
         part_map = self.segmenter.part_map(view)

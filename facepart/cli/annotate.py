@@ -86,6 +86,8 @@ def _echo_calibration(calibration) -> None:
 @click.option("--eval-views", type=int, default=10, show_default=True,
               help="Held-out renders for the Part IoU check at the end (0: skip).")
 @click.option("--preview/--no-preview", default=True, show_default=True, help="Write preview.png.")
+@click.option("--report", "write_report", is_flag=True,
+              help="Also write OUT/report.html: part views, quality, confidence, held-out IoU, convergence.")
 @click.option("--until-stable", is_flag=True,
               help="Stop once fewer than --tolerance of the labelled vertices changed over the last 10 variants.")
 @click.option("--tolerance", type=float, default=0.1, show_default=True,
@@ -97,7 +99,8 @@ def _echo_calibration(calibration) -> None:
 @_parser_options
 @_model_options
 def annotate(model, out_dir, segmenter, truth, noise, variants, size, seed, yaw, vertex_mask, eval_views, preview,
-             until_stable, tolerance, shard, renderer_name, workers, parser_args, model_args, **quality):
+             write_report, until_stable, tolerance, shard, renderer_name, workers, parser_args, model_args,
+             **quality):
     """Annotate MODEL ('demo', a model file or folder) into OUT/annotation.npz, parts.json and preview.png.
 
     Re-running an interrupted command resumes from its checkpoint (OUT/.facepart-checkpoint/).
@@ -139,6 +142,7 @@ def annotate(model, out_dir, segmenter, truth, noise, variants, size, seed, yaw,
                 result = annotate_model(face, seg, settings, out=out, renderer=renderer, progress=progress,
                                         eval_views=eval_views, preview=preview, truth=truth, truth_name=truth_name,
                                         workers=workers, until_stable=tolerance / 100 if until_stable else None,
+                                        report=write_report,
                                         on_calibration=_echo_calibration)
             finally:
                 bar.close()

@@ -25,7 +25,7 @@ import numpy as np
 
 from ..errors import FacepartError
 from ..interrupts import deferred_interrupt
-from .base import claim_opengl
+from .gl import claim_opengl
 from .camera import Camera
 from .fragments import Fragments
 from .light import Light
