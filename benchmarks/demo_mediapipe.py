@@ -47,7 +47,8 @@ def main() -> None:
     from facepart.data.demo_head import demo_head, demo_truth
     from facepart.data.parts import PartTable
     from facepart.renderers.base import make_renderer
-    from facepart.segmenters import frontal_view, make_parser_segmenter
+    from facepart.annotate.views import frontal_view
+    from facepart.segmenters import make_parser_segmenter
 
     parts = PartTable.paper()
     t0 = time.perf_counter()

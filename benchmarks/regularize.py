@@ -153,7 +153,8 @@ def main() -> None:
     if args.mediapipe:
         from facepart.annotate.pipeline import AnnotateSettings, annotate, sampling_for
         from facepart.renderers.pyrender_backend import PyrenderRenderer
-        from facepart.segmenters import frontal_view, make_parser_segmenter
+        from facepart.annotate.views import frontal_view
+        from facepart.segmenters import make_parser_segmenter
 
         seg = make_parser_segmenter("mediapipe", parts, model=model)
         settings = AnnotateSettings(variants=args.mediapipe, size=512, sampling=sampling_for(seg))

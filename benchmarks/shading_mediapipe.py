@@ -38,7 +38,8 @@ from facepart.annotate.pipeline import AnnotateSettings, annotate, iter_views, m
 from facepart.data import load_model  # noqa: E402
 from facepart.data.parts import PartTable  # noqa: E402
 from facepart.renderers.base import make_renderer  # noqa: E402
-from facepart.segmenters import frontal_view, make_parser_segmenter  # noqa: E402
+from facepart.annotate.views import frontal_view  # noqa: E402
+from facepart.segmenters import make_parser_segmenter  # noqa: E402
 
 DEFAULT_ICT = Path(__file__).resolve().parents[2] / "shared" / "models" / "ict-facekit" / "FaceXModel"
 SHADINGS = (("pyrender pbr", "pyrender", {"shading": "pbr"}),

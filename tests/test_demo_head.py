@@ -51,7 +51,7 @@ def test_mediapipe_finds_a_face_in_nine_of_ten_renders_within_35_degrees(demo_mo
 
 def test_mediapipe_parts_fall_on_the_true_parts_in_a_frontal_render(demo_model, demo_truth, mediapipe_segmenter,
                                                                     renderer256):
-    from facepart.segmenters import frontal_view
+    from facepart.annotate.views import frontal_view
 
     mediapipe_segmenter.calibrate(frontal_view(demo_model, 256, renderer256))
     assert not mediapipe_segmenter.calibration.swaps  # MediaPipe's left is the demo's left (+x)
