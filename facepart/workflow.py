@@ -90,6 +90,11 @@ class RunResult(NamedTuple):
         if vw.get("down_weighted"):
             lines.append(f"View re-weighting: {vw['down_weighted']} views down-weighted ({vw['dropped']} dropped) "
                          f"for disagreeing with the consensus (median agreement {vw['median_agreement']}).")
+        curve = s.get("convergence") or []
+        if len(curve) >= 3:
+            picks = [curve[len(curve) // 4], curve[len(curve) // 2], curve[-1]]
+            lines.append("Convergence (labels of the plain majority agreeing with the final labels): "
+                         + ", ".join(f"{100 * share:.1f}% after {n}" for n, share in picks) + " variants.")
         lines += self.segmenter_lines
         lines += stored_quality_lines(s)
         if st.checkpoint_warning:

@@ -1,8 +1,16 @@
-"""A test-defined part labelling of the ICT model, from its 68 landmarks (iBUG order, 0-based)."""
+"""A test-defined part labelling of the ICT model, from its 68 landmarks (iBUG order, 0-based).
+
+Each vertex of the narrow face takes the part of the landmark nearest to it along the surface
+(geodesic distance on the vote-eligible mesh, so the lower lip does not reach across the mouth to
+the upper one) when it lies within that part's radius, skin otherwise; pieces of a part other than
+its largest are given to the label around them, so every part is one connected piece, as a person
+would paint it.
+"""
 
 import numpy as np
-from scipy.spatial import cKDTree
+from scipy.sparse import csgraph
 
+from facepart import geometry
 from facepart.data.parts import PartTable
 
 LANDMARK_PART = {
@@ -21,16 +29,36 @@ NARROW_FACE = 6706  # ICT vertices 0..6705 are the narrow face area
 
 
 def ict_truth(model, parts: PartTable | None = None) -> np.ndarray:
-    """(V,) labels: near a landmark -> its part, elsewhere on the narrow face -> skin, else -1."""
+    """(V,) labels: near a landmark (along the surface) -> its part, elsewhere on the narrow face -> skin,
+    else -1; one connected piece per part."""
     parts = parts or PartTable.paper()
+    n = model.n_vertices
+    face = np.zeros(n, bool)
+    face[:NARROW_FACE] = True
+    face &= model.vote_mask
+    w = geometry.adjacency(n, model.triangles, model.vertices)
+    w = w.multiply(face[:, None]).multiply(face[None, :]).tocsr()
     lm_ids = np.array(sorted(LANDMARK_PART))
-    tree = cKDTree(model.vertices[model.landmarks68[lm_ids]])
-    labels = np.full(model.n_vertices, -1, np.int64)
-    face = np.arange(NARROW_FACE)
+    seeds = model.landmarks68[lm_ids]
+    dist, _, source = csgraph.dijkstra(w, directed=False, indices=seeds, min_only=True, return_predecessors=True)
+    seed_part = {int(s): LANDMARK_PART[int(lm)] for s, lm in zip(seeds, lm_ids)}
+    labels = np.full(n, -1, np.int64)
     labels[face] = parts.index("skin")
-    dist, nearest = tree.query(model.vertices[face])
-    for (d, j, v) in zip(dist, nearest, face):
-        part = LANDMARK_PART[int(lm_ids[j])]
-        if part != "skin" and d < RADIUS.get(part, DEFAULT_RADIUS):
+    for v in np.flatnonzero(face & np.isfinite(dist)):
+        part = seed_part[int(source[v])]
+        if part != "skin" and dist[v] < RADIUS.get(part, DEFAULT_RADIUS):
             labels[v] = parts.index(part)
+    adjacency = geometry.adjacency(n, model.triangles)
+    for _ in range(10):  # stray pieces take the label most of their neighbours have
+        changed = False
+        for lab in np.unique(labels[face]):
+            piece, count = geometry.connected_components(n, model.triangles, face & (labels == lab))
+            for k in range(1, count):
+                members = piece == k
+                rim = geometry.grow(adjacency, members) & ~members & face
+                if rim.any():
+                    labels[members] = np.bincount(labels[rim] + 1).argmax() - 1
+                    changed = True
+        if not changed:
+            break
     return labels

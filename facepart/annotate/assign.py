@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..data.membership import RULES, majority, membership, union  # noqa: F401  (the rules live with the annotation file)
+# the rules live with the annotation file; re-exported here
+from ..data.membership import RULES, majority, membership, union  # noqa: F401
 
 
 def majority_labels(table: np.ndarray) -> np.ndarray:

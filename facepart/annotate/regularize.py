@@ -389,13 +389,48 @@ def _pieces(edges: np.ndarray, labels: np.ndarray) -> np.ndarray:
     return csgraph.connected_components(graph, directed=False)[1]
 
 
+class _Incidence:
+    """Edges incident to each site (CSR), to price a relabelling locally instead of over the whole graph."""
+
+    def __init__(self, n: int, edges: np.ndarray):
+        ends = np.concatenate([edges[:, 0], edges[:, 1]])
+        ids = np.concatenate([np.arange(len(edges)), np.arange(len(edges))])
+        order = np.argsort(ends, kind="stable")
+        self.edge_ids = ids[order]
+        self.indptr = np.searchsorted(ends[order], np.arange(n + 1))
+
+    def of(self, sites: np.ndarray) -> np.ndarray:
+        """Unique ids of the edges touching ``sites``."""
+        if len(sites) == 0:
+            return np.zeros(0, np.int64)
+        starts, stops = self.indptr[sites], self.indptr[sites + 1]
+        counts = stops - starts
+        idx = np.repeat(starts - np.concatenate([[0], np.cumsum(counts)[:-1]]), counts) + np.arange(counts.sum())
+        return np.unique(self.edge_ids[idx])
+
+
+def _delta(unary, edges, weights, incidence: _Incidence, lab, sites, new) -> float:
+    """Energy change of setting ``lab[sites] = new`` (scalar or per site), computed on the touched edges only."""
+    sites = np.asarray(sites, np.int64)
+    new = np.broadcast_to(np.asarray(new, np.int64), sites.shape)
+    data = float(unary[sites, new].sum() - unary[sites, lab[sites]].sum())
+    eids = incidence.of(sites)
+    a, b = edges[eids, 0], edges[eids, 1]
+    after = lab.copy()
+    after[sites] = new
+    cut_before = lab[a] != lab[b]
+    cut_after = after[a] != after[b]
+    return data + float(weights[eids][cut_after].sum() - weights[eids][cut_before].sum())
+
+
 def _bridge_path(graph: MeshGraph, unary: np.ndarray, weights: np.ndarray, labels: np.ndarray,
-                 sources: np.ndarray, targets: np.ndarray, part: int, blocked: np.ndarray | None = None
-                 ) -> np.ndarray | None:
+                 sources: np.ndarray, targets: np.ndarray, part: int, blocked: np.ndarray | None = None,
+                 limit: float = np.inf, steps: sparse.csr_matrix | None = None) -> np.ndarray | None:
     """Sites of the cheapest path joining ``sources`` to ``targets`` (both excluded), or None.
 
     A step onto site v costs what relabelling v to ``part`` adds to its unary cost, plus twice the
-    edge's boundary weight (a bridge has two sides); ``blocked`` sites cannot be on the path.
+    edge's boundary weight (a bridge has two sides); ``blocked`` sites cannot be on the path; paths
+    dearer than ``limit`` are not searched (the search stays local).
     """
     n = len(labels)
     e = graph.edges
@@ -407,7 +442,8 @@ def _bridge_path(graph: MeshGraph, unary: np.ndarray, weights: np.ndarray, label
         ok = ~blocked[dst]
         src, dst, cost = src[ok], dst[ok], cost[ok]
     g = sparse.csr_matrix((cost, (src, dst)), shape=(n, n))
-    dist, pred, _ = csgraph.dijkstra(g, directed=True, indices=sources, min_only=True, return_predecessors=True)
+    dist, pred, _ = csgraph.dijkstra(g, directed=True, indices=sources, min_only=True, return_predecessors=True,
+                                     limit=limit)
     reach = targets[np.isfinite(dist[targets])]
     if len(reach) == 0:
         return None
@@ -422,6 +458,30 @@ def _bridge_path(graph: MeshGraph, unary: np.ndarray, weights: np.ndarray, label
     return np.array(path, np.int64)
 
 
+#: Pieces smaller than this share of their part's largest piece are merged away without trying a bridge
+#: (wrong islands of a few vertices); larger ones (a lip corner cut off by a thin gap) may be bridged back.
+BRIDGE_SHARE = 0.02
+#: Bridges tried per pass at most (each is a bounded shortest-path search).
+MAX_BRIDGES = 32
+#: Passes at most (each merges or bridges every small piece not next to one just changed).
+MAX_PASSES = 12
+
+
+def _splits_others(edges: np.ndarray, lab: np.ndarray, path: np.ndarray, part: int) -> bool:
+    """True when giving ``path`` the label ``part`` cuts another label's piece in two."""
+    others = np.unique(lab[path])
+    others = others[others != part]
+    if not len(others):
+        return False
+    after = lab.copy()
+    after[path] = part
+    before_pieces, after_pieces = _pieces(edges, lab), _pieces(edges, after)
+    for label in others:
+        if (len(np.unique(after_pieces[after == label])) > len(np.unique(before_pieces[lab == label]))):
+            return True
+    return False
+
+
 def merge_small_pieces(graph: MeshGraph, labels: np.ndarray, unary: np.ndarray, weights: np.ndarray,
                        n_parts: int, min_piece: float, blocked: np.ndarray | None = None
                        ) -> tuple[np.ndarray, int, int, int]:
@@ -429,11 +489,13 @@ def merge_small_pieces(graph: MeshGraph, labels: np.ndarray, unary: np.ndarray, 
 
     On each mesh component, a part's pieces other than its largest (by area) that are smaller than
     ``min_piece`` times the largest are handled smallest first, whichever of two changes costs less
-    energy (``unary`` + Potts ``weights``):
+    energy (``unary`` + Potts ``weights``, priced on the edges they touch):
 
     - *merge*: the piece takes the neighbouring label it shares the most boundary weight with;
     - *bridge*: the cheapest path of sites to the largest piece takes the part (a lip corner cut
-      off by a thin gap of uncertain votes is joined back instead of deleted).
+      off by a thin gap of uncertain votes is joined back instead of deleted). Only pieces of at
+      least :data:`BRIDGE_SHARE` of the largest try it, at most :data:`MAX_BRIDGES` per pass, and the
+      path search stops at the cost of merging.
 
     A piece next to one just changed waits for the next pass, so a wrong island that cuts a part in
     two goes before the part's cut-off half.
@@ -450,58 +512,62 @@ def merge_small_pieces(graph: MeshGraph, labels: np.ndarray, unary: np.ndarray, 
     lab = np.asarray(labels, np.int64).copy()
     start = lab.copy()
     e, w = graph.edges, weights
+    incidence = _Incidence(len(lab), e)
     merged = bridged = 0
-    for _ in range(len(lab)):  # passes; each changes at least one piece or stops
+    for _ in range(MAX_PASSES):  # each pass changes at least one piece or stops
         piece = _pieces(e, lab)
         n_pieces = int(piece.max()) + 1 if len(piece) else 0
         area = np.bincount(piece, graph.area, minlength=n_pieces)
         rep = np.zeros(n_pieces, np.int64)
         rep[piece[::-1]] = np.arange(len(piece))[::-1]  # a site of each piece
         plab, pcomp = lab[rep], graph.component[rep]
-        small, largest_of = [], {}
-        for key in sorted(set(zip(plab[plab < n_parts].tolist(), pcomp[plab < n_parts].tolist()))):
-            group = np.flatnonzero((plab == key[0]) & (pcomp == key[1]))
-            if len(group) > 1:
-                largest = int(group[np.lexsort((group, -area[group]))[0]])
-                for p in group:
-                    if p != largest and area[p] < min_piece * area[largest]:
-                        small.append(int(p))
-                        largest_of[int(p)] = largest
-        if not small:
+        # the largest piece of each (part, mesh component) and the small ones around it, vectorised
+        is_part = plab < n_parts
+        key = pcomp * (n_parts + 1) + plab
+        order_by_size = np.lexsort((np.arange(n_pieces), -area, key))
+        first = np.ones(n_pieces, bool)
+        first[1:] = key[order_by_size][1:] != key[order_by_size][:-1]
+        largest_of_key = {}
+        for p in order_by_size[first]:
+            largest_of_key[int(key[p])] = int(p)
+        largest = np.array([largest_of_key[int(k)] for k in key], np.int64)
+        small = np.flatnonzero(is_part & (largest != np.arange(n_pieces)) & (area < min_piece * area[largest]))
+        if not len(small):
             break
-        small.sort(key=lambda p: (area[p], p))
+        small = small[np.lexsort((small, area[small]))]
         order = np.argsort(piece, kind="stable")
         bounds = np.searchsorted(piece[order], np.arange(n_pieces + 1))
-        touched = np.zeros(n_pieces, bool)
         cross_mask = piece[e[:, 0]] != piece[e[:, 1]]
         cross, cross_w = e[cross_mask], w[cross_mask]
+        # each small piece's neighbours: (piece, neighbour label) -> shared boundary weight
+        pa, pb = piece[cross[:, 0]], piece[cross[:, 1]]
+        touched = np.zeros(n_pieces, bool)
         changed = False
+        tries = 0
         for p in small:
             if touched[p]:
                 continue
             sites = order[bounds[p]:bounds[p + 1]]
-            a_in = piece[cross[:, 0]] == p
-            b_in = piece[cross[:, 1]] == p
-            rim = np.concatenate([cross[a_in, 1], cross[b_in, 0]])
-            rim_w = np.concatenate([cross_w[a_in], cross_w[b_in]])
+            rim = np.concatenate([cross[pa == p, 1], cross[pb == p, 0]])
+            rim_w = np.concatenate([cross_w[pa == p], cross_w[pb == p]])
             if len(rim) == 0:
                 continue
             score = np.bincount(lab[rim], rim_w, minlength=n_parts + 1)
             score[plab[p]] = -1.0
-            merge = lab.copy()
-            merge[sites] = int(np.argmax(score))
-            best, best_e = merge, energy(unary, e, w, merge)
-            main = order[bounds[largest_of[p]]:bounds[largest_of[p] + 1]]
-            path = _bridge_path(graph, unary, w, lab, sites, main, int(plab[p]), blocked)
-            if path is not None:
-                bridge = lab.copy()
-                bridge[path] = plab[p]
-                bridge_e = energy(unary, e, w, bridge)
-                if bridge_e < best_e:
-                    best, best_e = bridge, bridge_e
-                    touched[piece[path]] = True
-            kind_bridge = best is not merge
-            lab = best
+            target = int(np.argmax(score))
+            merge_cost = _delta(unary, e, w, incidence, lab, sites, target)
+            best_sites, best_label, kind_bridge = sites, target, False
+            big = order[bounds[largest[p]]:bounds[largest[p] + 1]]
+            if area[p] >= BRIDGE_SHARE * area[largest[p]] and tries < MAX_BRIDGES:
+                tries += 1
+                path = _bridge_path(graph, unary, w, lab, sites, big, int(plab[p]), blocked,
+                                    limit=max(merge_cost, 0.0) * 2.0 + float(rim_w.sum()))
+                if path is not None and len(path):
+                    bridge_cost = _delta(unary, e, w, incidence, lab, path, int(plab[p]))
+                    if bridge_cost < merge_cost and not _splits_others(e, lab, path, int(plab[p])):
+                        best_sites, best_label, kind_bridge = path, int(plab[p]), True
+                        touched[piece[path]] = True
+            lab[best_sites] = best_label
             touched[piece[rim]] = True
             touched[p] = True
             bridged += int(kind_bridge)

@@ -26,7 +26,8 @@ def _quality_options(command):
     f = click.option("--reweight/--no-reweight", default=True, show_default=True,
                      help="Views that disagree with the consensus lose weight (a parser failing on a view).")(f)
     f = click.option("--eyeballs/--no-eyeballs", default=True, show_default=True,
-                     help="Eyeballs seen through the eye opening may carry the eye parts (ICT, FLAME, FaceVerse v3).")(f)
+                     help="Eyeballs seen through the eye opening may carry the eye parts "
+                          "(ICT, FLAME, FaceVerse v3).")(f)
     f = click.option("--grazing", type=float, default=0.1, show_default=True,
                      help="Votes from surface seen at |cos| below this are dropped.")(f)
     f = click.option("--view-weight", type=click.Choice(VIEW_WEIGHTS), default="cos2", show_default=True,
@@ -125,7 +126,8 @@ def annotate(model, out_dir, segmenter, truth, noise, variants, size, seed, yaw,
         settings = AnnotateSettings(variants=variants, size=size, seed=seed, sampling=sampling_for(seg, yaw),
                                     **_quality_settings(quality))
         workers = workers or default_workers()
-        click.echo(f"facepart {__version__}: annotating {face.name} ({face.n_vertices} vertices) with {seg.describe()}; {settings.variants} "
+        click.echo(f"facepart {__version__}: annotating {face.name} ({face.n_vertices} vertices) with "
+                   f"{seg.describe()}; {settings.variants} "
                    f"variants at {size}x{size}, yaw {settings.sampling.yaw[0]:g}..{settings.sampling.yaw[1]:g}, "
                    f"{workers} worker{'s' if workers > 1 else ''}", err=True)
         bar, progress = _progress_bar(settings.variants, "annotate")

@@ -83,7 +83,8 @@ def _parser_options(command):
     f = click.option("--parser-config", type=click.Path(dir_okay=False, exists=True), default=None,
                      help="onnx: a YAML/JSON file with input size, normalisation and label table.")(f)
     f = click.option("--labels", default=None, metavar="TABLE",
-                     help="The parser's label table: a built-in name (see `facepart labelsets`) or a YAML/JSON file.")(f)
+                     help="The parser's label table: a built-in name (see `facepart labelsets`) "
+                          "or a YAML/JSON file.")(f)
     return f
 
 

@@ -123,7 +123,8 @@ def load_mesh(path: str | Path, blendshapes: str | Path | None = None, unit: str
         folder = Path(blendshapes)
         if not folder.is_dir():
             raise FacepartError(f"{folder}: expected a folder of blend-shape meshes")
-        files = sorted(f for f in folder.iterdir() if f.suffix.lower() in MESH_SUFFIXES and f.resolve() != path.resolve())
+        files = sorted(f for f in folder.iterdir()
+                       if f.suffix.lower() in MESH_SUFFIXES and f.resolve() != path.resolve())
         if not files:
             raise FacepartError(f"{folder}: no mesh files ({', '.join(MESH_SUFFIXES)}) in the blend-shape folder")
         for f in files:

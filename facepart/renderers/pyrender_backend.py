@@ -271,7 +271,8 @@ class PyrenderRenderer:
         if self._offscreen is None:
             raise FacepartError("this renderer was closed")
         if (camera.width, camera.height) != (self.width, self.height):
-            raise FacepartError(f"camera is {camera.width}x{camera.height} but the renderer is {self.width}x{self.height}")
+            raise FacepartError(f"camera is {camera.width}x{camera.height} but the renderer is "
+                                f"{self.width}x{self.height}")
         if len(triangles) > self.max_triangles:
             raise FacepartError(f"too many triangles for 24-bit ids: {len(triangles)}")
         pr = self._pr

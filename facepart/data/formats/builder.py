@@ -16,7 +16,7 @@ from .frame import frame_rotation, orient_outward, rotate
 def make_model(path: Path, *, fmt: str, version: str, units: str, vertices: np.ndarray, triangles_: np.ndarray,
                identity_basis=None, expression_basis=None, expression_kind: str = "pca",
                expression_names=(), albedo=None, albedo_basis=None, uv=None, landmarks68=None,
-               render_mask=None, vote_mask=None, region_sets=None, notes: list[str] | None = None,
+               render_mask=None, vote_mask=None, eyeball_mask=None, region_sets=None, notes: list[str] | None = None,
                fix_frame: bool = False, topology: str | None = None, extra_meta: dict | None = None,
                name: str | None = None):
     """Finish a loader: check the axes with the landmarks (rotating only if ``fix_frame``), make the
@@ -48,5 +48,5 @@ def make_model(path: Path, *, fmt: str, version: str, units: str, vertices: np.n
         name=name or path.stem, vertices=vertices, triangles=triangles_, identity_basis=identity_basis,
         expression_basis=expression_basis, expression_kind=expression_kind,
         expression_names=tuple(expression_names), albedo=albedo, albedo_basis=albedo_basis, uv=uv,
-        landmarks68=landmarks68, render_mask=render_mask, vote_mask=vote_mask, meta=meta,
+        landmarks68=landmarks68, render_mask=render_mask, vote_mask=vote_mask, eyeball_mask=eyeball_mask, meta=meta,
         region_sets={rs.name: rs for rs in (region_sets or [])})

@@ -110,7 +110,7 @@ def _face_range(value, path, n: int, notes: list[str]) -> np.ndarray | None:
         return None
     mask = np.zeros(n, bool)
     mask[: cuts[1]] = True
-    notes.append(f"ver_inds: vertices {cuts[1]}..{n - 1} are eyeballs and get no votes")
+    notes.append(f"ver_inds: vertices {cuts[1]}..{n - 1} are eyeballs: only eye votes reach them")
     return mask
 
 
@@ -219,4 +219,5 @@ def _load_v3(path: Path, data: dict, notes: list[str]):
     return make_model(path, fmt="faceverse", version="v3", units=unit, vertices=mean * FLIP_YZ * scale,
                       triangles_=tri, identity_basis=identity, expression_basis=expression,
                       expression_kind="blendshape", expression_names=names, albedo=albedo, albedo_basis=albedo_basis,
-                      vote_mask=vote_mask, region_sets=region_sets, notes=notes)
+                      vote_mask=vote_mask, eyeball_mask=None if vote_mask is None else ~vote_mask,
+                      region_sets=region_sets, notes=notes)

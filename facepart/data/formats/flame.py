@@ -197,7 +197,7 @@ def load_flame(path: str | Path, n_shape: int = 300, jaw_open: float = 0.0, pose
     finally:
         forget()
 
-    region_sets, vote_mask = [], None
+    region_sets, vote_mask, eyeball_mask = [], None, None
     f_masks = companion(path, masks, MASKS_NAMES)
     if f_masks is not None:
         rs = read_masks(f_masks, n)
@@ -206,12 +206,15 @@ def load_flame(path: str | Path, n_shape: int = 300, jaw_open: float = 0.0, pose
         if eyeballs:
             vote_mask = np.ones(n, bool)
             vote_mask[np.concatenate(eyeballs)] = False
-            notes.append("eyeball vertices (FLAME_masks) get no votes")
+            eyeball_mask = ~vote_mask
+            notes.append("eyeball vertices (FLAME_masks) get only the eye parts seen through the lids "
+                         "(none with --no-eyeballs)")
     uv = None
     f_uv = companion(path, uv_obj, UV_NAMES)
     if f_uv is not None:
         uv = _vertex_uv(f_uv, n, notes)
     return make_model(path, fmt="flame", version=version, units="m", vertices=vertices, triangles_=tri,
                       identity_basis=identity, expression_basis=expression, uv=uv, vote_mask=vote_mask,
+                      eyeball_mask=eyeball_mask,
                       region_sets=region_sets, notes=notes,
                       extra_meta={"companions": [str(p) for p in (f_masks, f_uv) if p is not None]})

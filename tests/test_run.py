@@ -1,0 +1,112 @@
+"""Whole runs: the library call and the CLI write the same files; workers, shards and resumes give the same
+annotation bit for bit; --until-stable stops; a checkpoint that cannot be written does not stop a run."""
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from facepart.annotate.pipeline import annotate
+from facepart.annotate.settings import AnnotateSettings, sampling_for
+from facepart.data.annotation import load_annotation
+from facepart.segmenters import make_segmenter
+
+ENV = {**os.environ, "PYTHONWARNINGS": "ignore"}
+ARRAYS = ("labels", "votes", "none_votes", "confidence", "visible_count")
+
+
+def facepart(*args):
+    return subprocess.run([sys.executable, "-m", "facepart", *map(str, args)], capture_output=True, text=True,
+                          env=ENV, timeout=600)
+
+
+def _same(a, b):
+    for key in ARRAYS:
+        assert np.array_equal(getattr(a, key), getattr(b, key)), key
+
+
+@pytest.fixture(scope="module")
+def oracle(demo_model):
+    return make_segmenter("oracle", model=demo_model, seed=3)
+
+
+def test_annotate_model_from_python_and_the_cli_write_the_same_files(demo_model, oracle, tmp_path):
+    import facepart as fp
+
+    settings = AnnotateSettings(variants=6, size=128, seed=3, sampling=sampling_for(oracle))
+    result = fp.annotate_model(demo_model, oracle, settings, out=tmp_path / "py", eval_views=2, workers=1)
+    r = facepart("annotate", "demo", "--out", tmp_path / "cli", "--variants", 6, "--size", 128, "--seed", 3,
+                 "--eval-views", 2, "--workers", 1)
+    assert r.returncode == 0, r.stderr
+    names = sorted(p.name for p in (tmp_path / "py").iterdir())
+    assert names == sorted(p.name for p in (tmp_path / "cli").iterdir()) == ["annotation.npz", "parts.json",
+                                                                                "preview.png"]
+    py, cli = load_annotation(tmp_path / "py"), load_annotation(tmp_path / "cli")
+    _same(py, cli)
+    assert (tmp_path / "py" / "parts.json").read_text() == (tmp_path / "cli" / "parts.json").read_text()
+    for key in ("held_out_part_iou", "quality", "convergence", "segmenter", "run_key", "truth_agreement"):
+        assert key in py.settings and py.settings.get(key) == cli.settings.get(key), key
+    assert result.files == [tmp_path / "py" / n for n in ("annotation.npz", "parts.json", "preview.png")]
+
+
+def test_one_worker_and_two_give_the_same_annotation(demo_model, oracle):
+    settings = AnnotateSettings(variants=8, size=128, seed=3)
+    one = annotate(demo_model, oracle, settings, workers=1)
+    two = annotate(demo_model, oracle, settings, workers=2)
+    assert two.stats.workers == 2
+    _same(one.annotation, two.annotation)
+
+
+def test_shards_merge_to_the_unsharded_annotation_bit_for_bit(tmp_path):
+    common = ("--variants", 9, "--size", 128, "--seed", 5, "--workers", 1)
+    whole = facepart("annotate", "demo", "--out", tmp_path / "whole", "--eval-views", 0, "--no-preview", *common)
+    assert whole.returncode == 0, whole.stderr
+    for i in range(3):
+        r = facepart("annotate", "demo", "--out", tmp_path / "shards", "--shard", f"{i}/3", *common)
+        assert r.returncode == 0 and f"shard-{i}-of-3.npz" in r.stdout, r.stderr
+    shards = sorted((tmp_path / "shards").glob("shard-*-of-3.npz"))
+    missing = facepart("merge", *shards[:2], "--model", "demo", "--out", tmp_path / "merged")
+    assert missing.returncode == 1 and "2/3" in missing.stderr and "missing" in missing.stderr
+    merged = facepart("merge", *shards, "--model", "demo", "--out", tmp_path / "merged", "--no-preview")
+    assert merged.returncode == 0, merged.stderr
+    _same(load_annotation(tmp_path / "whole"), load_annotation(tmp_path / "merged"))
+    other = facepart("annotate", "demo", "--out", tmp_path / "other", "--shard", "0/3", "--variants", 9, "--size", 128,
+                     "--seed", 6, "--workers", 1)
+    assert other.returncode == 0
+    mixed = facepart("merge", tmp_path / "other" / "shard-0-of-3.npz", *shards[1:], "--model", "demo",
+                     "--out", tmp_path / "mixed")
+    assert mixed.returncode == 1 and "different runs" in mixed.stderr
+
+
+def test_until_stable_stops_before_the_maximum_and_says_when(demo_model, oracle):
+    settings = AnnotateSettings(variants=200, size=96, seed=3, sampling=sampling_for(oracle))
+    result = annotate(demo_model, oracle, settings, until_stable=0.01)
+    record = result.annotation.settings["until_stable"]
+    assert result.stats.stopped_early and record["stopped_early"]
+    assert 20 <= record["variants_used"] < 200 and result.stats.variants == record["variants_used"]
+    # the same views as a plain run of that length: stopping changes how many, not which
+    plain = annotate(demo_model, oracle, AnnotateSettings(variants=record["variants_used"], size=96, seed=3,
+                                                           sampling=sampling_for(oracle)))
+    _same(result.annotation, plain.annotation)
+
+
+def test_a_checkpoint_that_cannot_be_written_is_a_warning_not_a_lost_run(demo_model, oracle, tmp_path):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a folder")
+    settings = AnnotateSettings(variants=12, size=96, seed=3)
+    result = annotate(demo_model, oracle, settings, checkpoint=blocker / "checkpoint", checkpoint_every=4)
+    assert result.stats.variants == 12 and result.stats.checkpoint_warning
+    _same(result.annotation, annotate(demo_model, oracle, settings).annotation)
+
+
+def test_convergence_is_recorded_and_printed(demo_model, oracle, tmp_path):
+    from facepart.workflow import annotate_model
+
+    settings = AnnotateSettings(variants=12, size=96, seed=3, sampling=sampling_for(oracle))
+    result = annotate_model(demo_model, oracle, settings, eval_views=0)
+    curve = result.annotation.settings["convergence"]
+    assert curve[-1][0] == 12 and len(curve) >= 5
+    assert all(0 <= share <= 1 for _, share in curve)
+    assert any("Convergence" in line for line in result.summary_lines("demo"))
