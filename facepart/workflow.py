@@ -83,9 +83,8 @@ class RunResult(NamedTuple):
             lines.append(f"--until-stable {100 * u['tolerance']:g}%: "
                          + (f"labels stable after {u['variants_used']} variants"
                             if u["stopped_early"] else f"not stable within the maximum of {u['variants_used']}"))
-        if st.skipped:
-            reasons = ", ".join(f"{n} {r}" for r, n in sorted(s.get("skip_reasons", {}).items()))
-            lines.append(f"{st.variants - st.skipped} views parsed, {st.skipped} skipped: {reasons}.")
+        reasons = "".join(f", {n} {r}" for r, n in sorted(s.get("skip_reasons", {}).items()))
+        lines.append(f"{st.variants - st.skipped} views parsed, {st.skipped} skipped{reasons}.")
         vw = s.get("view_weights") or {}
         if vw.get("down_weighted"):
             lines.append(f"View re-weighting: {vw['down_weighted']} views down-weighted ({vw['dropped']} dropped) "

@@ -216,7 +216,7 @@ def test_compare_two_seeds_prints_per_part_iou(tmp_path):
             assert all(a.labels[v] == (a.parts.index(pa) if pa != "none" else -1) for v in idx)
             assert all(b.labels[v] == (b.parts.index(pb) if pb != "none" else -1) for v in idx)
     same = run("compare", tmp_path / "s1", tmp_path / "s1" / "parts.json", "--out", tmp_path / "same.json")
-    assert same.exit_code == 0 and "0 of 6402 vertices differ" in same.output
+    assert same.exit_code == 0 and "0 of 23938 vertices differ" in same.output
 
 
 def test_compare_refuses_another_topology(tmp_path, demo_model, ict_annotation):

@@ -314,7 +314,7 @@ def sheet_model():
 @pytest.fixture(scope="module")
 def valid_manifest(sheet_model):
     from facepart.annotate.pipeline import AnnotateSettings
-    from facepart.annotate.render_set import FORMAT
+    from facepart.segmenters.masks import RENDER_SET_FORMAT as FORMAT
 
     return {"format": FORMAT, "fingerprint": sheet_model.fingerprint.as_dict(),
             "settings": AnnotateSettings(variants=3, size=64).as_dict(), "variants": []}
@@ -327,7 +327,8 @@ MANIFEST_EDITS = st.sampled_from(["format", "fingerprint", "settings", "variants
 @FUZZ
 @given(data=st.data())
 def test_fuzz_render_set_manifests(sheet_model, valid_manifest, data):
-    from facepart.annotate.render_set import MANIFEST, read_manifest
+    from facepart.annotate.render_set import render_set_settings as read_manifest
+    from facepart.segmenters.masks import MANIFEST
 
     manifest = json.loads(json.dumps(valid_manifest))
     for _ in range(data.draw(st.integers(1, 3))):

@@ -109,7 +109,7 @@ def test_masks_made_elsewhere_round_trip_through_render_and_vote(demo_model, dem
     r = facepart("vote", "demo", "--masks", render_dir, "--out", out, "--labels", "helen", "--cleanup", "none")
     assert r.returncode == 0, r.stderr
     assert "swapped" in r.stderr or "swapped" in r.stdout
-    assert "11 views parsed, 1 skipped: 1 no mask" in r.stdout
+    assert "11 views parsed, 1 skipped, 1 no mask" in r.stdout
     parts = json.loads((out / "parts.json").read_text())
     labels = np.full(demo_model.n_vertices, -1)
     for name, idx in parts.items():

@@ -75,6 +75,8 @@ def _echo_calibration(calibration) -> None:
               help="oracle: the labelling to render (parts.json or annotation.npz; the demo's own truth by default).")
 @click.option("--noise", type=click.Choice(ORACLE_NOISE), default="default", show_default=True,
               help="oracle: imitate a real parser's mistakes, or render exact part maps.")
+@click.option("--garbage", type=float, default=0.0, show_default=True,
+              help="oracle: share of views whose part map is garbage (mirrored, shifted, wrong classes).")
 @click.option("--variants", type=int, default=50, show_default=True,
               help="Number of rendered variants (the maximum with --until-stable).")
 @click.option("--size", type=int, default=512, show_default=True, help="Render size in pixels (square).")
@@ -99,7 +101,7 @@ def _echo_calibration(calibration) -> None:
 @_run_options
 @_parser_options
 @_model_options
-def annotate(model, out_dir, segmenter, truth, noise, variants, size, seed, yaw, vertex_mask, eval_views, preview,
+def annotate(model, out_dir, segmenter, truth, noise, garbage, variants, size, seed, yaw, vertex_mask, eval_views, preview,
              write_report, until_stable, tolerance, shard, renderer_name, workers, parser_args, model_args,
              **quality):
     """Annotate MODEL ('demo', a model file or folder) into OUT/annotation.npz, parts.json and preview.png.
@@ -120,8 +122,10 @@ def annotate(model, out_dir, segmenter, truth, noise, variants, size, seed, yaw,
     face = _load(model, model_args)
     _apply_vertex_mask(face, vertex_mask)
     yaw_range = (-abs(yaw), abs(yaw)) if yaw is not None and yaw == yaw else "default"
-    seg = make_segmenter(segmenter, model=face, truth=truth, noise=noise, seed=seed, yaw_range=yaw_range,
-                         **_segmenter_options(parser_args))
+    if garbage and segmenter != "oracle":
+        raise click.BadParameter("applies to the oracle segmenter only", param_hint="--garbage")
+    seg = make_segmenter(segmenter, model=face, truth=truth, noise=noise, seed=seed, garbage=garbage,
+                         yaw_range=yaw_range, **_segmenter_options(parser_args))
     try:
         settings = AnnotateSettings(variants=variants, size=size, seed=seed, sampling=sampling_for(seg, yaw),
                                     **_quality_settings(quality))

@@ -17,6 +17,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from typing import Mapping, Sequence
 
@@ -134,7 +135,7 @@ def make_parser_segmenter(spec: str, parts=None, *, labels: "str | LabelSet | No
 
 
 def make_segmenter(spec: str, parts=None, *, model=None, truth=None, noise="default", seed: int = 0,
-                   **parser_options) -> PartSegmenter:
+                   garbage: float = 0.0, **parser_options) -> PartSegmenter:
     """Any segmenter from its spec: ``oracle`` or a parser (see :data:`SEGMENTER_SPECS`).
 
     Args:
@@ -144,6 +145,8 @@ def make_segmenter(spec: str, parts=None, *, model=None, truth=None, noise="defa
         truth: oracle: (V,) part ids, or a ``parts.json``/``annotation.npz`` path; default: the demo's own.
         noise: oracle: "default" (a parser's mistakes), "none" (exact maps) or an ``OracleNoise``.
         seed: oracle: noise seed.
+        garbage: oracle: share of views whose part map is garbage (mirrored, shifted or wrong classes),
+            on top of ``noise``, to measure robustness to a parser failing on whole views.
         **parser_options: see :func:`make_parser_segmenter` (labels, config, device, cleanup, yaw_range, ...).
 
     Calibrate it before a run: ``seg.calibrate(facepart.annotate.views.frontal_view(model, size))``
@@ -165,6 +168,8 @@ def make_segmenter(spec: str, parts=None, *, model=None, truth=None, noise="defa
         if noise not in ORACLE_NOISE:
             raise FacepartError(f"--noise must be one of {', '.join(ORACLE_NOISE)}, got '{noise}'")
         noise = OracleNoise() if noise == "default" else None
+    if garbage:
+        noise = dataclasses.replace(noise or OracleNoise(jitter=0.0, islands=0.0, drop_thin=0.0), garbage=garbage)
     return OracleSegmenter(_oracle_truth(truth, model, parts), parts, noise, seed=seed)
 
 

@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import FacepartError
+from ..data.topology import Fingerprint
 from ..io_utils import read_json_file
 from .base import FRONTAL_INDEX
 from .labelsets import LabelSet, load_label_set
@@ -62,8 +63,11 @@ def check_render_set(root: str | Path, fingerprint: dict, settings: dict) -> dic
     manifest = read_manifest(root)
     where = Path(root) / MANIFEST
     if manifest["fingerprint"] != fingerprint:
-        raise FacepartError(f"{where}: the renders were made from another model (topology "
-                            f"{manifest['fingerprint']} vs the model's {fingerprint})")
+        try:
+            made_for = Fingerprint(**manifest["fingerprint"])
+        except TypeError:
+            raise FacepartError(f"{where}: the fingerprint entry is damaged") from None
+        made_for.check_matches(Fingerprint(**fingerprint), f"{where}: the renders", "the model")
     made = manifest["settings"]
     settings = json.loads(json.dumps(settings))  # tuples as lists, as in the manifest
     differ = [f"{k} {made.get(k)!r} vs {settings.get(k)!r}" for k in MATCHING_SETTINGS if made.get(k) != settings.get(k)]
