@@ -47,11 +47,14 @@ DEFAULT_ICT = Path(__file__).resolve().parents[2] / "shared" / "models" / "ict-f
 
 #: name -> settings changes from the defaults. The paper's rule and the previous default come first.
 CONFIGS = {
-    "paper union": dict(vote="knn", view_weight="none", eyeballs=False, reweight_views=False, symmetry=False,
-                        smooth=0.0, rule="union"),
-    "previous majority": dict(vote="knn", view_weight="none", eyeballs=False, reweight_views=False,
+    "paper union": dict(vote="knn", view_weight="none", grazing=0.0, eyeballs=False, reweight_views=False,
+                        symmetry=False, smooth=0.0, rule="union"),
+    "previous majority": dict(vote="knn", view_weight="none", grazing=0.0, eyeballs=False, reweight_views=False,
                               symmetry=False, smooth=0.0),
-    "exact vote": dict(view_weight="none", eyeballs=False, reweight_views=False, symmetry=False, smooth=0.0),
+    "exact, nearest corner": dict(view_weight="none", eyeballs=False, reweight_views=False, symmetry=False,
+                                  smooth=0.0),
+    "exact, barycentric": dict(vote="bary", view_weight="none", eyeballs=False, reweight_views=False,
+                               symmetry=False, smooth=0.0),
     "+ view angle": dict(eyeballs=False, reweight_views=False, symmetry=False, smooth=0.0),
     "+ eyeballs": dict(reweight_views=False, symmetry=False, smooth=0.0),
     "+ re-weight views": dict(symmetry=False, smooth=0.0),
@@ -60,11 +63,12 @@ CONFIGS = {
     "defaults - re-weight": dict(reweight_views=False),
     "defaults - symmetry": dict(symmetry=False),
     "defaults - view angle": dict(view_weight="none"),
+    "defaults, barycentric": dict(vote="bary"),
 }
 
 
 def view_key(settings: AnnotateSettings):
-    return settings.vote, settings.view_weight, settings.eyeballs
+    return settings.vote, settings.view_weight, settings.grazing, settings.eyeballs
 
 
 def run_scenario(name, model, seg, truth, variants, size, renderer, eval_views):

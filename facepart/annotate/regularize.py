@@ -483,8 +483,8 @@ def _splits_others(edges: np.ndarray, lab: np.ndarray, path: np.ndarray, part: i
 
 
 def merge_small_pieces(graph: MeshGraph, labels: np.ndarray, unary: np.ndarray, weights: np.ndarray,
-                       n_parts: int, min_piece: float, blocked: np.ndarray | None = None
-                       ) -> tuple[np.ndarray, int, int, int]:
+                       n_parts: int, min_piece: float, blocked: np.ndarray | None = None,
+                       unseen: np.ndarray | None = None) -> tuple[np.ndarray, int, int, int]:
     """Leave each part one piece per mesh component: merge small pieces away, or bridge them on.
 
     On each mesh component, a part's pieces other than its largest (by area) that are smaller than
@@ -505,6 +505,8 @@ def merge_small_pieces(graph: MeshGraph, labels: np.ndarray, unary: np.ndarray, 
         labels: (S,) int site labels, ``n_parts`` = none (none pieces are never merged).
         unary: (S, L) the cut's unary costs; weights: (E,) its edge weights (with ``smooth``).
         blocked: (S,) bool, sites no bridge may cross (unseen sites that must stay unlabelled).
+        unseen: (S,) bool, sites no view saw: a piece whose boundary is mostly unseen is left alone
+            (the inner side of a lip, seen in no render, is no evidence that its piece is wrong).
 
     Returns:
         New (S,) labels, pieces merged, pieces bridged, sites changed.
@@ -551,6 +553,9 @@ def merge_small_pieces(graph: MeshGraph, labels: np.ndarray, unary: np.ndarray, 
             rim = np.concatenate([cross[pa == p, 1], cross[pb == p, 0]])
             rim_w = np.concatenate([cross_w[pa == p], cross_w[pb == p]])
             if len(rim) == 0:
+                continue
+            if unseen is not None and rim_w[unseen[rim]].sum() > 0.5 * rim_w.sum():
+                touched[p] = True  # cut off by sites no view saw: no evidence that it is wrong; leave it
                 continue
             score = np.bincount(lab[rim], rim_w, minlength=n_parts + 1)
             score[plab[p]] = -1.0
@@ -632,7 +637,7 @@ def regularize(votes: np.ndarray, none_votes: np.ndarray, vertices: np.ndarray, 
         if min_piece <= 0:
             break
         lab, m, b, c = merge_small_pieces(graph, lab, unary, weights, n_parts, min_piece,
-                                          blocked=~seen_s & (lab == none))
+                                          blocked=~seen_s & (lab == none), unseen=~seen_s)
         merged, bridged, changed_sites = merged + m, bridged + b, changed_sites + c
         if m + b == 0:
             break

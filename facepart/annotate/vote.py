@@ -50,7 +50,7 @@ class ViewVotes(NamedTuple):
         vertex: (n,) int32 vertex ids.
         part: (n,) int16 part ids; P (the number of parts) is the "none" vote.
         weight: (n,) float32 vote weights (one pixel casts weight 1 in total, times its view-angle weight).
-        visible: (m,) int32 ids of the vertices seen in this view (empty when the view was skipped).
+        visible: (m,) int32 ids of the vertices seen in this view at a usable angle (empty when skipped).
         status: :data:`VOTED`, or why the segmenter skipped the view (e.g. "no face").
     """
 
@@ -118,9 +118,16 @@ def view_votes(view: View, part_map: np.ndarray, scene: Scene, settings: Annotat
         eye_ids: part ids that eyeball vertices (``scene.eye_only``) may take.
     """
     frag = view.fragments
-    visible = visible_vertices(frag, scene.triangles, view.uv, view.depth, scene.depth_tolerance)
     angle = view_angle_weights(view, scene, settings.view_weight, settings.grazing)
     tid = np.maximum(frag.triangle_id, 0)
+    # seen: visible (depth-tested) and on a triangle seen at a usable angle (a vertex seen only at a grazing
+    # angle gets no votes here, and is not counted as seen)
+    usable_triangles = np.zeros(len(scene.triangles), bool)
+    usable_triangles[frag.triangle_id[frag.mask]] = True
+    usable_triangles &= angle > 0
+    usable_corners = np.zeros(len(view.uv), bool)
+    usable_corners[scene.triangles[usable_triangles].ravel()] = True
+    visible = visible_vertices(frag, scene.triangles, view.uv, view.depth, scene.depth_tolerance) & usable_corners
     usable = frag.mask & (angle[tid] > 0)  # on the mesh, not grazing or back-facing
     voting = (part_map >= 0) | (settings.none_votes & (part_map < 0) & scene.eligible_triangles[tid])
     if settings.vote == "knn":
@@ -157,8 +164,9 @@ def _part_ids(labels: np.ndarray, n_parts: int) -> np.ndarray:
 def _corner_votes(scene: Scene, corners, bary, parts, pixel_weight, spread: bool, n_parts: int, eye_ids):
     """Each pixel votes for the corners of its own triangle: the nearest, or all three by weight.
 
-    Corners that may not take the pixel's part (not vote-eligible; an eyeball for a non-eye part) are
-    left out and the others share the pixel's vote.
+    A corner that may not take the pixel's part (not vote-eligible, or an eyeball for a non-eye part)
+    gets nothing, and its share is not passed on to the other corners: a pixel on the teeth beside a
+    lip corner must not vote the lip "none", and a skin pixel over an eyeball's rim must not vote skin.
     """
     allowed = scene.vote_mask[corners]
     if scene.eye_only.any():
@@ -166,15 +174,16 @@ def _corner_votes(scene: Scene, corners, bary, parts, pixel_weight, spread: bool
         if eye_ids is not None:
             is_eye |= np.isin(parts, eye_ids)
         allowed &= ~scene.eye_only[corners] | is_eye[:, None]
-    w = np.where(allowed, np.clip(bary, 0.0, None), 0.0)
-    total = w.sum(axis=1)
-    ok = total > 0
-    corners, w, total, parts, pixel_weight = corners[ok], w[ok], total[ok], parts[ok], pixel_weight[ok]
+    w = np.clip(bary, 0.0, None)
     if spread:
-        share = w / total[:, None]
-        return corners.ravel(), np.repeat(parts, 3), (share * pixel_weight[:, None]).ravel()
-    nearest = corners[np.arange(len(corners)), w.argmax(axis=1)]
-    return nearest, parts, pixel_weight
+        share = np.where(allowed, w / np.maximum(w.sum(axis=1, keepdims=True), 1e-30), 0.0)
+        keep = share.ravel() > 0
+        return (corners.ravel()[keep], np.repeat(parts, 3)[keep],
+                (share * pixel_weight[:, None]).ravel()[keep])
+    pick = w.argmax(axis=1)
+    rows = np.arange(len(corners))
+    ok = allowed[rows, pick]
+    return corners[rows, pick][ok], parts[ok], pixel_weight[ok]
 
 
 def _knn_votes(view: View, scene: Scene, rows, cols, parts, pixel_weight, visible, k: int):
