@@ -3,7 +3,8 @@
 Commands parse options, call the library, and print; a user's mistake is one
 line on stderr and a non-zero exit code (``FacepartError``), never a traceback.
 The group lives here; each family of commands is a module of this package
-(``run``: annotate, render, vote; ``info``: segment, info, formats, labelsets).
+(``run``: annotate, render, vote; ``info``: segment, info, formats, labelsets;
+``correct``: the correction viewer).
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ def main(gl):
         os.environ["PYOPENGL_PLATFORM"] = gl
 
 
-from . import info, run  # noqa: E402,F401  (each module adds its commands to ``main``)
+from . import correct, info, run  # noqa: E402,F401  (each module adds its commands to ``main``)
 
 if __name__ == "__main__":  # pragma: no cover
     main()

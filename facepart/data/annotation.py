@@ -6,7 +6,7 @@
 key                     shape       meaning
 ======================  ==========  ==============================================
 format                  ()          "facepart-annotation"
-format_version          ()          1
+format_version          ()          2 (version-1 files, without the last two keys, still load)
 labels                  (V,) int16  part id per vertex, -1 = none
 votes                   (V, P) i4   votes per vertex and part, summed over variants
 none_votes              (V,) i4     votes for "no part" (unlabelled pixels on the model)
@@ -19,6 +19,9 @@ triangle_hash           ()          ... sha256 of the int64 triangle array (16 h
 rule                    ()          "majority" or "union" (what parts.json holds)
 settings                ()          JSON: the run's settings, seed, segmenter, model
 facepart_version        ()          version that wrote it
+edited                  (V,) bool   vertices whose label a person set by hand (optional)
+edit_log                ()          JSON list of hand edits in effect, oldest first: time (ISO 8601
+                                    UTC), operation, count (vertices changed), part (optional)
 ======================  ==========  ==============================================
 
 ``parts.json`` maps each part name to its sorted vertex indices (0-based)
@@ -41,7 +44,7 @@ from .parts import PartTable
 from .topology import Fingerprint
 
 FORMAT = "facepart-annotation"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 ANNOTATION_FILE = "annotation.npz"
 PARTS_FILE = "parts.json"
 
@@ -59,6 +62,8 @@ class Annotation:
     rule: str = "majority"
     settings: dict = field(default_factory=dict)
     none_votes: np.ndarray | None = None  # (V,) int32 votes for "no part" (majority rule)
+    edited: np.ndarray | None = None  # (V,) bool set by hand (correction viewer); None = never corrected
+    edit_log: list = field(default_factory=list)  # dicts: time, operation, count[, part]
 
     def __post_init__(self):
         if self.none_votes is None:
@@ -69,10 +74,19 @@ class Annotation:
         return int(self.labels.shape[0])
 
     def membership(self, rule: str | None = None) -> np.ndarray:
-        """(V, P) bool: which vertices belong to which part under ``rule`` (default: the file's)."""
+        """(V, P) bool: which vertices belong to which part under ``rule`` (default: the file's).
+
+        Vertices edited by hand belong to their label only, under either rule.
+        """
         from ..annotate.assign import membership
 
-        return membership(self.votes, self.labels, rule or self.rule)
+        member = membership(self.votes, self.labels, rule or self.rule)
+        if self.edited is not None and self.edited.any():
+            idx = np.flatnonzero(self.edited)
+            member[idx] = False
+            has = self.labels[idx] >= 0
+            member[idx[has], self.labels[idx[has]]] = True
+        return member
 
     def members(self, rule: str | None = None) -> dict[str, np.ndarray]:
         """Part name -> sorted (N_p,) int64 vertex indices."""
@@ -112,6 +126,9 @@ def save_annotation(annotation: Annotation, out_dir: str | Path) -> tuple[Path, 
         "settings": np.array(json.dumps(annotation.settings, sort_keys=True)),
         "facepart_version": np.array(__version__),
     }
+    if annotation.edited is not None:
+        arrays["edited"] = np.asarray(annotation.edited, bool)
+        arrays["edit_log"] = np.array(json.dumps(list(annotation.edit_log)))
     npz = out_dir / ANNOTATION_FILE
     with atomic_path(npz) as tmp:
         with open(tmp, "wb") as fh:
@@ -123,6 +140,7 @@ def save_annotation(annotation: Annotation, out_dir: str | Path) -> tuple[Path, 
 
 _REQUIRED = ("format", "labels", "votes", "none_votes", "confidence", "visible_count", "part_names", "part_colors",
              "n_vertices", "n_triangles", "triangle_hash", "rule", "settings")
+_OPTIONAL = ("edited", "edit_log")  # format 2: hand edits from the correction viewer
 
 
 def load_annotation(path: str | Path) -> Annotation:
@@ -142,7 +160,7 @@ def load_annotation(path: str | Path) -> Annotation:
             version = int(data["format_version"]) if "format_version" in data.files else 1
             if version > FORMAT_VERSION:
                 raise FacepartError(f"{path}: written by a newer facepart (format {version}); please upgrade")
-            d = {k: data[k] for k in _REQUIRED}
+            d = {k: data[k] for k in _REQUIRED + _OPTIONAL if k in data.files}
     except FacepartError:
         raise
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
@@ -161,11 +179,28 @@ def load_annotation(path: str | Path) -> Annotation:
         settings = json.loads(str(d["settings"]))
     except json.JSONDecodeError:
         raise FacepartError(f"{path}: the settings entry is not valid JSON") from None
+    edited, edit_log = _read_edits(path, d, v)
     parts = PartTable(tuple(names), d["part_colors"].astype(np.uint8))
     fingerprint = Fingerprint(int(d["n_vertices"]), int(d["n_triangles"]), str(d["triangle_hash"]))
     return Annotation(labels, d["votes"].astype(np.int32), d["confidence"].astype(np.float32),
                       d["visible_count"].astype(np.int32), parts, fingerprint, str(d["rule"]), settings,
-                      none_votes=d["none_votes"].astype(np.int32))
+                      none_votes=d["none_votes"].astype(np.int32), edited=edited, edit_log=edit_log)
+
+
+def _read_edits(path: Path, d: dict, n_vertices: int) -> tuple[np.ndarray | None, list]:
+    """The optional ``edited`` mask and ``edit_log`` of a format-2 file (None, [] when absent)."""
+    if "edited" not in d:
+        return None, []
+    edited = d["edited"]
+    if edited.shape != (n_vertices,) or edited.dtype != bool:
+        raise FacepartError(f"{path}: 'edited' must be ({n_vertices},) bool, got {edited.shape} {edited.dtype}")
+    try:
+        log = json.loads(str(d["edit_log"])) if "edit_log" in d else []
+    except json.JSONDecodeError:
+        raise FacepartError(f"{path}: the edit_log entry is not valid JSON") from None
+    if not isinstance(log, list) or not all(isinstance(e, dict) for e in log):
+        raise FacepartError(f"{path}: the edit_log entry must be a JSON list of objects")
+    return edited.copy(), log
 
 
 def read_labels(path: str | Path, parts: PartTable, n_vertices: int) -> np.ndarray:
