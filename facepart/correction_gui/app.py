@@ -522,9 +522,13 @@ class ViewerApp:
                 ed.stroke_to(view, x, y)
                 if kind == "up":
                     edit = ed.end_stroke()
+                    cam = view.camera
                     self.trace("stroke", centers=[int(c) for c in ed.stroke_centers],
                                changed=0 if edit is None else len(edit.indices),
-                               part=ed.part_name(ERASE if mode == "erase" else ed.active))
+                               part=ed.part_name(ERASE if mode == "erase" else ed.active),
+                               radius_mm=ed.brush_radius_mm, through=ed.through,
+                               camera=[cam.fx, cam.fy, cam.cx, cam.cy, cam.width, cam.height,
+                                       np.asarray(cam.rotation).tolist(), np.asarray(cam.translation).tolist()])
             elif mode in ("lasso", "rectangle"):
                 self._drag_points.append((x, y))
                 if kind == "up":
@@ -574,7 +578,9 @@ class ViewerApp:
         mods = {int(K.LEFT_CONTROL): "ctrl", int(K.RIGHT_CONTROL): "ctrl", int(K.LEFT_SHIFT): "shift",
                 int(K.RIGHT_SHIFT): "shift", int(K.ALT): "alt"}
         if key in mods:
-            (self._mods.add if e.type == gui.KeyEvent.Type.DOWN else self._mods.discard)(mods[key])
+            down = e.type == gui.KeyEvent.Type.DOWN
+            (self._mods.add if down else self._mods.discard)(mods[key])
+            self.trace("modifier", name=mods[key], down=down)
             return False
         if e.type != gui.KeyEvent.Type.DOWN:
             return False
