@@ -212,8 +212,9 @@ def test_viewer_brush_undo_save_with_real_input_events(tmp_path, ict_model):
     assert changed.sum() == second["changed"] > 0
     assert np.array_equal(changed, expected), (changed.sum(), expected.sum(), (changed != expected).sum())
     assert (result.labels[changed] == part).all()
-    assert np.array_equal(result.edited, changed)
-    assert [(e["operation"], e["part"], e["count"]) for e in result.edit_log] == [("brush", PART, int(changed.sum()))]
+    assert np.array_equal(result.edited, ball)  # every brushed vertex is set by hand now
+    assert [(e["operation"], e["part"], e["count"], e.get("confirmed", 0)) for e in result.edit_log] == [
+        ("brush", PART, int(changed.sum()), int((ball & ~changed).sum()))]
     assert np.array_equal(result.votes, original.votes)  # the vote table is kept
 
     # the picked centres follow the dragged path: from its start to its end along the line
@@ -229,3 +230,26 @@ def test_viewer_brush_undo_save_with_real_input_events(tmp_path, ict_model):
     assert (mesh_view.reshape(-1, 3).std(axis=1) > 0).any()
     present = [original.parts.names[i] for i in np.flatnonzero(pixels >= 150)]
     assert len(present) >= 5 and PART in present, pixels
+
+
+def test_screenshot_without_a_display(tmp_path, ict_model):
+    """`facepart correct --screenshot` with no $DISPLAY draws on its own Xvfb and writes what the view shows."""
+    import cv2
+
+    original = ict_annotation(ict_model)
+    save_annotation(original, tmp_path)
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY", "FACEPART_VIEWER_TRACE")}
+    out = tmp_path / "left.png"
+    r = subprocess.run([sys.executable, "-m", "facepart", "correct", str(tmp_path / "annotation.npz"), "--screenshot",
+                        str(out), "--view", "left", "--size", "480x400"], capture_output=True, text=True, env=env,
+                       timeout=READY_TIMEOUT)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert f"Wrote {out}" in r.stdout
+    rgb = cv2.imread(str(out))[..., ::-1]
+    assert rgb.shape == (400, 480, 3)
+    pixels = dict(zip(original.parts.names, part_pixels(rgb, original.parts.colors)))
+    # the subject's left side faces the camera: its brow shows, the right one hardly (shaded brown pixels of
+    # one brow can pass for the other's colour)
+    assert pixels["skin"] > 2000 and pixels["up_lip"] > 10 and pixels["down_lip"] > 10
+    assert pixels["left_eyebrow"] > 50 and pixels["left_eyebrow"] > 4 * pixels["right_eyebrow"]
+    assert pixels["left_eye"] >= pixels["right_eye"]

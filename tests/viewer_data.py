@@ -15,9 +15,15 @@ def ict_annotation(model, seed: int = 0) -> Annotation:
     has = labels >= 0
     votes = np.zeros((model.n_vertices, len(parts)), np.int32)
     votes[np.flatnonzero(has), labels[has]] = 10
-    votes += (rng.integers(0, 4, votes.shape) * has[:, None]).astype(np.int32)
-    # a patch of contested votes on the left cheek: the "uncertain region" to find
-    cheek = has & (np.linalg.norm(model.vertices - model.vertices[model.landmarks68[13]] * [0.8, 1, 1], axis=1) < 0.012)
+    noise = rng.integers(1, 4, votes.shape) * (rng.random(votes.shape) < 0.1)  # a few stray votes
+    votes += (noise * has[:, None]).astype(np.int32)
+    # a patch of contested votes on the left cheek (the most forward skin vertex 4.5 cm left of the nose
+    # tip, 1 cm below it): the "uncertain region" to find
+    tip = model.vertices[model.landmarks68[30]]
+    skin = np.flatnonzero(labels == parts.index("skin"))
+    near = skin[np.hypot(model.vertices[skin, 0] - tip[0] - 0.045, model.vertices[skin, 1] - tip[1] + 0.01) < 0.003]
+    center = model.vertices[near[np.argmax(model.vertices[near, 2])]]
+    cheek = has & (np.linalg.norm(model.vertices - center, axis=1) < 0.012)
     votes[cheek] = 0
     votes[cheek, parts.index("skin")] = 5
     votes[cheek, parts.index("nose")] = 4

@@ -316,7 +316,7 @@ class ViewerApp:
 
     def _on_layout(self, ctx):
         r = self.window.content_rect
-        width = min(PANEL_WIDTH * max(self.window.scaling, 1.0), r.width * 0.5)
+        width = 0 if self.screenshot else min(PANEL_WIDTH * max(self.window.scaling, 1.0), r.width * 0.5)
         self.scene.frame = self.gui.Rect(r.x, r.y, int(r.width - width), r.height)
         self.panel.frame = self.gui.Rect(int(r.get_right() - width), r.y, int(width), r.height)
         self.view = None  # the view size changed
@@ -524,7 +524,7 @@ class ViewerApp:
                     edit = ed.end_stroke()
                     cam = view.camera
                     self.trace("stroke", centers=[int(c) for c in ed.stroke_centers],
-                               changed=0 if edit is None else len(edit.indices),
+                               changed=0 if edit is None else edit.log["count"],
                                part=ed.part_name(ERASE if mode == "erase" else ed.active),
                                radius_mm=ed.brush_radius_mm, through=ed.through,
                                camera=[cam.fx, cam.fy, cam.cx, cam.cy, cam.width, cam.height,

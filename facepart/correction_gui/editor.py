@@ -22,8 +22,11 @@ Conventions:
   painting with a locked part is refused.
 * Each stroke, fill, assignment or erase is one undo step; at least 200 steps
   are kept (``history_limit``, default 1000).
-* Vertices whose label an edit changed are marked ``edited``; the edit log
-  lists the edits in effect (undone ones drop out), oldest first.
+* Every vertex an edit sets is marked ``edited`` (set by hand), also where
+  its label was already right (a confirmation); locked vertices are not set.
+  The edit log lists the edits in effect (undone ones drop out), oldest
+  first: operation, time, part, ``count`` (labels changed) and ``confirmed``
+  (vertices newly marked without a change).
 """
 
 from __future__ import annotations
@@ -260,28 +263,31 @@ class Editor:
     def _assign(self, idx: np.ndarray, part: int) -> int:
         cur = self.labels[idx]
         free = ~np.append(self.locked, False)[cur]  # label -1 indexes the appended False
-        idx = idx[free & (cur != part)]
+        idx, cur = idx[free], cur[free]
         self.labels[idx] = part
-        self.edited[idx] = True
-        return len(idx)
+        self.edited[idx] = True  # set by hand, even where the label was already right (confirmed)
+        return int((cur != part).sum())
 
     def _commit(self) -> Edit | None:
         if self._tx is None:
             return None
         operation, part, before, edited_before = self._tx
         self._tx = None
-        idx = np.flatnonzero(self.labels != before)
+        idx = np.flatnonzero((self.labels != before) | (self.edited != edited_before))
         if not len(idx):
-            self.edited[:] = edited_before  # nothing changed: no edited marks either
             return None
-        log = {"time": now_iso(), "operation": operation, "count": int(len(idx)),
+        changed = int((self.labels[idx] != before[idx]).sum())
+        log = {"time": now_iso(), "operation": operation, "count": changed,
                "part": None if part < 0 else self.parts.names[part], "mirror": self._mirror_on}
+        if changed < len(idx):
+            log["confirmed"] = int(len(idx) - changed)  # newly marked as set by hand, label unchanged
         edit = Edit(operation, idx, before[idx], self.labels[idx].copy(), edited_before[idx], log, next(self._serial))
         self._undo.append(edit)
         self._redo.clear()
         while len(self._undo) > self.history_limit:
             self._base_log.append(self._undo.pop(0).log)
-        self.message = f"{operation}: {len(idx)} vertices -> {self.part_name(part)}"
+        self.message = (f"{operation}: {changed} vertices -> {self.part_name(part)}"
+                        + (f" ({log['confirmed']} confirmed)" if "confirmed" in log else ""))
         return edit
 
     def _one_step(self, operation: str, part: int | str | None, indices: np.ndarray) -> Edit | None:
@@ -440,9 +446,14 @@ class Editor:
         """Select every shown vertex of ``part`` (-1: the unlabelled ones)."""
         return self._combine(self.shown & (self.labels == self.part_id(part)), mode)
 
-    def select_vertices(self, indices: np.ndarray, mode: str = "replace") -> int:
-        mask = np.zeros(self.n_vertices, bool)
-        mask[np.asarray(indices, np.int64)] = True
+    def select_vertices(self, vertices: np.ndarray, mode: str = "replace") -> int:
+        """Select ``vertices``: (N,) ids or a (V,) bool mask (only shown vertices are selectable)."""
+        vertices = np.asarray(vertices)
+        if vertices.dtype == bool:
+            mask = vertices.copy()
+        else:
+            mask = np.zeros(self.n_vertices, bool)
+            mask[vertices.astype(np.int64)] = True
         return self._combine(mask & self.shown, mode)
 
     def _combine(self, mask: np.ndarray, mode: str) -> int:
@@ -614,8 +625,11 @@ class Editor:
         return replace(self.source, labels=self.labels.copy(), edited=self.edited.copy(), edit_log=self.edit_log())
 
     def save(self, out_dir: str | Path) -> tuple[Path, Path]:
-        """Write ``annotation.npz`` and ``parts.json`` into ``out_dir`` (atomically); marks the state saved."""
-        paths = save_annotation(self.annotation(), out_dir)
+        """Write ``annotation.npz`` and ``parts.json`` into ``out_dir`` (created if needed; atomic writes);
+        marks the state saved."""
+        from ..io_utils import ensure_writable_dir
+
+        paths = save_annotation(self.annotation(), ensure_writable_dir(out_dir))
         self._saved_token = self._state_token()
         self.message = f"saved {paths[0]}"
         return paths
