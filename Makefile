@@ -3,8 +3,10 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.facepart-installed
-# Headless OpenGL (OSMesa and Mesa EGL) for pyrender, libGL/glib for OpenCV.
-APT_PACKAGES := libosmesa6 libegl1 libegl-mesa0 libgl1-mesa-dri libgbm1 libgl1 libglib2.0-0
+# Headless OpenGL (OSMesa and Mesa EGL) for pyrender, libGL/glib for OpenCV; the correction viewer (Open3D's
+# GUI on Vulkan, software Mesa without a GPU; libusb for `import open3d`) and its test (Xvfb, xdotool).
+APT_PACKAGES := libosmesa6 libegl1 libegl-mesa0 libgl1-mesa-dri libgbm1 libgl1 libglib2.0-0 \
+	xvfb xdotool libvulkan1 mesa-vulkan-drivers libusb-1.0-0
 ICT_MODEL ?= $(abspath ../shared/models/ict-facekit/FaceXModel)
 OUT ?= out
 

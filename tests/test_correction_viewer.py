@@ -34,7 +34,7 @@ if shutil.which("Xvfb") is None:
 
 READY_TIMEOUT = 600  # first frame on a loaded 2-core machine with software Vulkan
 STEP_TIMEOUT = 120
-WINDOW = (1000, 700)  # small: each frame is drawn by the CPU
+WINDOW = (900, 620)  # small: each frame is drawn by the CPU
 PART = "up_lip"
 
 
@@ -151,6 +151,12 @@ def test_viewer_brush_undo_save_with_real_input_events(tmp_path, ict_model):
             else:
                 pytest.fail(f"clicking the {PART} button never made it the active part")
 
+            if os.environ.get("FACEPART_VIEWER_SCREENSHOT"):  # for docs/: the window as a user first sees it
+                from facepart.annotate.preview import write_png
+
+                time.sleep(2.0)
+                write_png(os.environ["FACEPART_VIEWER_SCREENSHOT"], display.screen()[wy:wy + WINDOW[1], wx:wx + WINDOW[0]])
+
             # 2. a Ctrl+drag brush stroke across the forehead, each event confirmed before the next
             y = sy + int(0.27 * sh)
             xs = [sx + int(sw * f) for f in (0.40, 0.45, 0.50, 0.55, 0.60)]
@@ -188,10 +194,6 @@ def test_viewer_brush_undo_save_with_real_input_events(tmp_path, ict_model):
             time.sleep(1.0)
             shot = display.screen()[wy:wy + WINDOW[1], wx:wx + WINDOW[0]]
             mesh_view = shot[sy:sy + sh, sx:sx + sw]
-            if os.environ.get("FACEPART_VIEWER_SCREENSHOT"):  # for docs/: a small PNG of the window
-                from facepart.annotate.preview import write_png
-
-                write_png(os.environ["FACEPART_VIEWER_SCREENSHOT"], shot)
 
             mark = trace.mark()
             xdo(display.name, "key", "ctrl+q")

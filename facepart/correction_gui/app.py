@@ -380,7 +380,11 @@ class ViewerApp:
 
     def _set_colors(self):
         """Push the editor's colours to the GPU (replaces the mesh: Open3D 0.20 updates only point clouds)."""
-        self.mesh.vertex.colors = self.o3d.core.Tensor(self.editor.colors())
+        colors = self.editor.colors()
+        if getattr(self, "_colors", None) is not None and np.array_equal(colors, self._colors):
+            return
+        self._colors = colors
+        self.mesh.vertex.colors = self.o3d.core.Tensor(colors)
         if hasattr(self, "scene"):
             if self.scene.scene.has_geometry("mesh"):
                 self.scene.scene.remove_geometry("mesh")
