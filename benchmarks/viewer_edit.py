@@ -190,7 +190,7 @@ def main():
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
           f"load average {os.getloadavg()[0]:.1f}; model {model.name} ({model.n_vertices} vertices); "
           f"brush {args.radius} mm")
-    view_size = (size[0] - 340, size[1])
+    view_size = (size[0] - 400, size[1])
     times, touched = bench_editor(model, annotation, view_size, args.events, args.radius)
     print(f"editor only, brush event -> new colours:           {ms(times)}; {touched} vertices painted")
     if args.skip_window:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -195,9 +196,16 @@ def test_viewer_brush_undo_save_with_real_input_events(tmp_path, ict_model):
             shot = display.screen()[wy:wy + WINDOW[1], wx:wx + WINDOW[0]]
             mesh_view = shot[sy:sy + sh, sx:sx + sw]
 
+            # 4. unsaved edits are never lost: Ctrl+Z after the save, Ctrl+Q asks, and a SIGTERM (no one to
+            # answer) writes them to a recovery folder instead of the annotation
             mark = trace.mark()
+            xdo(display.name, "key", "ctrl+z")
+            trace.wait("action", lambda e: e["message"].startswith("undid brush"), since=mark)
             xdo(display.name, "key", "ctrl+q")
-            assert proc.wait(STEP_TIMEOUT) == 0, log_path.read_text()[-3000:]
+            trace.wait("ask-unsaved", since=mark)
+            proc.send_signal(signal.SIGTERM)
+            recovered = trace.wait("recovered", since=mark)
+            assert proc.wait(STEP_TIMEOUT) == 3, log_path.read_text()[-3000:]
         finally:
             if proc.poll() is None:
                 proc.kill()
@@ -218,6 +226,10 @@ def test_viewer_brush_undo_save_with_real_input_events(tmp_path, ict_model):
     assert [(e["operation"], e["part"], e["count"], e.get("confirmed", 0)) for e in result.edit_log] == [
         ("brush", PART, int(changed.sum()), int((ball & ~changed).sum()))]
     assert np.array_equal(result.votes, original.votes)  # the vote table is kept
+    rescued = load_annotation(recovered["path"])
+    assert Path(recovered["path"]).parent.parent == tmp_path and Path(recovered["path"]).parent.name.startswith("unsaved-")
+    assert np.array_equal(rescued.labels, original.labels) and not rescued.edited.any()  # the state after the undo
+    assert "unsaved edits" in log_path.read_text()
 
     # the picked centres follow the dragged path: from its start to its end along the line
     fx, fy, cx, cy, w, h, rot, trans = second["camera"]

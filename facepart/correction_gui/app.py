@@ -34,7 +34,7 @@ from .keymap import keymap_text
 from .screen import VIEW_DIRECTIONS, ScreenView, camera_from_gl, look_at_pose
 from .session import Session
 
-PANEL_WIDTH = 340
+PANEL_WIDTH = 400
 FIELD_OF_VIEW = 30.0
 TOOLS = ("navigate", "brush", "erase", "lasso", "rectangle", "fill")
 
@@ -93,8 +93,9 @@ class ViewerApp:
         self._drag_points: list[tuple[float, float]] = []
         self._mods = set()  # modifier keys held
         self._view_cycle = 0
-        self._quit_requested = False
         self._closing_ok = False
+        self._dialog_open = False
+        self._recovered = False  # unsaved edits already written to a recovery folder
         self.first_frame_s = None
         self.exit_code = 0
         self.result_path: Path | None = None
@@ -202,39 +203,50 @@ class ViewerApp:
         self.widgets = {}
         p = self.panel
         p.add_child(gui.Label(f"{self.session.source.name}  ({ed.n_vertices} vertices)"))
-        p.add_child(gui.Label("Parts (click: active part)"))
-        grid = gui.VGrid(4, sep)
+        p.add_child(gui.Label("Parts (click: active part; keys 1-9, 0 = erase)"))
         self.count_labels = []
         self.part_buttons = []
         self.show_boxes = []
         self.lock_boxes = []
         for i, name in enumerate(ed.parts.names):
-            key = f"{i + 1} " if i < 9 else "  "
-            b = gui.Button(f"{key}{name}")
-            b.background_color = gui.Color(*(ed.parts.colors[i] / 255.0))
+            row = gui.Horiz(sep)
+            swatch = gui.Button(" ")
+            swatch.background_color = gui.Color(*(ed.parts.colors[i] / 255.0))
+            swatch.set_on_clicked(lambda i=i: self._do(lambda: ed.set_active(i)))
+            b = gui.Button(f"{i + 1} {name}" if i < 9 else name)
+            b.toggleable = True
             b.set_on_clicked(lambda i=i: self._do(lambda: ed.set_active(i)))
             self.widgets[f"part:{name}"] = b
-            self.part_buttons.append(b)
             count = gui.Label("0")
             show = gui.Checkbox("show")
             show.checked = True
             show.set_on_checked(lambda on, i=i: self._do(lambda: self._set_hidden(i, not on)))
             lock = gui.Checkbox("lock")
             lock.set_on_checked(lambda on, i=i: self._do(lambda: self._set_locked(i, on)))
-            for wdg in (b, count, show, lock):
-                grid.add_child(wdg)
+            for wdg in (swatch, b, count):
+                row.add_child(wdg)
+            row.add_stretch()
+            row.add_child(show)
+            row.add_child(lock)
+            p.add_child(row)
+            self.part_buttons.append(b)
             self.count_labels.append(count)
             self.show_boxes.append(show)
             self.lock_boxes.append(lock)
+        row = gui.Horiz(sep)
         b = gui.Button("0 erase")
+        b.toggleable = True
         b.set_on_clicked(lambda: self._do(lambda: ed.set_active(ERASE)))
         self.widgets["part:(erase)"] = b
+        self.part_buttons.append(b)
         self.unlabelled_label = gui.Label("0")
-        self.unlabelled_box = gui.Checkbox("highlight")
+        self.unlabelled_box = gui.Checkbox("highlight (U)")
         self.unlabelled_box.set_on_checked(lambda on: self._do(lambda: setattr(ed, "show_unlabelled", on)))
-        for wdg in (b, self.unlabelled_label, self.unlabelled_box, gui.Label("")):
-            grid.add_child(wdg)
-        p.add_child(grid)
+        for wdg in (b, self.unlabelled_label):
+            row.add_child(wdg)
+        row.add_stretch()
+        row.add_child(self.unlabelled_box)
+        p.add_child(row)
         self.active_label = gui.Label("")
         p.add_child(self.active_label)
 
@@ -325,10 +337,12 @@ class ViewerApp:
         ed = self.editor
         counts = ed.counts()
         for i, lab in enumerate(self.count_labels):
-            lab.text = f"{counts[i]}"
+            lab.text = f"{counts[i]:>6}"
             self.show_boxes[i].checked = not ed.hidden[i]
             self.lock_boxes[i].checked = bool(ed.locked[i])
         self.unlabelled_label.text = f"{counts[-1]} unlabelled"
+        for i, b in enumerate(self.part_buttons):
+            b.is_on = (i if i < ed.n_parts else ERASE) == ed.active
         self.unlabelled_box.checked = ed.show_unlabelled
         active = ed.part_name(ed.active)
         flags = [f for f, on in (("mirror", ed.mirror), ("through", ed.through)) if on]
@@ -615,7 +629,8 @@ class ViewerApp:
             K.RIGHT_BRACKET: lambda: ed.scale_brush(1.25),
             K.B: lambda: self.set_tool("brush"), K.E: lambda: self.set_tool("erase"),
             K.Q: lambda: self.set_tool("lasso"), K.R: lambda: self.set_tool("rectangle"),
-            K.F: lambda: self.set_tool("fill"), K.ESCAPE: self._escape,
+            K.F: lambda: self.set_tool("fill"), K.SPACE: lambda: self.set_tool("navigate"),
+            K.D: ed.clear_selection,
             K.PLUS: lambda: ed.grow_selection(1), K.EQUALS: lambda: ed.grow_selection(1),
             K.MINUS: lambda: ed.grow_selection(-1), K.ENTER: ed.assign_selection,
             K.DELETE: ed.erase_selection, K.BACKSPACE: ed.erase_selection,
@@ -631,17 +646,18 @@ class ViewerApp:
         setattr(self.editor, attr, not getattr(self.editor, attr))
         self.editor.message = f"{attr.replace('_', ' ')} {'on' if getattr(self.editor, attr) else 'off'}"
 
-    def _escape(self):
-        self.set_tool("navigate")
-        self.editor.clear_selection()
-
     # -- closing ---------------------------------------------------------------------------------------
     def request_close(self):
         if self._on_close():
             self.window.close()
 
     def _on_close(self) -> bool:
-        """Closing: fine when saved; with unsaved edits ask Save / Discard / Cancel."""
+        """Closing: fine when saved; with unsaved edits ask Save / Discard / Cancel.
+
+        (Open3D closes the window on Esc whatever this returns; then the unsaved edits go to a
+        recovery folder, see :meth:`_on_exit`.)
+        """
+        self.trace("close-requested", dirty=self.editor.dirty)
         if self._closing_ok or not self.editor.dirty:
             return True
         self._ask_unsaved()
@@ -653,18 +669,19 @@ class ViewerApp:
         dlg = gui.Dialog("Unsaved edits")
         box = gui.Vert(em, gui.Margins(em, em, em, em))
         n = len(self.editor._undo)
-        box.add_child(gui.Label(f"{n} edit(s) are not saved to {self.session.save_dir}.\nSave them before closing?"))
+        box.add_child(gui.Label(f"The labels differ from what is saved in {self.session.save_dir}.\n"
+                                "Save them before closing?"))
         row = gui.Horiz(em)
 
         def close(save: bool):
-            self.window.close_dialog()
+            self._close_dialog()
             if save:
                 self.save()
             self._closing_ok = True
             self.window.close()
 
         for text, fn in (("Save", lambda: close(True)), ("Discard", lambda: close(False)),
-                         ("Cancel", self.window.close_dialog)):
+                         ("Cancel", self._close_dialog)):
             b = gui.Button(text)
             b.set_on_clicked(fn)
             self.widgets[f"dialog:{text}"] = b
@@ -672,19 +689,27 @@ class ViewerApp:
         box.add_child(row)
         dlg.add_child(box)
         self.window.show_dialog(dlg)
+        self._dialog_open = True
         self.trace("ask-unsaved", edits=n)
+
+    def _close_dialog(self):
+        if self._dialog_open:
+            self.window.close_dialog()
+            self._dialog_open = False
 
     def _on_tick(self) -> bool:
         if self._signal is not None:  # SIGTERM / SIGHUP / Ctrl+C in the terminal: never lose edits
             sig, self._signal = self._signal, None
             self._save_recovery(f"signal {sig}")
             self._closing_ok = True
-            self.window.close()
+            self._close_dialog()  # (closing a window under an open dialog crashes Open3D)
+            self.app.post_to_main_thread(self.window, self.window.close)  # not from inside the tick
         return False
 
     def _save_recovery(self, why: str) -> Path | None:
-        if not self.editor.dirty:
+        if not self.editor.dirty or self._recovered:
             return None
+        self._recovered = True
         stamp = time.strftime("%Y%m%d-%H%M%S")
         folder = self.session.save_dir / f"unsaved-{stamp}"
         folder.mkdir(parents=True, exist_ok=True)

@@ -12,7 +12,7 @@ KEYMAP: tuple[tuple[str, str], ...] = (
     ("Q", "lasso tool: left-drag draws a lasso that selects vertices"),
     ("R", "rectangle tool: left-drag selects the vertices in a rectangle"),
     ("F", "fill tool: click floods the clicked label's connected region with the active part"),
-    ("Esc", "navigate tool (left-drag rotates); clears the selection"),
+    ("Space", "navigate tool (left-drag rotates)"),
     ("Ctrl+left-drag", "paint with the active part, in any tool"),
     ("Ctrl+Shift+left-drag", "erase (unlabel), in any tool"),
     ("Shift+lasso/rectangle", "add to the selection (Alt: remove from it)"),
@@ -20,6 +20,7 @@ KEYMAP: tuple[tuple[str, str], ...] = (
     ("Enter", "assign the selection to the active part"),
     ("Delete / Backspace", "unlabel the selection"),
     ("A", "select every vertex of the active part"),
+    ("D", "clear the selection"),
     ("T", "toggle brush and lasso: visible vertices only / through the mesh"),
     ("M", "mirror mode: repeat every edit on the other side, swapping left and right parts"),
     ("L", "lock / unlock the active part (locked parts are never overwritten)"),
@@ -33,6 +34,7 @@ KEYMAP: tuple[tuple[str, str], ...] = (
     ("Ctrl+Z / Ctrl+Y", "undo / redo (Ctrl+Shift+Z also redoes); at least 200 steps"),
     ("Ctrl+S", "save annotation.npz and parts.json (the window stays open)"),
     ("Ctrl+Q", "close (asks Save / Discard / Cancel when edits are unsaved)"),
+    ("Esc", "closes the window at once (Open3D's own key): unsaved edits then go to a recovery folder"),
     ("Left-drag / wheel / right-drag", "rotate / zoom / pan (navigate tool)"),
 )
 

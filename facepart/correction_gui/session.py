@@ -89,6 +89,10 @@ def open_for_correction(path: str | Path, model: FaceModel | str | Path | None =
             notes.append(f"opened the region set '{region_set.name}' ({len(region_set.regions)} regions)")
         annotation = _from_regions(region_set, face, path)
     save_dir = Path(out) if out is not None else default_save_dir(path)
+    recovered = sorted(save_dir.glob("unsaved-*/" + ANNOTATION_FILE)) if save_dir.is_dir() else []
+    if recovered:
+        notes.append(f"unsaved edits of an earlier session were kept in {recovered[-1]}; open that file to "
+                     "continue from them")
     if annotation.edited is not None and annotation.edited.any():
         notes.append(f"{int(annotation.edited.sum())} vertices were already edited by hand "
                      f"({len(annotation.edit_log)} edits in the log)")
