@@ -191,6 +191,7 @@ class ViewerApp:
     def _redraw_now(self):
         """Ask for a frame and wake the event loop (which otherwise may sleep until the next input event)."""
         self.scene.force_redraw()
+        self.window.post_redraw()
         self.app.post_to_main_thread(self.window, lambda: None)
 
     # -- panel -------------------------------------------------------------------------------------
@@ -213,8 +214,7 @@ class ViewerApp:
             swatch = gui.Button(" ")
             swatch.background_color = gui.Color(*(ed.parts.colors[i] / 255.0))
             swatch.set_on_clicked(lambda i=i: self._do(lambda: ed.set_active(i)))
-            b = gui.Button(f"{i + 1} {name}" if i < 9 else name)
-            b.toggleable = True
+            b = gui.Button(self._part_text(i))
             b.set_on_clicked(lambda i=i: self._do(lambda: ed.set_active(i)))
             self.widgets[f"part:{name}"] = b
             count = gui.Label("0")
@@ -234,8 +234,7 @@ class ViewerApp:
             self.show_boxes.append(show)
             self.lock_boxes.append(lock)
         row = gui.Horiz(sep)
-        b = gui.Button("0 erase")
-        b.toggleable = True
+        b = gui.Button(self._part_text(ERASE))
         b.set_on_clicked(lambda: self._do(lambda: ed.set_active(ERASE)))
         self.widgets["part:(erase)"] = b
         self.part_buttons.append(b)
@@ -255,7 +254,6 @@ class ViewerApp:
         self.tool_buttons = {}
         for tool in TOOLS:
             b = gui.Button(tool)
-            b.toggleable = True
             b.set_on_clicked(lambda t=tool: self._do(lambda: self.set_tool(t)))
             self.tool_buttons[tool] = b
             self.widgets[f"tool:{tool}"] = b
@@ -326,6 +324,11 @@ class ViewerApp:
         self.window.add_child(self.panel)
         self._refresh_panel()
 
+    def _part_text(self, part: int) -> str:
+        name = self.editor.part_name(part)
+        key = "0 " if part < 0 else (f"{part + 1} " if part < 9 else "")
+        return (">> " if part == self.editor.active else "") + key + name
+
     def _on_layout(self, ctx):
         r = self.window.content_rect
         width = 0 if self.screenshot else min(PANEL_WIDTH * max(self.window.scaling, 1.0), r.width * 0.5)
@@ -341,15 +344,15 @@ class ViewerApp:
             self.show_boxes[i].checked = not ed.hidden[i]
             self.lock_boxes[i].checked = bool(ed.locked[i])
         self.unlabelled_label.text = f"{counts[-1]} unlabelled"
-        for i, b in enumerate(self.part_buttons):
-            b.is_on = (i if i < ed.n_parts else ERASE) == ed.active
+        for i, b in enumerate(self.part_buttons):  # (toggle buttons lose their state when clicked: mark by text)
+            b.text = self._part_text(i if i < ed.n_parts else ERASE)
         self.unlabelled_box.checked = ed.show_unlabelled
         active = ed.part_name(ed.active)
         flags = [f for f, on in (("mirror", ed.mirror), ("through", ed.through)) if on]
         self.active_label.text = (f"active: {active}{' (locked)' if ed.active >= 0 and ed.locked[ed.active] else ''}"
                                   f"   tool: {self.tool}" + (f"   [{', '.join(flags)}]" if flags else ""))
         for tool, b in self.tool_buttons.items():
-            b.is_on = tool == self.tool
+            b.text = (">> " if tool == self.tool else "") + tool
         self.radius_slider.double_value = ed.brush_radius_mm
         self.through_box.checked = ed.through
         self.mirror_box.checked = ed.mirror
@@ -376,6 +379,7 @@ class ViewerApp:
             result = None
         self._set_colors()
         self._refresh_panel()
+        self._redraw_now()
         self.trace("action", message=self.editor.message, active=self.editor.part_name(self.editor.active),
                    changed=before != (self.editor._state_token(), self.editor.selection.sum()))
         return result
@@ -501,6 +505,7 @@ class ViewerApp:
             self._update_lasso()
             if any(k == "up" for k, _, _ in queue):
                 self._refresh_panel()
+            self._redraw_now()
             self.trace("handled", events=len(queue), ms=round(1000 * (time.perf_counter() - t0), 2))
 
     def _request_view(self):
