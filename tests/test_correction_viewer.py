@@ -128,24 +128,27 @@ def test_viewer_brush_undo_save_with_real_input_events(tmp_path, ict_model):
             sx, sy, sw, sh = ready["scene"]
 
             # 1. a click on the part's button in the panel. Open3D's panel (Dear ImGui) sees a press only in
-            # a drawn frame, so the button is released once the X framebuffer shows it pressed.
+            # a drawn frame: hold the button (a 1-pixel move makes the window draw) until the X framebuffer
+            # shows it pressed, or a while; the click is retried, holding longer, if it got lost.
             bx, by, bw, bh = ready["widgets"][f"part:{PART}"]
+            cx, cy = wx + bx + bw // 2, wy + by + bh // 2
 
             def button_pixels():
                 return display.screen()[wy + by:wy + by + bh, wx + bx:wx + bx + bw].astype(int)
 
-            for _ in range(3):
+            for hold in (5, 20, 60):
                 mark = trace.mark()
-                xdo(display.name, "mousemove", "--sync", str(wx + bx + bw // 2), str(wy + by + bh // 2))
+                xdo(display.name, "mousemove", "--sync", str(cx), str(cy))
                 time.sleep(0.5)
                 idle = button_pixels()
                 xdo(display.name, "mousedown", "1")
-                deadline = time.monotonic() + STEP_TIMEOUT
+                xdo(display.name, "mousemove", "--sync", str(cx + 1), str(cy))
+                deadline = time.monotonic() + hold
                 while np.abs(button_pixels() - idle).max() < 8 and time.monotonic() < deadline:
                     time.sleep(0.05)
                 xdo(display.name, "mouseup", "1")
                 try:
-                    trace.wait("action", lambda e: e["active"] == PART, timeout=60, since=mark)
+                    trace.wait("action", lambda e: e["active"] == PART, timeout=30, since=mark)
                     break
                 except pytest.fail.Exception:
                     continue
