@@ -158,7 +158,8 @@ def test_viewer_brush_undo_save_with_real_input_events(tmp_path, ict_model):
             if os.environ.get("FACEPART_VIEWER_SCREENSHOT"):  # for docs/: the window as a user first sees it
                 from facepart.annotate.preview import write_png
 
-                time.sleep(2.0)
+                xdo(display.name, "mousemove", "--sync", str(wx + sx + sw // 2), str(wy + sy + sh - 5))
+                time.sleep(5.0)  # (the move makes the window draw the panel's new state)
                 write_png(os.environ["FACEPART_VIEWER_SCREENSHOT"], display.screen()[wy:wy + WINDOW[1], wx:wx + WINDOW[0]])
 
             # 2. a Ctrl+drag brush stroke across the forehead, each event confirmed before the next
