@@ -39,8 +39,11 @@ Keys and mouse:
 @click.option("--view", type=click.Choice(["front", "left", "right"]), default="front", show_default=True,
               help="The view to start with (left/right: the subject's).")
 @click.option("--size", default="1400x900", show_default=True, metavar="WxH", help="Window size in pixels.")
+@click.option("--shading", type=click.Choice(["headlight", "pbr"]), default="headlight", show_default=True,
+              help="headlight: flat colours lit by a light at the camera (fast without a GPU); pbr: Open3D's lit "
+                   "material (smoother, wants a GPU).")
 @_model_options
-def correct(annotation, model, out, regions, screenshot, view, size, model_args):
+def correct(annotation, model, out, regions, screenshot, view, size, shading, model_args):
     from ..correction_gui import correct as run_correct
 
     match = re.fullmatch(r"(\d+)x(\d+)", size)
@@ -53,7 +56,7 @@ def correct(annotation, model, out, regions, screenshot, view, size, model_args)
     if model_args.get("fmt"):
         options["format"] = model_args["fmt"]
     result = run_correct(annotation, model=model, out=out, screenshot=screenshot, view=view,
-                         size=(int(match[1]), int(match[2])), regions=regions, **options)
+                         size=(int(match[1]), int(match[2])), regions=regions, shading=shading, **options)
     if screenshot is not None:
         click.echo(f"Wrote {result.written} ({result.first_frame_s:.1f} s to the first frame)")
     elif result.exit_code:

@@ -34,7 +34,7 @@ class CorrectResult(NamedTuple):
 
 def correct(path: str | Path, model=None, out: str | Path | None = None, screenshot: str | Path | None = None,
             view: str = "front", size: tuple[int, int] = (1400, 900), regions: str | None = None,
-            **load_options) -> CorrectResult:
+            shading: str = "headlight", **load_options) -> CorrectResult:
     """Open ``path`` in the correction window (or, with ``screenshot``, draw it to a PNG and return).
 
     Without a display ($DISPLAY unset), a screenshot is drawn on a private Xvfb display; the
@@ -46,7 +46,7 @@ def correct(path: str | Path, model=None, out: str | Path | None = None, screens
     from .app import ViewerApp
 
     session = open_for_correction(path, model, out=out, regions=regions, **load_options)
-    viewer = ViewerApp(session, size=size, screenshot=screenshot, view=view)
+    viewer = ViewerApp(session, size=size, screenshot=screenshot, view=view, shading=shading)
     if os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"):
         code = viewer.run()
     elif screenshot is not None:

@@ -123,6 +123,22 @@ class ScreenView:
         return np.asarray(cam.rotation, np.float64).T @ (pc - np.asarray(cam.translation, np.float64))
 
 
+def headlight(vertices: np.ndarray, normals: np.ndarray, eye: np.ndarray, up: np.ndarray | None = None,
+              ambient: float = 0.3) -> np.ndarray:
+    """(V,) float32 Lambert shading in [ambient, 1] from a point light just above the camera at ``eye``.
+
+    For drawing unlit (fast on software renderers) with the shape still readable: vertex colours
+    are multiplied by this. ``up`` (default +y) lifts the light a little above the eye.
+    """
+    eye = np.asarray(eye, np.float64)
+    to_eye = eye - np.asarray(vertices, np.float64)
+    if up is not None:
+        to_eye += 0.15 * np.linalg.norm(to_eye, axis=1).mean() * np.asarray(up, np.float64)
+    to_eye /= np.maximum(np.linalg.norm(to_eye, axis=1, keepdims=True), 1e-12)
+    lambert = np.clip(np.einsum("ij,ij->i", np.asarray(normals, np.float64), to_eye), 0.0, 1.0)
+    return (ambient + (1.0 - ambient) * lambert).astype(np.float32)
+
+
 def points_in_polygon(points: np.ndarray, polygon: np.ndarray, width: int, height: int) -> np.ndarray:
     """(N,) bool: which ``points`` (N, 2) pixels lie inside ``polygon`` (K, 2) (a lasso; K >= 3).
 
