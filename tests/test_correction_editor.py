@@ -485,3 +485,12 @@ def test_keep_edits_refusals(ict_model, annotation, demo_model):
                      annotation.confidence, annotation.visible_count, fewer, annotation.fingerprint)
     with pytest.raises(FacepartError, match="nose"):
         apply_kept_edits(new, edited)
+
+
+def test_headlight_shading():
+    from facepart.correction_gui.screen import headlight
+
+    vertices = np.zeros((3, 3))
+    normals = np.array([[0, 0, 1.0], [0, 0, -1.0], [1.0, 0, 0]])
+    shade = headlight(vertices, normals, eye=np.array([0, 0, 2.0]), ambient=0.3)
+    assert shade[0] == pytest.approx(1.0) and shade[1] == pytest.approx(0.3) and shade[2] == pytest.approx(0.3)
