@@ -107,12 +107,12 @@ def test_cli_help_lists_the_keymap():
         assert must in text
 
 
-def test_cli_refuses_another_topology_in_one_line(ict_model, tmp_path):
+def test_cli_refuses_another_topology_in_one_line(ict_model, demo_model, tmp_path):
     save_annotation(ict_annotation(ict_model), tmp_path)
     r = facepart("correct", tmp_path / "annotation.npz", "--model", "demo", "--screenshot", tmp_path / "x.png")
     assert r.returncode == 1 and "Traceback" not in r.stderr
     lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
-    assert len(lines) == 1 and "another topology" in lines[0] and "26719 vertices vs 6402" in lines[0]
+    assert len(lines) == 1 and "another topology" in lines[0] and f"26719 vertices vs {demo_model.n_vertices}" in lines[0]
 
 
 def test_cli_without_a_display_needs_screenshot(ict_model, tmp_path):
