@@ -3,8 +3,11 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.facepart-installed
-# Headless OpenGL (OSMesa and Mesa EGL) for pyrender, libGL/glib for OpenCV, Chromium for the report page's test.
-APT_PACKAGES := libosmesa6 libegl1 libegl-mesa0 libgl1-mesa-dri libgbm1 libgl1 libglib2.0-0 chromium
+# Headless OpenGL (OSMesa and Mesa EGL) for pyrender and moderngl, libGL/glib for OpenCV; the correction viewer
+# (Open3D's GUI on Vulkan, software Mesa without a GPU; libusb for `import open3d`) and its test (Xvfb, xdotool);
+# Chromium for the report page's test.
+APT_PACKAGES := libosmesa6 libegl1 libegl-mesa0 libgl1-mesa-dri libgbm1 libgl1 libglib2.0-0 \
+	xvfb xdotool libvulkan1 mesa-vulkan-drivers libusb-1.0-0 chromium
 ICT_MODEL ?= $(abspath ../shared/models/ict-facekit/FaceXModel)
 OUT ?= out
 

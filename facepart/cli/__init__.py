@@ -4,7 +4,7 @@ Commands parse options, call the library, and print; a user's mistake is one
 line on stderr and a non-zero exit code (``FacepartError``), never a traceback.
 The group lives here; each family of commands is a module of this package
 (``annotate``: annotate, render, vote, merge; ``info``: segment, info, formats, labelsets;
-``export``: export, transfer, compare; ``landmarks``: landmarks; ``report``: report).
+``export``: export, transfer, compare; ``landmarks``: landmarks; ``report``: report; ``correct``: correct).
 """
 
 from __future__ import annotations
@@ -63,7 +63,7 @@ def run() -> None:
         interrupted(exc)
 
 
-from . import annotate, export, info, landmarks, report  # noqa: E402,F401  (each module adds its commands to ``main``)
+from . import annotate, correct, export, info, landmarks, report  # noqa: E402,F401  (each module adds its commands to ``main``)
 
 if __name__ == "__main__":  # pragma: no cover
     run()

@@ -6,7 +6,7 @@
 key                     shape       meaning
 ======================  ==========  ==============================================
 format                  ()          "facepart-annotation"
-format_version          ()          1
+format_version          ()          3 (1: int32 votes; 2: float32 votes; 3: hand edits)
 labels                  (V,) int16  part id per vertex, -1 = none
 votes                   (V, P) f4   weighted votes per vertex and part, summed over variants
 none_votes              (V,) f4     votes for "no part" (unlabelled pixels on the model)
@@ -19,6 +19,9 @@ triangle_hash           ()          ... sha256 of the int64 triangle array (16 h
 rule                    ()          "majority" or "union" (what parts.json holds)
 settings                ()          JSON: the run's settings, seed, segmenter, model
 facepart_version        ()          version that wrote it
+edited                  (V,) bool   vertices whose label a person set by hand (optional)
+edit_log                ()          JSON list of hand edits in effect, oldest first: time (ISO 8601
+                                    UTC), operation, count (labels changed), part, ... (optional)
 ======================  ==========  ==============================================
 
 ``parts.json`` maps each part name to its sorted vertex indices (0-based)
@@ -42,7 +45,7 @@ from .parts import PartTable
 from .topology import Fingerprint
 
 FORMAT = "facepart-annotation"
-FORMAT_VERSION = 2  # 2: float32 (weighted) votes
+FORMAT_VERSION = 3  # 2: float32 (weighted) votes; 3: optional edited mask and edit log
 ANNOTATION_FILE = "annotation.npz"
 PARTS_FILE = "parts.json"
 
@@ -60,6 +63,8 @@ class Annotation:
     rule: str = "majority"
     settings: dict = field(default_factory=dict)
     none_votes: np.ndarray | None = None  # (V,) float32 votes for "no part" (majority rule)
+    edited: np.ndarray | None = None  # (V,) bool set by hand (correction viewer); None = never corrected
+    edit_log: list = field(default_factory=list)  # dicts: time, operation, count, part, ...
 
     def __post_init__(self):
         if self.none_votes is None:
@@ -70,8 +75,17 @@ class Annotation:
         return int(self.labels.shape[0])
 
     def membership(self, rule: str | None = None) -> np.ndarray:
-        """(V, P) bool: which vertices belong to which part under ``rule`` (default: the file's)."""
-        return membership(self.votes, self.labels, rule or self.rule)
+        """(V, P) bool: which vertices belong to which part under ``rule`` (default: the file's).
+
+        Vertices edited by hand belong to their label only, under either rule.
+        """
+        member = membership(self.votes, self.labels, rule or self.rule)
+        if self.edited is not None and self.edited.any():
+            idx = np.flatnonzero(self.edited)
+            member[idx] = False
+            has = self.labels[idx] >= 0
+            member[idx[has], self.labels[idx[has]]] = True
+        return member
 
     def members(self, rule: str | None = None) -> dict[str, np.ndarray]:
         """Part name -> sorted (N_p,) int64 vertex indices."""
@@ -120,6 +134,9 @@ def write_annotation_npz(annotation: Annotation, path: str | Path) -> Path:
         "settings": np.array(json.dumps(annotation.settings, sort_keys=True)),
         "facepart_version": np.array(__version__),
     }
+    if annotation.edited is not None:
+        arrays["edited"] = np.asarray(annotation.edited, bool)
+        arrays["edit_log"] = np.array(json.dumps(list(annotation.edit_log)))
     return write_npz_atomic(path, arrays)
 
 
@@ -141,6 +158,8 @@ LAYOUT = {
     "none_votes": ("iuf", ("V",), True),
     "confidence": ("f", ("V",), True),
     "visible_count": ("iu", ("V",), True),
+    "edited": ("b", ("V",), False),  # format 3: hand edits from the correction viewer
+    "edit_log": ("U", (), False),
 }
 
 _COUNT_MAX = np.iinfo(np.int32).max
@@ -225,9 +244,15 @@ def load_annotation(path: str | Path) -> Annotation:
         raise FacepartError(f"{path}: the settings entry must be a JSON object, got {type(settings).__name__}")
     parts = PartTable(tuple(names), d["part_colors"].astype(np.uint8))
     fingerprint = Fingerprint(n_vertices, n_triangles, str(d["triangle_hash"]))
+    edit_log = []
+    if "edit_log" in d:
+        edit_log = loads_json(str(d["edit_log"]), f"{path}: the edit_log entry", "JSON list")
+        if not isinstance(edit_log, list) or not all(isinstance(e, dict) for e in edit_log):
+            raise FacepartError(f"{path}: the edit_log entry must be a JSON list of objects")
+    edited = d["edited"].astype(bool) if "edited" in d else None
     return Annotation(d["labels"].astype(np.int64), d["votes"].astype(np.float32), d["confidence"].astype(np.float32),
                       d["visible_count"].astype(np.int32), parts, fingerprint, rule, settings,
-                      none_votes=d["none_votes"].astype(np.float32))
+                      none_votes=d["none_votes"].astype(np.float32), edited=edited, edit_log=edit_log)
 
 
 def read_parts_json(path: str | Path, n_vertices: int | None = None,

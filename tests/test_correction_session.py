@@ -1,0 +1,124 @@
+"""Opening things to correct (annotation.npz, parts.json, FLAME_masks.pkl, 3DDFA-V3 face_model.npy) and the
+``facepart correct`` command's refusals, help and keymap."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from facepart.correction_gui.editor import Editor
+from facepart.correction_gui.keymap import KEYMAP
+from facepart.correction_gui.session import open_for_correction
+from facepart.data.annotation import load_annotation, save_annotation
+from facepart.errors import FacepartError
+from test_formats_layouts import (  # noqa: F401 - face_source is a fixture
+    V3_ORDER, face_source, flame_masks, write_3ddfa_v3, write_flame, write_flame_masks)
+from viewer_data import ict_annotation
+
+
+def facepart(*args, **env):
+    return subprocess.run([sys.executable, "-m", "facepart", *map(str, args)], capture_output=True, text=True,
+                          env={**os.environ, "PYTHONWARNINGS": "ignore", **env}, timeout=300)
+
+
+def test_open_annotation_uses_the_recorded_model(ict_model, tmp_path):
+    save_annotation(ict_annotation(ict_model), tmp_path)
+    session = open_for_correction(tmp_path)  # the folder works too
+    assert session.model.n_vertices == ict_model.n_vertices
+    assert session.save_dir == tmp_path and session.source == tmp_path / "annotation.npz"
+    other = tmp_path / "copy.npz"
+    other.write_bytes((tmp_path / "annotation.npz").read_bytes())
+    assert open_for_correction(other, ict_model).save_dir == tmp_path / "copy_corrected"
+
+
+def test_open_annotation_refuses_another_topology_and_a_missing_model(ict_model, demo_model, tmp_path):
+    ann = ict_annotation(ict_model)
+    save_annotation(ann, tmp_path)
+    with pytest.raises(FacepartError, match="another topology"):
+        open_for_correction(tmp_path / "annotation.npz", demo_model)
+    ann.settings["model"]["path"] = str(tmp_path / "gone")
+    save_annotation(ann, tmp_path)
+    with pytest.raises(FacepartError, match="is not there; give it with --model"):
+        open_for_correction(tmp_path / "annotation.npz")
+
+
+def test_open_parts_json(ict_model, tmp_path):
+    ann = ict_annotation(ict_model)
+    members = {name: np.flatnonzero(ann.labels == i).tolist() for i, name in enumerate(ann.parts.names)}
+    path = tmp_path / "parts.json"
+    path.write_text(json.dumps(members))
+    session = open_for_correction(path, ict_model)
+    assert session.annotation.parts.names == ann.parts.names
+    assert np.array_equal(session.annotation.labels, ann.labels)
+    assert session.save_dir == tmp_path / "parts_corrected"
+    with pytest.raises(FacepartError, match="give the model with --model"):
+        open_for_correction(path)
+    path.write_text(json.dumps({"nose": [0, 1, 10 ** 7]}))
+    with pytest.raises(FacepartError, match="outside"):
+        open_for_correction(path, ict_model)
+    path.write_text(json.dumps({"nose": "all"}))
+    with pytest.raises(FacepartError, match="not a list"):
+        open_for_correction(path, ict_model)
+
+
+def test_open_3ddfa_v3_face_model_and_save(face_source, tmp_path):
+    path = write_3ddfa_v3(tmp_path / "face_model.npy", face_source)
+    session = open_for_correction(path)
+    ann = session.annotation
+    assert set(ann.parts.names) == set(V3_ORDER)
+    for name in V3_ORDER:
+        assert set(np.flatnonzero(ann.labels == ann.parts.index(name))) == set(face_source.parts[name].tolist())
+    editor = Editor.from_model(session.model, ann)
+    editor.select_part("nose")
+    editor.assign_selection("skin")
+    npz, _ = editor.save(session.save_dir)
+    assert npz == tmp_path / "face_model_corrected" / "annotation.npz"
+    again = open_for_correction(npz)  # the saved file records its model
+    assert not (again.annotation.labels == ann.parts.index("nose")).any()
+    assert again.annotation.edit_log[0]["operation"] == "assign"
+
+
+def test_open_flame_masks(face_source, tmp_path):
+    model_path = write_flame(tmp_path, face_source)
+    masks = write_flame_masks(tmp_path, face_source)
+    session = open_for_correction(masks, model_path)
+    ann = session.annotation
+    assert set(ann.parts.names) == set(flame_masks(face_source))
+    assert ann.rule == "union"  # FLAME's face contains its nose
+    member = ann.members()
+    for name, idx in flame_masks(face_source).items():
+        assert set(member[name].tolist()) == set(np.unique(idx).tolist())
+    with pytest.raises(FacepartError, match="--model"):
+        open_for_correction(masks)
+
+
+def test_cli_help_lists_the_keymap():
+    r = facepart("correct", "--help")
+    assert r.returncode == 0
+    text = " ".join(r.stdout.split())
+    for keys, action in KEYMAP:
+        assert " ".join(keys.split()) in text and " ".join(action.split())[:30] in text
+    for must in ("Ctrl+Z", "Ctrl+Y", "Ctrl+S", "[ ]", "M ", "L ", "H ", "1 .. 9", "--screenshot", "--model"):
+        assert must in text
+
+
+def test_cli_refuses_another_topology_in_one_line(ict_model, demo_model, tmp_path):
+    save_annotation(ict_annotation(ict_model), tmp_path)
+    r = facepart("correct", tmp_path / "annotation.npz", "--model", "demo", "--screenshot", tmp_path / "x.png")
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and "another topology" in lines[0] and f"26719 vertices vs {demo_model.n_vertices}" in lines[0]
+
+
+def test_cli_without_a_display_needs_screenshot(ict_model, tmp_path):
+    save_annotation(ict_annotation(ict_model), tmp_path)
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
+    r = subprocess.run([sys.executable, "-m", "facepart", "correct", str(tmp_path)], capture_output=True, text=True,
+                       env=env, timeout=300)
+    assert r.returncode == 1 and "no display" in r.stderr and "--screenshot" in r.stderr
+    assert load_annotation(tmp_path / "annotation.npz").edited is None  # nothing written
