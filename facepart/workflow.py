@@ -115,6 +115,7 @@ def annotate_model(model: FaceModel, segmenter: PartSegmenter, settings: Annotat
                    progress: Callable[[int, int], None] | None = None, eval_views: int = 10,
                    preview: bool = True, truth: np.ndarray | None = None, truth_name: str = "the truth",
                    workers: int = 1, until_stable: float | None = None, report: bool = False,
+                   keep_edits: str | Path | None = None,
                    on_calibration: Callable[[object], None] | None = None) -> RunResult:
     """Annotate ``model`` with ``segmenter`` and write the run's files to ``out``.
 
@@ -133,6 +134,8 @@ def annotate_model(model: FaceModel, segmenter: PartSegmenter, settings: Annotat
         workers: processes rendering and segmenting in parallel.
         until_stable: stop once fewer than this share of labelled vertices changed over 10 views.
         report: also write ``report.html`` (:mod:`facepart.report`) beside the annotation.
+        keep_edits: an annotation corrected in ``facepart correct``: its hand-edited vertices keep their
+            hand labels in the new annotation (checked before any rendering).
         on_calibration: called with the calibration result before voting (the CLI prints it).
 
     Raises:
@@ -142,6 +145,15 @@ def annotate_model(model: FaceModel, segmenter: PartSegmenter, settings: Annotat
     settings = settings or AnnotateSettings(sampling=sampling_for(segmenter))
     _check_eval_views(eval_views)
     segmenter.check_run(model, settings)
+    hand = None
+    if keep_edits is not None:  # read and check it now, not after an hour of rendering
+        from .data.annotation import load_annotation
+
+        hand = load_annotation(keep_edits)
+        hand.check_topology(model.fingerprint, f"the model {model.name}")
+        if hand.edited is None:
+            raise FacepartError(f"{keep_edits}: records no hand edits (never corrected in `facepart correct`); "
+                                "nothing to keep")
     out = ensure_writable_dir(out) if out is not None else None
     checkpoint = out / CHECKPOINT_DIR if out is not None else None
     with renderer_for(renderer, settings.size) as renderer:
@@ -163,6 +175,12 @@ def annotate_model(model: FaceModel, segmenter: PartSegmenter, settings: Annotat
                                   "again to finish" if checkpoint else "interrupted; nothing was written") from None
             ann.settings["held_out_part_iou"] = {n: (None if v != v else round(float(v), 4))
                                                  for n, v in zip(iou.names, iou.iou)}
+    if hand is not None:
+        from .data.edits import apply_kept_edits
+
+        settings_before = ann.settings
+        ann = apply_kept_edits(ann, hand, str(keep_edits))
+        ann.settings = {**settings_before, **ann.settings}
     truth_figures = None
     if truth is not None:
         seen = ann.visible_count > 0

@@ -114,3 +114,28 @@ def test_convergence_is_recorded_and_printed(demo_model, oracle, tmp_path):
     assert curve[-1][0] == 12 and len(curve) >= 5
     assert all(0 <= share <= 1 for _, share in curve)
     assert any("Convergence" in line for line in result.summary_lines("demo"))
+
+
+def test_keep_edits_keeps_hand_labels_through_a_new_run(tmp_path):
+    from facepart.data.annotation import save_annotation
+
+    common = ("--variants", 4, "--size", 96, "--eval-views", 0, "--no-preview", "--workers", 1)
+    assert facepart("annotate", "demo", "--out", tmp_path / "first", *common).returncode == 0
+    corrected = load_annotation(tmp_path / "first")
+    nose = corrected.parts.index("nose")
+    hand = np.flatnonzero(corrected.labels == corrected.parts.index("skin"))[:25]
+    corrected.labels[hand] = nose
+    corrected.edited = np.zeros(corrected.n_vertices, bool)
+    corrected.edited[hand] = True
+    corrected.edit_log = [{"time": "2026-11-30T00:00:00Z", "operation": "brush", "count": 25, "part": "nose"}]
+    (tmp_path / "corrected").mkdir()
+    save_annotation(corrected, tmp_path / "corrected")
+    r = facepart("annotate", "demo", "--out", tmp_path / "second", "--seed", 9, "--keep-edits",
+                 tmp_path / "corrected" / "annotation.npz", *common)
+    assert r.returncode == 0, r.stderr
+    second = load_annotation(tmp_path / "second")
+    assert (second.labels[hand] == nose).all() and second.edited[hand].all() and second.edited.sum() == 25
+    assert second.edit_log[0]["operation"] == "brush" and second.settings["seed"] == 9
+    never = facepart("annotate", "demo", "--out", tmp_path / "third", "--keep-edits",
+                     tmp_path / "first" / "annotation.npz", *common)
+    assert never.returncode == 1 and "no hand edits" in never.stderr.strip().splitlines()[-1]

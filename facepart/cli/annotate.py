@@ -89,6 +89,8 @@ def _echo_calibration(calibration) -> None:
 @click.option("--eval-views", type=int, default=10, show_default=True,
               help="Held-out renders for the Part IoU check at the end (0: skip).")
 @click.option("--preview/--no-preview", default=True, show_default=True, help="Write preview.png.")
+@click.option("--keep-edits", type=click.Path(exists=True), default=None,
+              help="An annotation corrected in `facepart correct`: its hand-edited vertices keep their hand labels.")
 @click.option("--report", "write_report", is_flag=True,
               help="Also write OUT/report.html: part views, quality, confidence, held-out IoU, convergence.")
 @click.option("--until-stable", is_flag=True,
@@ -101,9 +103,9 @@ def _echo_calibration(calibration) -> None:
 @_run_options
 @_parser_options
 @_model_options
-def annotate(model, out_dir, segmenter, truth, noise, garbage, variants, size, seed, yaw, vertex_mask, eval_views, preview,
-             write_report, until_stable, tolerance, shard, renderer_name, workers, parser_args, model_args,
-             **quality):
+def annotate(model, out_dir, segmenter, truth, noise, garbage, variants, size, seed, yaw, vertex_mask, eval_views,
+             preview, keep_edits, write_report, until_stable, tolerance, shard, renderer_name, workers, parser_args,
+             model_args, **quality):
     """Annotate MODEL ('demo', a model file or folder) into OUT/annotation.npz, parts.json and preview.png.
 
     Re-running an interrupted command resumes from its checkpoint (OUT/.facepart-checkpoint/).
@@ -148,7 +150,7 @@ def annotate(model, out_dir, segmenter, truth, noise, garbage, variants, size, s
                 result = annotate_model(face, seg, settings, out=out, renderer=renderer, progress=progress,
                                         eval_views=eval_views, preview=preview, truth=truth, truth_name=truth_name,
                                         workers=workers, until_stable=tolerance / 100 if until_stable else None,
-                                        report=write_report,
+                                        report=write_report, keep_edits=keep_edits,
                                         on_calibration=_echo_calibration)
             finally:
                 bar.close()

@@ -14,7 +14,8 @@ from typing import NamedTuple
 from ..data.annotation import ANNOTATION_FILE, Annotation, load_annotation
 from ..data.face_model import FaceModel
 from ..data.parts import PAPER_PARTS, PartTable
-from ..data.regions import RegionSet, read_region_file
+from ..data.formats.region_files import read_region_file
+from ..data.regions import RegionSet
 from ..errors import FacepartError
 
 

@@ -41,7 +41,7 @@ def apply_kept_edits(new: Annotation, edited: Annotation, source: str = "the edi
     """
     edited.check_topology(new.fingerprint, "the new annotation")
     if edited.edited is None:
-        raise FacepartError(f"{source} records no hand edits (saved before format 2, or never corrected in "
+        raise FacepartError(f"{source} records no hand edits (saved before format 3, or never corrected in "
                             "`facepart correct`); nothing to keep")
     mask = np.asarray(edited.edited, bool)
     idx = np.flatnonzero(mask)
