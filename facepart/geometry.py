@@ -36,11 +36,13 @@ def vertex_normals(vertices: np.ndarray, triangles: np.ndarray) -> np.ndarray:
 
 
 def unique_edges(triangles: np.ndarray) -> np.ndarray:
-    """(E, 2) int64 undirected edges of ``triangles`` (F, 3), each once, smaller index first."""
+    """(E, 2) int64 undirected edges of ``triangles`` (F, 3), each once, smaller index first, sorted."""
     tri = np.asarray(triangles, np.int64)
     e = np.concatenate([tri[:, [0, 1]], tri[:, [1, 2]], tri[:, [2, 0]]])
-    e.sort(axis=1)
-    return np.unique(e, axis=0)
+    lo, hi = e.min(axis=1), e.max(axis=1)
+    n = int(hi.max(initial=0)) + 1
+    keys = np.unique(lo * n + hi)  # one integer per edge: much faster than np.unique(axis=0)
+    return np.stack([keys // n, keys % n], axis=1)
 
 
 def edge_lengths(vertices: np.ndarray, edges: np.ndarray) -> np.ndarray:

@@ -15,6 +15,7 @@ import numpy as np
 from ..data.face_model import FaceModel
 from ..renderers.base import Renderer, renderer_for
 from ..renderers.camera import Camera
+from ..renderers.fragments import pixel_corners
 from ..segmenters.base import FRONTAL_INDEX, View
 from .settings import AnnotateSettings
 from .variants import Variant, frontal_variant, head_frame, posed_vertices, sample_variant
@@ -70,8 +71,9 @@ def render_view(model: FaceModel, variant: Variant, scene: Scene, renderer: Rend
     colors = model.colors(variant.albedo) if shade else None
     fragments = renderer.render(vertices, scene.triangles, scene.camera, colors=colors, light=variant.light)
     uv, depth = scene.camera.project(vertices)
-    return View(variant.index, fragments, scene.camera, vertices, uv.astype(np.float32), depth.astype(np.float32),
-                scene.triangles)
+    uv, depth = uv.astype(np.float32), depth.astype(np.float32)
+    return View(variant.index, fragments, scene.camera, vertices, uv, depth, scene.triangles,
+                pixel_corners(fragments, scene.triangles, uv, depth))
 
 
 def iter_views(model: FaceModel, settings: AnnotateSettings, renderer: Renderer, indices: Iterable[int],

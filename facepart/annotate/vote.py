@@ -31,10 +31,9 @@ from typing import NamedTuple
 import numpy as np
 
 from ..errors import FacepartError
-from ..geometry import triangle_normals
 from ..interrupts import deferred_interrupt
-from ..renderers.fragments import pixel_corners, visible_vertices
-from ..segmenters.base import View
+from ..renderers.fragments import visible_vertices
+from ..segmenters.base import View, view_pixels
 from .settings import AnnotateSettings
 from .views import Scene
 
@@ -83,21 +82,28 @@ def view_angle_weights(view: View, scene: Scene, mode: str, grazing: float) -> n
     """(F_r,) float32 weight of a vote on each rendered triangle: cos or cos² of the view angle, 0 when grazing.
 
     The angle is between the posed triangle's outward normal and the ray from the camera to its centroid;
-    back-facing triangles (seen through an opening) get 0.
+    back-facing triangles (seen through an opening) get 0. Only triangles the render shows are computed
+    (the others get 0).
     """
-    tri = scene.triangles
-    normals = triangle_normals(view.vertices, tri)
-    centroid = view.vertices[tri].mean(axis=1, dtype=np.float64)
+    frag = view.fragments
+    seen = np.zeros(len(scene.triangles), bool)
+    seen[frag.triangle_id[frag.mask]] = True
+    ids = np.flatnonzero(seen)
+    corners = np.asarray(view.vertices, np.float32)[scene.triangles[ids]]  # (n, 3, 3)
+    normals = np.cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0])
     cam = view.camera
-    eye = -np.asarray(cam.rotation).T @ np.asarray(cam.translation)
-    ray = centroid - eye
-    cos = -(normals * ray).sum(axis=1) / np.maximum(np.linalg.norm(ray, axis=1), 1e-12)
-    weight = np.where(cos > grazing, cos, 0.0)
+    eye = (-np.asarray(cam.rotation).T @ np.asarray(cam.translation)).astype(np.float32)
+    ray = corners.mean(axis=1) - eye
+    cos = -(normals * ray).sum(axis=1) / np.maximum(np.linalg.norm(normals, axis=1) * np.linalg.norm(ray, axis=1),
+                                                     1e-30)
+    weight = np.where(cos > grazing, cos, 0.0).astype(np.float32)
     if mode == "cos2":
         weight = weight * weight
     elif mode == "none":
-        weight = (weight > 0).astype(np.float64)
-    return weight.astype(np.float32)
+        weight = (weight > 0).astype(np.float32)
+    out = np.zeros(len(scene.triangles), np.float32)
+    out[ids] = weight
+    return out
 
 
 def eye_parts(part_names) -> np.ndarray:
@@ -139,11 +145,10 @@ def view_votes(view: View, part_map: np.ndarray, scene: Scene, settings: Annotat
         parts = _part_ids(part_map[rows, cols], n_parts)
         vertex, part, weight = _knn_votes(view, scene, rows, cols, parts, weight, visible, settings.k)
     else:
-        rows, cols, corners, bary = pixel_corners(frag, scene.triangles, view.uv, view.depth,
-                                                  where=voting & usable & scene.eligible_triangles[tid])
-        parts = _part_ids(part_map[rows, cols], n_parts)
-        weight = angle[tid[rows, cols]].astype(np.float64)
-        vertex, part, weight = _corner_votes(scene, corners, bary, parts, weight, settings.vote == "bary",
+        px = view_pixels(view).where(voting & usable & scene.eligible_triangles[tid])
+        parts = _part_ids(part_map[px.rows, px.cols], n_parts)
+        weight = angle[tid[px.rows, px.cols]].astype(np.float64)
+        vertex, part, weight = _corner_votes(scene, px.corners, px.bary, parts, weight, settings.vote == "bary",
                                              n_parts, eye_ids)
     n_vertices = len(view.uv)
     flat = vertex.astype(np.int64) * (n_parts + 1) + part

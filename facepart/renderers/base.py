@@ -58,7 +58,7 @@ class RendererBackend(NamedTuple):
 
 
 RENDERERS: dict[str, RendererBackend] = {}
-DEFAULT_RENDERER = "pyrender"
+DEFAULT_RENDERER = "moderngl"  # measured: about 2x faster with a colour pass, ids exact without patches (README)
 def register_renderer(backend: RendererBackend) -> RendererBackend:
     RENDERERS[backend.name] = backend
     return backend

@@ -68,31 +68,47 @@ def barycentric(points: np.ndarray, corners: np.ndarray, depth: np.ndarray | Non
     v0, v1, v2 = b - a, c - a, points - a
     den = v0[:, 0] * v1[:, 1] - v1[:, 0] * v0[:, 1]
     ok = np.abs(den) > 1e-12
-    safe = np.where(ok, den, 1.0)
-    w1 = (v2[:, 0] * v1[:, 1] - v1[:, 0] * v2[:, 1]) / safe
-    w2 = (v0[:, 0] * v2[:, 1] - v2[:, 0] * v0[:, 1]) / safe
-    bary = np.stack([1.0 - w1 - w2, w1, w2], axis=1)
-    bary = np.where(ok[:, None], bary, 1.0 / 3.0)
+    safe = np.where(ok, den, 1)
+    bary = np.empty((len(points), 3), np.result_type(points, corners))
+    bary[:, 1] = (v2[:, 0] * v1[:, 1] - v1[:, 0] * v2[:, 1]) / safe
+    bary[:, 2] = (v0[:, 0] * v2[:, 1] - v2[:, 0] * v0[:, 1]) / safe
+    bary[:, 0] = 1 - bary[:, 1] - bary[:, 2]
+    bary[~ok] = 1.0 / 3.0
     if depth is not None:
-        bary = bary / np.maximum(depth, 1e-12)
+        bary /= np.maximum(depth, 1e-12)
         bary /= np.maximum(bary.sum(axis=1, keepdims=True), 1e-30)
     return bary
 
 
-def pixel_corners(fragments: Fragments, triangles: np.ndarray, uv: np.ndarray, depth: np.ndarray,
-                  where: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """The triangle corners under pixels, from the id buffer.
+class PixelCorners(NamedTuple):
+    """The triangle under every covered pixel of a render, its corners and where in it the pixel centre lies.
+
+    Attributes:
+        rows, cols: (N,) pixel coordinates, in ``np.nonzero(fragments.mask)`` order.
+        corners: (N, 3) int64 vertex ids of the pixel's triangle.
+        bary: (N, 3) float32 perspective-correct barycentric coordinates of the pixel centre in it.
+    """
+
+    rows: np.ndarray
+    cols: np.ndarray
+    corners: np.ndarray
+    bary: np.ndarray
+
+    def where(self, mask: np.ndarray) -> "PixelCorners":
+        """The entries of the pixels where ``mask`` (H, W) bool is set."""
+        keep = np.asarray(mask, bool)[self.rows, self.cols]
+        return PixelCorners(self.rows[keep], self.cols[keep], self.corners[keep], self.bary[keep])
+
+
+def pixel_corners(fragments: Fragments, triangles: np.ndarray, uv: np.ndarray, depth: np.ndarray) -> PixelCorners:
+    """The triangle corners under every covered pixel, from the id buffer (see :class:`PixelCorners`).
 
     Args:
-        where: (H, W) bool pixels to look at (default: every pixel the model covers).
-
-    Returns:
-        rows (N,), cols (N,) of those pixels, their triangles' corners (N, 3) vertex ids and the
-        perspective-correct barycentric coordinates (N, 3) of the pixel centres in them.
+        triangles: (F, 3) the array ``fragments.triangle_id`` indexes.
+        uv: (V, 2) projected vertices; depth: (V,) their camera-space z.
     """
-    mask = fragments.mask if where is None else (np.asarray(where, bool) & fragments.mask)
-    rows, cols = np.nonzero(mask)
+    rows, cols = np.nonzero(fragments.mask)
     corners = triangles[fragments.triangle_id[rows, cols]]
-    centres = np.stack([cols + 0.5, rows + 0.5], axis=1).astype(np.float64)
-    bary = barycentric(centres, uv[corners].astype(np.float64), depth[corners].astype(np.float64))
-    return rows, cols, corners, bary
+    centres = np.stack([cols + 0.5, rows + 0.5], axis=1).astype(np.float32)
+    bary = barycentric(centres, uv[corners].astype(np.float32), depth[corners].astype(np.float32))
+    return PixelCorners(rows, cols, corners, bary.astype(np.float32))

@@ -14,7 +14,7 @@ import numpy as np
 
 from ..data.parts import PartTable
 from ..renderers.camera import Camera
-from ..renderers.fragments import Fragments
+from ..renderers.fragments import Fragments, PixelCorners, pixel_corners
 
 
 class View(NamedTuple):
@@ -28,6 +28,8 @@ class View(NamedTuple):
         uv: (V, 2) their projections, pixel coordinates.
         depth: (V,) their camera-space depth.
         triangles: (F, 3) the triangle array ``fragments.triangle_id`` indexes.
+        pixels: the triangle corners under every covered pixel (:class:`PixelCorners`), computed once
+            per render for the oracle and the vote; None when not computed.
     """
 
     index: int
@@ -37,6 +39,14 @@ class View(NamedTuple):
     uv: np.ndarray
     depth: np.ndarray
     triangles: np.ndarray
+    pixels: PixelCorners | None = None
+
+
+def view_pixels(view: "View") -> PixelCorners:
+    """``view.pixels``, computed when the view does not carry them."""
+    if view.pixels is not None:
+        return view.pixels
+    return pixel_corners(view.fragments, view.triangles, view.uv, view.depth)
 
 
 #: View index of the frontal calibration render (also its file name in mask folders).

@@ -19,8 +19,7 @@ import numpy as np
 from ..checks import check_shape
 from ..data.parts import IGNORE, PartTable
 from ..errors import FacepartError
-from ..renderers.fragments import pixel_corners
-from .base import PartSegmenter, View
+from .base import PartSegmenter, View, view_pixels
 
 
 #: The kinds of garbage view :class:`OracleNoise` can make.
@@ -124,8 +123,8 @@ def nearest_corner_labels(view: View, labels: np.ndarray) -> np.ndarray:
     """(H, W) int16: per pixel, the label of the corner of its triangle nearest to the pixel centre
     (the corner of largest barycentric weight), from the id buffer."""
     out = np.full(view.fragments.triangle_id.shape, IGNORE, np.int16)
-    rows, cols, corners, bary = pixel_corners(view.fragments, view.triangles, view.uv, view.depth)
-    out[rows, cols] = labels[corners[np.arange(len(corners)), bary.argmax(axis=1)]]
+    px = view_pixels(view)
+    out[px.rows, px.cols] = labels[px.corners[np.arange(len(px.corners)), px.bary.argmax(axis=1)]]
     return out
 
 
