@@ -117,7 +117,7 @@ def formats(exports):
             flags = ", ".join(f for f, on in (("reads back", e.read is not None), ("needs the model", e.needs_model))
                               if on)
             suffix = " ".join(s for s in e.suffixes if s) or "folder"
-            click.echo(f"{e.name:<11} {e.kind:<10} {suffix:<11} {e.description}" + (f" [{flags}]" if flags else ""))
+            click.echo(f"{e.name:<16} {e.kind:<10} {suffix:<14} {e.description}" + (f" [{flags}]" if flags else ""))
         return
     from ..data import FORMATS
 
