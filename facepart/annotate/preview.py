@@ -21,20 +21,28 @@ PREVIEW_YAWS = (-60.0, 0.0, 60.0)
 PREVIEW_LIGHT = Light(np.array([0.2, -0.3, -1.0]), 2.0, 0.5)
 
 
+def render_views(model: FaceModel, colors: np.ndarray, size: int, renderer: Renderer | None = None,
+                 yaws: tuple[float, ...] = PREVIEW_YAWS, whole: bool = True) -> list[np.ndarray]:
+    """One (size, size, 3) uint8 RGB render per yaw of the mean shape with per-vertex ``colors`` (V, 3) uint8,
+    lit from the front on a white background; ``whole`` frames the whole mesh, otherwise the face."""
+    scene = make_scene(model, size, whole=whole)
+    colors = np.asarray(colors, np.float32) / 255.0
+    images = []
+    with renderer_for(renderer, size) as renderer:
+        for yaw in yaws:
+            variant = dataclasses.replace(frontal_variant(), yaw=yaw, light=PREVIEW_LIGHT)
+            vertices = posed_vertices(model, variant, scene.centre)
+            frag = renderer.render(vertices, scene.triangles, scene.camera, colors=colors, light=variant.light)
+            image = frag.image.copy()
+            image[~frag.mask] = 255
+            images.append(image)
+    return images
+
+
 def render_preview(model: FaceModel, labels: np.ndarray, parts: PartTable, size: int = 384,
                    renderer: Renderer | None = None) -> np.ndarray:
     """(H, 3 * size, 3) uint8 RGB: the labelled mean shape at yaw -60, 0, +60 degrees plus a legend."""
-    scene = make_scene(model, size, whole=True)
-    colors = parts.colorize(labels).astype(np.float32) / 255.0
-    panels = []
-    with renderer_for(renderer, size) as renderer:
-        for yaw in PREVIEW_YAWS:
-            variant = dataclasses.replace(frontal_variant(), yaw=yaw, light=PREVIEW_LIGHT)
-            v = posed_vertices(model, variant, scene.centre)
-            frag = renderer.render(v, scene.triangles, scene.camera, colors=colors, light=variant.light)
-            img = frag.image.copy()
-            img[~frag.mask] = 255
-            panels.append(img)
+    panels = render_views(model, parts.colorize(labels), size, renderer)
     return np.vstack([np.hstack(panels), _legend(parts, labels, 3 * size)])
 
 

@@ -19,6 +19,7 @@ from ..errors import FacepartError
 from ..geometry import vertex_normals  # noqa: F401  (re-exported: backends shade with it)
 from ..interrupts import deferred_interrupt
 from .camera import Camera
+from .context import ClosingRenderer  # noqa: F401  (re-exported: what every backend shares)
 from .fragments import Fragments
 from .light import Light
 

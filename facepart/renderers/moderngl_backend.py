@@ -29,7 +29,7 @@ import numpy as np
 
 from ..errors import FacepartError, MissingDependency, require
 from ..interrupts import deferred_interrupt
-from .gl import claim_opengl
+from .context import ClosingRenderer, claim_opengl
 from .camera import Camera
 from .fragments import Fragments
 from .light import Light
@@ -237,7 +237,7 @@ class _Mesh:
             obj.release()
 
 
-class ModernglRenderer:
+class ModernglRenderer(ClosingRenderer):
     """Renders a triangle mesh into :class:`Fragments` with one draw per call, on moderngl and EGL.
 
     Args:
@@ -326,18 +326,6 @@ class ModernglRenderer:
         self._meshes = TriangleSlots(0)
         try:
             ctx.release()  # destroys the EGL context and with it every buffer; other contexts are untouched
-        except Exception:
-            pass
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
-    def __del__(self):
-        try:
-            self.close()
         except Exception:
             pass
 

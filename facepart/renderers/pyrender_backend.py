@@ -25,7 +25,7 @@ import numpy as np
 
 from ..errors import FacepartError
 from ..interrupts import deferred_interrupt
-from .gl import claim_opengl
+from .context import ClosingRenderer, claim_opengl
 from .camera import Camera
 from .fragments import Fragments
 from .light import Light
@@ -119,7 +119,7 @@ class _Meshes:
         return [n for n in (self.ids_node, self.colour_node) if n is not None]
 
 
-class PyrenderRenderer:
+class PyrenderRenderer(ClosingRenderer):
     """Renders a triangle mesh with per-vertex colours into :class:`Fragments`.
 
     One Scene lives as long as the renderer: the meshes of each triangle array
@@ -197,18 +197,6 @@ class PyrenderRenderer:
             offscreen._platform = None
             return
         offscreen.delete()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
-    def __del__(self):
-        try:
-            self.close()
-        except Exception:
-            pass
 
     # -- scene upkeep ---------------------------------------------------------
 

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import dataclasses
 from typing import NamedTuple
 
 import numpy as np
 
-from ..annotate.pipeline import make_scene
-from ..annotate.preview import PREVIEW_LIGHT
-from ..annotate.variants import frontal_variant, posed_vertices
+from ..annotate.preview import render_views as preview_views
 from ..data.annotation import Annotation
 from ..data.face_model import FaceModel
 from ..data.parts import UNLABELLED_COLOR
@@ -82,22 +79,6 @@ def flag_colors(annotation: Annotation, flags: Flags) -> np.ndarray:
 
 def render_views(model: FaceModel, colors: np.ndarray, size: int, renderer=None,
                  yaws: tuple[float, ...] = VIEW_YAWS, whole: bool = True) -> list[np.ndarray]:
-    """One (size, size, 3) uint8 RGB render per yaw of the mean shape with per-vertex ``colors`` (V, 3) uint8.
-
-    Posed and lit like ``preview.png`` on a white background; ``whole`` frames the whole
-    mesh, otherwise the face (as the annotation's renders do, when the model has landmarks).
-    """
-    from ..renderers.base import renderer_for
-
-    scene = make_scene(model, size, whole=whole)
-    colors = np.asarray(colors, np.float32) / 255.0
-    images = []
-    with renderer_for(renderer, size) as renderer:
-        for yaw in yaws:
-            variant = dataclasses.replace(frontal_variant(), yaw=yaw, light=PREVIEW_LIGHT)
-            vertices = posed_vertices(model, variant, scene.centre)
-            frag = renderer.render(vertices, scene.triangles, scene.camera, colors=colors, light=variant.light)
-            image = frag.image.copy()
-            image[~frag.mask] = 255
-            images.append(image)
-    return images
+    """One (size, size, 3) uint8 RGB render per yaw of the mean shape with per-vertex ``colors`` (V, 3) uint8,
+    posed and lit like ``preview.png`` (:func:`facepart.annotate.preview.render_views`)."""
+    return preview_views(model, colors, size, renderer, yaws, whole)

@@ -1,4 +1,5 @@
-"""What every OpenGL backend must respect in a process: a context cannot be opened in a forked child."""
+"""What every backend shares: closing its context (``with``, garbage collection), and the rule that an
+OpenGL context cannot be opened in a child forked from a process that had one."""
 
 from __future__ import annotations
 
@@ -23,3 +24,22 @@ def claim_opengl(backend: str) -> None:
         raise FacepartError(f"cannot open a {backend} renderer in a process forked after its parent opened OpenGL "
                             "(it would hang); start worker processes with multiprocessing 'spawn' or 'forkserver'")
     _GL_PROCESS = pid
+
+
+class ClosingRenderer:
+    """What every backend shares: ``with make_renderer(...) as r:`` closes it, and so does garbage collection."""
+
+    def close(self) -> None:  # pragma: no cover - every backend has its own
+        raise NotImplementedError
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __del__(self):
+        try:
+            self.close()
+        except Exception:
+            pass
