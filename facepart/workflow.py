@@ -16,7 +16,6 @@ an unsharded run gives.
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from pathlib import Path
 from typing import Callable, NamedTuple, Sequence
@@ -295,8 +294,3 @@ def merge_shards(paths: Sequence[str | Path], model: FaceModel, out: str | Path 
     skipped = sum(v.status != VOTED for v in ordered)
     stats = RunStats(len(ordered), skipped, 0, time.perf_counter() - t0, 0.0, 1)
     return RunResult(ann, stats, None, None, None, "", files, [])
-
-
-def replace_settings(settings: AnnotateSettings, **changes) -> AnnotateSettings:
-    """``settings`` with ``changes`` (checked again)."""
-    return dataclasses.replace(settings, **changes)
