@@ -13,10 +13,15 @@ class FacepartError(Exception):
     """
 
     def __init__(self, message: object = "", *args):
-        text = str(message)
-        if not text.isprintable():
-            text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
-        super().__init__(text, *args)
+        super().__init__(one_line(str(message)), *args)
+
+
+def one_line(text: str) -> str:
+    """``text`` with line breaks, control and other unprintable characters escaped (``\\n``, ``\\x85``), so a
+    message that quotes a user's value or a file name is one line on the terminal."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 class MissingDependency(FacepartError):

@@ -23,17 +23,32 @@ from typing import Iterable, Iterator
 from .errors import FacepartError
 
 
-def open_input(path: str | os.PathLike, mode: str = "rb", what: str = "a file", **kwargs):
-    """``open(path, mode)`` for reading, with one-line errors for missing files, folders and OS errors."""
+@contextlib.contextmanager
+def open_input(path: str | os.PathLike, mode: str = "rb", what: str = "a file", **kwargs) -> Iterator:
+    """``with open_input(path) as fh``: ``open(path, mode)`` for reading, with one-line errors naming the file for
+    a missing file, a folder, and OS errors while opening or reading (EIO, a vanished network file), and, in text
+    mode, bytes that are not text in the file's encoding."""
+    if not str(path).strip():
+        raise FacepartError(f"the path of {what} is empty")
     path = Path(path)
     try:
-        return open(path, mode, **kwargs)
+        fh = open(path, mode, **kwargs)
     except FileNotFoundError:
         raise FacepartError(f"{path}: file not found") from None
     except IsADirectoryError:
         raise FacepartError(f"{path}: expected {what}, got a folder") from None
     except OSError as exc:
-        raise FacepartError(f"{path}: cannot read ({exc.strerror})") from None
+        raise FacepartError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    with fh:
+        try:
+            yield fh
+        except OSError as exc:
+            raise FacepartError(f"{path}: cannot read ({exc.strerror or exc})") from None
+        except UnicodeDecodeError:
+            if "b" in mode:
+                raise
+            raise FacepartError(f"{path}: expected {what}, got bytes that are not "
+                                f"{kwargs.get('encoding') or 'UTF-8'} text") from None
 
 
 def _first_line(exc: BaseException) -> str:
@@ -54,10 +69,7 @@ def read_json_file(path: str | os.PathLike, what: str):
     """The content of a JSON file, or a one-line error naming the file and ``what`` it should be."""
     path = Path(path)
     with open_input(path, "rb", f"a {what} file") as fh:
-        try:
-            raw = fh.read()
-        except OSError as exc:
-            raise FacepartError(f"{path}: cannot read ({exc.strerror})") from None
+        raw = fh.read()
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError:
@@ -104,6 +116,26 @@ def ensure_writable_dir(path: str | os.PathLike) -> Path:
 _WRITE_HINTS = {errno.ENOSPC: "the disk is full", errno.EROFS: "the file system is read-only",
                 errno.EDQUOT: "the disk quota is used up", errno.EACCES: "no permission to write there",
                 errno.EPERM: "no permission to write there"}
+
+
+def check_output_file(path: str | os.PathLike) -> Path:
+    """``path`` as a Path when a file can be written there; else one line naming it (its folder is missing or
+    not writable, or it is a folder). Commands call it before their work, so a typo costs no minutes."""
+    if not str(path).strip():
+        raise FacepartError("the output file name is empty")
+    path = Path(path)
+    if path.is_dir():
+        raise FacepartError(f"{path}: a folder; expected the name of a file to write")
+    if not path.parent.is_dir():
+        what = f"{path.parent} is a file, not a folder" if path.parent.exists() else \
+            f"the folder {path.parent} does not exist"
+        raise FacepartError(f"{path}: cannot write: {what}")
+    try:
+        with tempfile.TemporaryFile(dir=path.parent):
+            pass
+    except OSError as exc:
+        raise write_error(path, exc) from None
+    return path
 
 
 def write_error(path: str | os.PathLike, exc: OSError, kept: str = "the previous file, if any, is unchanged"

@@ -142,7 +142,7 @@ def annotate_model(model: FaceModel, segmenter: PartSegmenter, settings: Annotat
         Interrupted: Ctrl-C; its message says what was kept.
     """
     settings = settings or AnnotateSettings(sampling=sampling_for(segmenter))
-    _check_eval_views(eval_views)
+    check_eval_views(eval_views)
     segmenter.check_run(model, settings)
     hand = None
     if keep_edits is not None:  # read and check it now, not after an hour of rendering
@@ -203,7 +203,8 @@ def write_run_files(out: Path, annotation: Annotation, model: FaceModel | None =
     return write_annotation_files(annotation, out, model=model, preview=model is not None)
 
 
-def _check_eval_views(eval_views) -> None:
+def check_eval_views(eval_views) -> None:
+    """One line unless ``eval_views`` (held-out views of the Part IoU check) is a whole number from 0 to 10000."""
     if isinstance(eval_views, bool) or not isinstance(eval_views, int) or not 0 <= eval_views <= 10_000:
         raise FacepartError(f"--eval-views must be a whole number from 0 to 10000, got {eval_views!r}")
 

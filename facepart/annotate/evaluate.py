@@ -25,12 +25,13 @@ from ..renderers.fragments import visible_vertices
 from ..segmenters.base import PartSegmenter, View
 from ..segmenters.oracle import nearest_corner_labels
 from .vote import check_part_map
-from .settings import AnnotateSettings
+from .settings import MAX_VARIANTS, AnnotateSettings
 from .views import Scene, iter_views, make_scene
 
-HELD_OUT_OFFSET = 1_000_000
+#: Held-out variant indices start here: past every index a run may vote with.
+HELD_OUT_OFFSET = MAX_VARIANTS
 #: Parts that include what is seen through them (the eyeball in the eye opening).
-OPENING_PARTS = ("left_eye", "right_eye")  # held-out variant indices start here: never used for voting
+OPENING_PARTS = ("left_eye", "right_eye")
 
 
 class PartIoU(NamedTuple):

@@ -38,6 +38,7 @@ from ..geometry import barycentric_points, closest_point_on_triangles, ray_trian
 from ..segmenters.base import View
 from ..segmenters.landmarks import Detection, LandmarkSet, get_landmark_set, make_landmark_detector
 from .pipeline import Scene, make_scene, render_view
+from .settings import MAX_VARIANTS, check_finite_fields, check_int_option
 from .variants import SamplingSettings, posed_vertices, sample_variant
 
 HELD_OUT_OFFSET = 2_000_000  # variant indices of the check views: never used for the embedding
@@ -70,16 +71,17 @@ class LandmarkSettings:
     min_share: float = 0.5  # ...and found (detected, on the model, an inlier) in this share of views
 
     def __post_init__(self):
-        if self.variants < 1:
-            raise FacepartError(f"--variants must be at least 1, got {self.variants}")
-        if not 32 <= self.size <= 4096:
-            raise FacepartError(f"--size must be between 32 and 4096 pixels, got {self.size}")
-        if not 0 <= self.yaw <= 90:
-            raise FacepartError(f"--yaw must be between 0 and 90 degrees, got {self.yaw:g}")
-        if self.bin_width <= 0:
-            raise FacepartError(f"the yaw bin width must be positive, got {self.bin_width:g}")
-        if self.held_out < 0:
-            raise FacepartError(f"--held-out must be 0 or more, got {self.held_out}")
+        check_finite_fields(self)
+        check_int_option(self.variants, "variants", 1, MAX_VARIANTS)
+        check_int_option(self.size, "size", 32, 4096)
+        check_int_option(self.seed, "seed", 0, 2**63 - 1)
+        check_int_option(self.held_out, "held-out", 0, MAX_VARIANTS)
+        check_int_option(self.min_bin_views, "min-bin-views", 1)
+        for name in ("yaw", "pitch", "roll"):
+            if not 0 <= getattr(self, name) <= 90:
+                raise FacepartError(f"--{name} must be between 0 and 90 degrees, got {getattr(self, name):g}")
+        if not 0 < self.bin_width <= 180:
+            raise FacepartError(f"--bin-width must be more than 0 and at most 180 degrees, got {self.bin_width:g}")
 
     def sampling(self) -> SamplingSettings:
         """The variant sampling: the model's identities, pose in the ranges, neutral unless ``expressions``."""

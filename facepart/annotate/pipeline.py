@@ -167,7 +167,7 @@ def annotate(model: FaceModel, segmenter: PartSegmenter, settings: AnnotateSetti
     parts = segmenter.parts
     desc = segmenter.describe()
     key = run_key(model, settings, desc, make_scene_mask(model, settings))
-    store = Checkpoint(checkpoint, key) if checkpoint is not None else None
+    store = Checkpoint(checkpoint, key, model.n_vertices, len(parts)) if checkpoint is not None else None
     indices = list(range(settings.variants)) if indices is None else list(indices)
     stop = stability_rule(model.n_vertices, len(parts), until_stable) if until_stable else None
 

@@ -17,6 +17,9 @@ from .variants import SamplingSettings
 VOTE_MODES = ("bary", "nearest", "knn")
 #: Weight of a vote by the angle between the surface normal and the view ray.
 VIEW_WEIGHTS = ("cos2", "cos", "none")
+#: The most variants one run may render (a larger number is a typo: 10^6 views at 512 px take days); the
+#: held-out check views are numbered from here on, so they never repeat a voting view.
+MAX_VARIANTS = 1_000_000
 #: Default yaw half-range (degrees) when the parser has no reliable range of its own.
 DEFAULT_YAW = 80.0
 
@@ -60,17 +63,14 @@ class AnnotateSettings:
     sampling: SamplingSettings = field(default_factory=SamplingSettings)
 
     def __post_init__(self):
-        for f in fields(self):
-            value = getattr(self, f.name)
-            if isinstance(value, float) and not math.isfinite(value):
-                raise FacepartError(f"--{f.name.replace('_', '-')} must be a finite number, got {value}")
-        _check_int(self.variants, "variants", 1)
-        _check_int(self.size, "size", 32, 4096)
-        _check_int(self.k, "k", 1, 64)
-        _check_int(self.seed, "seed", 0, 2**63 - 1)
-        _check_choice(self.rule, "rule", RULES)
-        _check_choice(self.vote, "vote", VOTE_MODES)
-        _check_choice(self.view_weight, "view-weight", VIEW_WEIGHTS)
+        check_finite_fields(self)
+        check_int_option(self.variants, "variants", 1, MAX_VARIANTS)
+        check_int_option(self.size, "size", 32, 4096)
+        check_int_option(self.k, "k", 1, 64)
+        check_int_option(self.seed, "seed", 0, 2**63 - 1)
+        check_choice_option(self.rule, "rule", RULES)
+        check_choice_option(self.vote, "vote", VOTE_MODES)
+        check_choice_option(self.view_weight, "view-weight", VIEW_WEIGHTS)
         if self.k > 1 and self.vote != "knn":
             object.__setattr__(self, "vote", "knn")  # k nearest vertices is the KD-tree path
         if not 0.0 <= self.grazing < 1.0:
@@ -100,7 +100,16 @@ class AnnotateSettings:
         return {k: d[k] for k in keep}
 
 
-def _check_int(value, name: str, lo: int, hi: int | None = None) -> None:
+def check_finite_fields(settings) -> None:
+    """One line naming the option of the first float field of dataclass ``settings`` that is NaN or infinite."""
+    for f in fields(settings):
+        value = getattr(settings, f.name)
+        if isinstance(value, float) and not math.isfinite(value):
+            raise FacepartError(f"--{f.name.replace('_', '-')} must be a finite number, got {value}")
+
+
+def check_int_option(value, name: str, lo: int, hi: int | None = None) -> None:
+    """One line naming ``--name`` unless ``value`` is a whole number (not a bool) in ``lo..hi``."""
     if isinstance(value, bool) or not isinstance(value, int):
         raise FacepartError(f"--{name} must be a whole number, got {value!r}")
     if value < lo or (hi is not None and value > hi):
@@ -108,7 +117,8 @@ def _check_int(value, name: str, lo: int, hi: int | None = None) -> None:
         raise FacepartError(f"--{name} must be {bound}, got {value}")
 
 
-def _check_choice(value, name: str, choices) -> None:
+def check_choice_option(value, name: str, choices) -> None:
+    """One line naming ``--name`` unless ``value`` is one of ``choices``."""
     if value not in choices:
         raise FacepartError(f"--{name} must be one of {', '.join(choices)}, got '{value}'")
 

@@ -44,11 +44,32 @@ def pack(views: Iterable[ViewVotes]) -> dict[str, np.ndarray]:
     }
 
 
-def unpack(arrays) -> list[ViewVotes]:
-    """Flat arrays -> ViewVotes (checked: offsets monotone and in range)."""
+#: The largest id a votes file may hold (ids are stored as int32).
+_MAX_ID = 2**31 - 1
+
+
+def unpack(arrays, n_vertices: int | None = None, n_parts: int | None = None) -> list[ViewVotes]:
+    """Flat arrays -> ViewVotes, checked: 1-D integer ids and offsets, offsets monotone and in range, finite
+    non-negative weights; with ``n_vertices`` and ``n_parts``, every vertex id within the model and every part
+    id within the part table (id ``n_parts`` is the "none" vote). A ValueError says what is wrong."""
     index, status = np.asarray(arrays["index"]), np.asarray(arrays["status"])
     off, voff = np.asarray(arrays["offsets"]), np.asarray(arrays["visible_offsets"])
     vertex, part, weight, visible = (np.asarray(arrays[k]) for k in ("vertex", "part", "weight", "visible"))
+    limits = {"index": None, "offsets": None, "visible_offsets": None, "vertex": n_vertices, "visible": n_vertices,
+              "part": None if n_parts is None else n_parts + 1}
+    for name, arr in zip(limits, (index, off, voff, vertex, visible, part)):
+        if arr.ndim != 1 or arr.dtype.kind not in "iu":
+            raise ValueError(f"'{name}': expected a 1-D array of whole numbers, got {arr.dtype} of shape {arr.shape}")
+        top = _MAX_ID if limits[name] is None else limits[name] - 1
+        if arr.size and (int(arr.min()) < 0 or int(arr.max()) > top):
+            raise ValueError(f"'{name}': ids must lie in 0..{top}, got {int(arr.min())}..{int(arr.max())}")
+    if weight.ndim != 1 or weight.dtype.kind != "f" or not np.isfinite(weight).all() or (weight < 0).any():
+        raise ValueError(f"'weight': expected finite non-negative vote weights, got {weight.dtype} of shape "
+                         f"{weight.shape}")
+    if status.ndim != 1 or status.dtype.kind != "U":
+        raise ValueError(f"'status': expected strings, got {status.dtype}")
+    vertex, part, visible = vertex.astype(np.int32), part.astype(np.int16), visible.astype(np.int32)
+    weight = weight.astype(np.float32)
     n = len(index)
     if (len(status) != n or len(off) != n + 1 or len(voff) != n + 1 or np.any(np.diff(off) < 0)
             or np.any(np.diff(voff) < 0) or off[-1] != len(vertex) or len(part) != len(vertex)
@@ -68,8 +89,10 @@ def write_votes(path: str | Path, key: str, views: Iterable[ViewVotes], header: 
     return path
 
 
-def read_votes(path: str | Path) -> tuple[dict, list[ViewVotes]]:
-    """(header, views) of a votes file; a one-line error when it is not one."""
+def read_votes(path: str | Path, n_vertices: int | None = None, n_parts: int | None = None
+               ) -> tuple[dict, list[ViewVotes]]:
+    """(header, views) of a votes file; a one-line error when it is not one, or when its ids do not fit
+    ``n_vertices`` and ``n_parts`` (a shard's own header gives them when not passed: its model and part table)."""
     path = Path(path)
     try:
         with np.load(path, allow_pickle=False) as data:
@@ -78,7 +101,11 @@ def read_votes(path: str | Path) -> tuple[dict, list[ViewVotes]]:
                 raise FacepartError(f"{path}: not a facepart votes file (shard or checkpoint)")
             if int(header.get("format_version", 0)) > FORMAT_VERSION:
                 raise FacepartError(f"{path}: written by a newer facepart; please upgrade")
-            views = unpack(data)
+            if n_vertices is None and isinstance(header.get("fingerprint"), dict):
+                n_vertices = int(header["fingerprint"]["n_vertices"])
+            if n_parts is None and isinstance(header.get("parts"), list):
+                n_parts = len(header["parts"])
+            views = unpack(data, n_vertices, n_parts)
     except FacepartError:
         raise
     except FileNotFoundError:
@@ -97,11 +124,14 @@ class Checkpoint:
     Args:
         folder: the checkpoint folder (created on the first save).
         key: the run key; files of another key are ignored when loading.
+        n_vertices, n_parts: the model's vertex count and the part count: a saved view with other ids is
+            damaged and skipped with a warning.
     """
 
-    def __init__(self, folder: str | Path, key: str):
+    def __init__(self, folder: str | Path, key: str, n_vertices: int | None = None, n_parts: int | None = None):
         self.folder = Path(folder)
         self.key = key
+        self.limits = (n_vertices, n_parts)  # the ids a saved view may hold: a damaged file is skipped
         self._saved = 0
         self.failed: str | None = None  # why the last save failed (the run goes on in memory)
 
@@ -112,7 +142,7 @@ class Checkpoint:
             return []
         for path in sorted(self.folder.glob("part-*.npz")):
             try:
-                header, part = read_votes(path)
+                header, part = read_votes(path, *self.limits)
             except FacepartError as exc:
                 warnings.warn(f"checkpoint file skipped: {exc}", stacklevel=2)
                 continue

@@ -60,7 +60,8 @@ class ViewComputer:
         if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
             raise FacepartError(f"--workers must be a whole number of at least 1, got {workers!r}")
         limit = segmenter.max_workers
-        self.workers = min(workers, limit) if limit else workers
+        # never more processes than views (a huge --workers is not a reason to start them, nor an overflow)
+        self.workers = min(workers, limit or workers, max(1, settings.variants))
         self.model, self.segmenter, self.settings = model, segmenter, settings
         self._renderer = renderer
         self._own_renderer: Renderer | None = None

@@ -15,7 +15,7 @@ import sys
 import click
 
 from .. import __version__
-from ..errors import FacepartError
+from ..errors import FacepartError, one_line
 from ..renderers.pyrender_backend import PLATFORMS
 
 
@@ -23,16 +23,45 @@ from ..renderers.pyrender_backend import PLATFORMS
 EXIT_INTERRUPTED = 130
 
 
+class FacepartCommand(click.Command):
+    """A command that refuses an empty value for any option or argument (an unset shell variable, a stray ''):
+    one usage line naming it, instead of a path '' that the library would read as the current folder."""
+
+    def parse_args(self, ctx, args):
+        rest = super().parse_args(ctx, args)
+        for param in self.get_params(ctx):
+            value = ctx.params.get(param.name)
+            if any(isinstance(v, str) and v == "" for v in (value if isinstance(value, tuple) else (value,))):
+                raise click.BadParameter("must not be empty (an unset shell variable?)", ctx=ctx, param=param)
+        return rest
+
+
 class FacepartGroup(click.Group):
-    """Turns FacepartError into a one-line click error (exit code 1) and Ctrl-C into one line and exit 130."""
+    """Turns FacepartError into a one-line click error (exit code 1) and Ctrl-C into one line and exit 130; every
+    error stays one line, also when it quotes a value or path that holds a line break."""
+
+    command_class = FacepartCommand
+
+    def make_context(self, info_name, args, parent=None, **extra):
+        try:
+            return super().make_context(info_name, args, parent=parent, **extra)
+        except click.ClickException as exc:
+            raise _one_line_error(exc)
 
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
         except FacepartError as exc:
-            raise click.ClickException(str(exc)) from None
+            raise click.ClickException(str(exc)) from None  # one line already
+        except click.ClickException as exc:
+            raise _one_line_error(exc)
         except KeyboardInterrupt as exc:
             interrupted(exc)
+
+
+def _one_line_error(exc: click.ClickException) -> click.ClickException:
+    exc.message = one_line(exc.message)
+    return exc
 
 
 @click.group(cls=FacepartGroup, context_settings={"help_option_names": ["-h", "--help"]})

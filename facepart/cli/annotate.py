@@ -115,11 +115,15 @@ def annotate(model, out_dir, segmenter, truth, noise, garbage, variants, size, s
     from ..io_utils import ensure_writable_dir
     from ..renderers.base import renderer_for
     from ..segmenters import make_segmenter
-    from ..workflow import annotate_model, annotate_shard, parse_shard
+    from ..workflow import annotate_model, annotate_shard, check_eval_views, parse_shard
 
     shard = parse_shard(shard) if shard is not None else None
     if until_stable and not 0 < tolerance < 100:
         raise click.BadParameter("must lie between 0 and 100 (percent)", param_hint="--tolerance")
+    # every number is checked before the output folder is made and the model and the parser are loaded
+    settings = AnnotateSettings(variants=variants, size=size, seed=seed, sampling=sampling_for(None, yaw),
+                                **_quality_settings(quality))
+    check_eval_views(eval_views)
     out = ensure_writable_dir(out_dir)
     face = _load(model, model_args)
     _apply_vertex_mask(face, vertex_mask)
@@ -129,8 +133,7 @@ def annotate(model, out_dir, segmenter, truth, noise, garbage, variants, size, s
     seg = make_segmenter(segmenter, model=face, truth=truth, noise=noise, seed=seed, garbage=garbage,
                          yaw_range=yaw_range, **_segmenter_options(parser_args))
     try:
-        settings = AnnotateSettings(variants=variants, size=size, seed=seed, sampling=sampling_for(seg, yaw),
-                                    **_quality_settings(quality))
+        settings = dataclasses.replace(settings, sampling=sampling_for(seg, yaw))
         workers = workers or default_workers()
         click.echo(f"facepart {__version__}: annotating {face.name} ({face.n_vertices} vertices) with "
                    f"{seg.describe()}; {settings.variants} "
@@ -192,8 +195,8 @@ def render(model, out_dir, variants, size, seed, yaw, model_args):
     from ..io_utils import ensure_writable_dir
     from ..renderers.base import renderer_for
 
-    out = ensure_writable_dir(out_dir)
     settings = AnnotateSettings(variants=variants, size=size, seed=seed, sampling=sampling_for(None, yaw))
+    out = ensure_writable_dir(out_dir)
     face = _load(model, model_args)
     bar, progress = _progress_bar(variants, "render")
     try:
@@ -221,15 +224,17 @@ def render(model, out_dir, variants, size, seed, yaw, model_args):
 def vote(model, masks_dir, out_dir, vertex_mask, preview, parser_args, model_args, **quality):
     """Vote with label maps made outside facepart (see `facepart render`) and write the annotation."""
     from ..annotate.render_set import render_set_settings
+    from ..annotate.settings import AnnotateSettings
     from ..io_utils import ensure_writable_dir
     from ..segmenters import make_segmenter
     from ..workflow import annotate_model
 
+    quality = _quality_settings(quality)
+    AnnotateSettings(**quality)  # checked before the output folder is made and the model is loaded
     out = ensure_writable_dir(out_dir)
     face = _load(model, model_args)
     _apply_vertex_mask(face, vertex_mask)
-    settings = render_set_settings(masks_dir, face)
-    settings = dataclasses.replace(settings, **_quality_settings(quality))
+    settings = dataclasses.replace(render_set_settings(masks_dir, face), **quality)
     seg = make_segmenter(f"masks:{masks_dir}", model=face, yaw_range=None, **_segmenter_options(parser_args))
     bar, progress = _progress_bar(settings.variants, "vote")
     try:

@@ -22,10 +22,12 @@ def segment(image, segmenter, out_png, parser_args):
     """Show what a parser does to one IMAGE: its own classes and facepart's parts, side by side."""
     from ..annotate.preview import write_png
     from ..data.parts import PartTable
+    from ..io_utils import check_output_file
     from ..segmenters.overlay import figure, read_rgb
 
     if segmenter.startswith("masks:") or segmenter == "oracle":
         raise FacepartError("`facepart segment` runs a live parser: mediapipe, bisenet:PATH or onnx:PATH")
+    check_output_file(out_png)  # before the parser starts
     rgb = read_rgb(image)
     seg = _make_parser_segmenter(segmenter, PartTable.paper(), None, parser_args, yaw_range=None)
     result = seg.segment_image(rgb)

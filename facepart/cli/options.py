@@ -42,13 +42,13 @@ def _parse_model_options(pairs) -> dict:
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key.strip():
-            raise FacepartError(f"--model-option expects KEY=VALUE, got '{pair}'")
+            raise FacepartError(f"-O/--model-option expects KEY=VALUE, got '{pair}'")
         try:
             parsed = json.loads(value)
         except (json.JSONDecodeError, RecursionError):
             parsed = value
         if isinstance(parsed, float) and parsed != parsed or parsed in (float("inf"), float("-inf")):
-            raise FacepartError(f"--model-option {key.strip()}: expected a finite value, got '{value}'")
+            raise FacepartError(f"-O/--model-option {key.strip()}: expected a finite value, got '{value}'")
         out[key.strip()] = parsed
     return out
 
@@ -59,7 +59,7 @@ def _load(model, model_args: dict):
     options = _parse_model_options(model_args.get("model_option", ()))
     for clash in ("blendshapes", "unit", "texture"):
         if clash in options:
-            raise FacepartError(f"use --{clash}, not --model-option {clash}=...")
+            raise FacepartError(f"-O/--model-option {clash}=...: use --{clash} instead")
     return load_model(model, format=model_args.get("fmt"), blendshapes=model_args.get("blendshapes"),
                       unit=model_args.get("unit"), texture=model_args.get("texture"), **options)
 

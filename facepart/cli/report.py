@@ -29,13 +29,9 @@ def report(annotation, model_spec, out_path, size, low_confidence, model_args):
     image is embedded, so the page can be mailed or archived on its own.
     """
     from ..data.annotation import load_annotation
-    from ..errors import FacepartError
-    from ..report import REPORT_FILE, recorded_model, write_report
+    from ..report import REPORT_FILE, check_report_options, recorded_model, write_report
 
-    if size < 16:
-        raise FacepartError(f"--size must be at least 16 pixels, got {size}")
-    if not 0.0 <= low_confidence <= 1.0:
-        raise FacepartError(f"--low-confidence is a share of votes between 0 and 1, got {low_confidence}")
+    check_report_options(size, low_confidence)  # before the annotation and the model are read
     ann = load_annotation(annotation)
     folder = Path(annotation) if Path(annotation).is_dir() else Path(annotation).parent
     face = _load(model_spec or recorded_model(ann, annotation), model_args)

@@ -92,8 +92,9 @@ class Annotation:
         member = self.membership(rule)
         return {name: np.flatnonzero(member[:, i]) for i, name in enumerate(self.parts.names)}
 
-    def check_topology(self, fingerprint: Fingerprint, against: str) -> None:
-        self.fingerprint.check_matches(fingerprint, "this annotation", against)
+    def check_topology(self, fingerprint: Fingerprint, against: str, what: str = "this annotation") -> None:
+        """One line unless ``fingerprint`` is this annotation's topology (``what``: the annotation's file)."""
+        self.fingerprint.check_matches(fingerprint, what, against)
 
     def summary_lines(self) -> list[str]:
         member = self.members()

@@ -8,11 +8,16 @@ tried in registration order; ``format=`` forces one.
 from __future__ import annotations
 
 import inspect
+import math
 from pathlib import Path
 from typing import Callable, NamedTuple
 
 from ..errors import FacepartError
 from .face_model import FaceModel
+
+
+#: Loader options the command line sets with their own flags (the others come from ``-O KEY=VALUE``).
+CLI_MODEL_OPTIONS = ("blendshapes", "unit", "texture")
 
 
 class ModelFormat(NamedTuple):
@@ -79,25 +84,39 @@ def load_model(spec: str | Path, format: str | None = None, **options) -> FaceMo
 
 
 def _load_model(spec, format, options) -> FaceModel:
-    if str(spec) == "demo" and format in (None, "demo"):
-        fmt = FORMATS["demo"]
-        return fmt.load(**options)
     if format is not None and format not in FORMATS:  # the name first: a wrong name is the mistake to report
         raise FacepartError(f"unknown format '{format}'; known formats: {', '.join(FORMATS)}")
+    if str(spec) == "demo" and format in (None, "demo"):
+        fmt = FORMATS["demo"]
+        return fmt.load(**_checked_options(fmt, options))
+    if format == "demo":
+        raise FacepartError(f"--format demo is the built-in head, which has no file: give the model as 'demo', "
+                            f"not {spec}")
+    if not str(spec).strip():
+        raise FacepartError("the model path is empty; give 'demo', a model file or a folder")
     path = Path(spec)
     if not path.exists():
         raise FacepartError(f"{path}: no such file or folder")
     fmt = FORMATS[format] if format is not None else detect_format(path)
-    accepted = inspect.signature(fmt.load).parameters
-    extra = [k for k in options if k not in accepted]
-    if extra:
-        raise FacepartError(f"option(s) {', '.join(extra)} do not apply to the {fmt.name} format")
-    options = {k: _coerce(fmt.name, k, v, accepted[k].default) for k, v in options.items()}
+    options = _checked_options(fmt, options)
     if path.is_dir() != fmt.folder:
         kind = "folder" if path.is_dir() else "file"
         raise FacepartError(f"{path}: a {kind}, but the {fmt.name} format expects "
                             f"{'a file' if path.is_dir() else 'a folder'}")
     return fmt.load(path, **options)
+
+
+def _checked_options(fmt: ModelFormat, options: dict) -> dict:
+    """``options`` the loader of ``fmt`` takes, each checked against its default's type; one line for any other."""
+    accepted = dict(inspect.signature(fmt.load).parameters)
+    if fmt.name != "demo":
+        accepted.pop(next(iter(accepted)), None)  # the model's path: not an option
+    extra = [k for k in options if k not in accepted or accepted[k].kind is inspect.Parameter.POSITIONAL_ONLY]
+    if extra:
+        given = ", ".join(f"--{k}" if k in CLI_MODEL_OPTIONS else f"-O {k}=..." for k in extra)
+        raise FacepartError(f"{given} do{'es' if len(extra) == 1 else ''} not apply to the {fmt.name} format"
+                            + ("" if fmt.folder or fmt.name != "demo" else " (the built-in head takes no options)"))
+    return {k: _coerce(fmt.name, k, v, accepted[k].default) for k, v in options.items()}
 
 
 def _coerce(fmt: str, name: str, value, default):
@@ -111,14 +130,15 @@ def _coerce(fmt: str, name: str, value, default):
     elif kind in (int, float):
         try:
             out = kind(value)
-            if isinstance(value, bool) or (kind is int and float(value) != out):
+            if isinstance(value, bool) or not math.isfinite(float(out)) or (kind is int and float(value) != out):
                 raise ValueError
             return out
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             pass
     else:
         return value
-    raise FacepartError(f"option {name} of the {fmt} format expects a {kind.__name__}, got {value!r}")
+    raise FacepartError(f"option {name} of the {fmt} format expects a {kind.__name__}"
+                        f"{' (finite)' if kind is float else ''}, got {value!r}")
 
 
 def _register_builtin() -> None:

@@ -13,7 +13,7 @@ import numpy as np
 
 from ..data.annotation import Annotation
 from ..errors import FacepartError
-from ..io_utils import write_json_atomic
+from ..io_utils import check_output_file, write_json_atomic
 
 
 @dataclass
@@ -111,6 +111,9 @@ def compare_files(path_a, path_b, out: str | Path | None = None, *, model=None, 
     A file that does not name its topology (parts.json, csv...) takes the other's.
     """
     from .api import read_annotation
+
+    if out is not None:
+        check_output_file(out)  # before reading: a typo in --out is reported first, and cheaply
 
     def read(path, fmt, topology=None):
         return read_annotation(path, fmt, model=model, topology=topology)

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import re
 from pathlib import Path
 
@@ -36,7 +35,7 @@ from .. import __version__
 from ..data.annotation import Annotation
 from ..data.topology import Fingerprint
 from ..errors import FacepartError
-from ..io_utils import open_input, write_bytes_atomic, write_json_atomic
+from ..io_utils import open_input, read_json_file, write_bytes_atomic, write_json_atomic
 from .common import check_fingerprint, int_list, reader_fingerprint
 from .options import ExportOptions
 from .view import PartView, annotation_from_sets
@@ -46,11 +45,15 @@ JSON_VERSION = 1
 
 
 def _read_json(path: Path, what: str):
-    with open_input(path, "r", what, encoding="utf-8") as fh:
-        try:
-            return json.load(fh)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise FacepartError(f"{path}: not a readable JSON file ({exc})") from None
+    return read_json_file(path, re.sub(r"^(a|an) ", "", what))
+
+
+def _json_or_none(path: Path):
+    """The JSON content of ``path``, or None when it is not readable JSON (for format detection, which never fails)."""
+    try:
+        return read_json_file(path, "JSON")
+    except FacepartError:
+        return None
 
 
 def _index_dict(data, path: Path, what: str) -> dict[str, np.ndarray]:
@@ -89,8 +92,11 @@ def write_json(annotation: Annotation, path: Path, **options) -> list[Path]:
 def is_facepart_json(path: Path) -> bool:
     if path.suffix.lower() != ".json" or not path.is_file():
         return False
-    with open(path, "rb") as fh:
-        head = fh.read(200)
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(200)
+    except OSError:
+        return False
     return re.search(rb'"format"\s*:\s*"' + JSON_FORMAT.encode() + rb'"', head) is not None
 
 
@@ -129,10 +135,7 @@ def is_plain_parts(path: Path) -> bool:
     """A .json object of lists that is neither facepart's rich JSON nor a Meshcapade file."""
     if path.suffix.lower() != ".json" or not path.is_file() or is_facepart_json(path) or is_meshcapade(path):
         return False
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError, UnicodeDecodeError):
-        return False
+    data = _json_or_none(path)
     return isinstance(data, dict) and all(isinstance(v, list) for v in data.values())
 
 
@@ -172,10 +175,7 @@ def is_meshcapade(path: Path) -> bool:
     """A .json object of lists whose keys include a camelCase name (leftEye, rightHand...)."""
     if path.suffix.lower() != ".json" or not path.is_file() or is_facepart_json(path):
         return False
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError, UnicodeDecodeError):
-        return False
+    data = _json_or_none(path)
     return isinstance(data, dict) and bool(data) and all(isinstance(v, list) for v in data.values()) and any(
         re.search(r"[a-z0-9][A-Z]", str(k)) for k in data)
 

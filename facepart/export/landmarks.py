@@ -62,7 +62,7 @@ import numpy as np
 
 from ..annotate.landmarks import LandmarkEmbedding, LandmarkSettings, embed_landmarks
 from ..errors import FacepartError
-from ..io_utils import atomic_path, ensure_writable_dir, open_input, write_bytes_atomic, write_json_atomic
+from ..io_utils import atomic_path, ensure_writable_dir, read_json_file, write_bytes_atomic, write_json_atomic
 from .registry import register
 
 #: FLAME's dynamic embedding: 79 bins of 1 degree (see the module docstring for their yaws).
@@ -118,11 +118,7 @@ def write_json(emb: LandmarkEmbedding, path, **_) -> list[Path]:
 
 def read_json(path, **_) -> LandmarkEmbedding:
     path = Path(path)
-    with open_input(path, "rb", "a landmarks.json") as fh:
-        try:
-            data = json.loads(fh.read())
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise FacepartError(f"{path}: not valid JSON ({exc})") from None
+    data = read_json_file(path, "landmarks.json")
     return LandmarkEmbedding.from_dict(data, str(path))
 
 

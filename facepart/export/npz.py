@@ -47,7 +47,8 @@ def is_npz(path: Path) -> bool:
 
 def read_npz(path: Path, model=None, topology=None, **_) -> Annotation:
     ann = load_annotation(path)
-    for other, what in ((model.fingerprint if model is not None else None, "the model"), (topology, "the topology")):
+    for other, against in ((model.fingerprint if model is not None else None, f"the model {getattr(model, 'name', '')}"),
+                           (topology, "the other file's topology")):
         if other is not None:
-            ann.check_topology(other, what)
+            ann.check_topology(other, against, str(path))
     return ann

@@ -129,4 +129,5 @@ def find_importer(path: str | Path, kind: str = "annotation", format: str | None
     names = ", ".join(f"{e.name} ({' '.join(e.suffixes)})" for e in readable)
     if not path.exists():
         raise FacepartError(f"{path}: file not found")
-    raise FacepartError(f"{path}: not a {kind} file facepart can read; readable formats: {names}")
+    raise FacepartError(f"{path}: not {'an' if kind[:1] in 'aeiou' else 'a'} {kind} file facepart can read; "
+                        f"readable formats: {names}")

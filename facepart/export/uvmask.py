@@ -23,7 +23,6 @@ the masks cannot tell them apart.
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 
@@ -32,7 +31,7 @@ import numpy as np
 from ..data.annotation import Annotation
 from ..data.topology import Fingerprint
 from ..errors import FacepartError
-from ..io_utils import ensure_writable_dir, write_bytes_atomic, write_json_atomic
+from ..io_utils import ensure_writable_dir, read_json_file, write_bytes_atomic, write_json_atomic
 from .common import check_fingerprint, safe_name, writer_model
 from .options import ExportOptions
 from .view import PartView, annotation_from_sets
@@ -149,10 +148,9 @@ def read_uvmask(path: Path, model=None, topology: Fingerprint | None = None, **_
         raise FacepartError(f"{path}: reading UV masks back needs the model with its UVs (--model MODEL)")
     meta = {}
     if (path / SIDECAR).is_file():
-        try:
-            meta = json.loads((path / SIDECAR).read_text())
-        except (OSError, ValueError):
-            raise FacepartError(f"{path / SIDECAR}: not a readable JSON file") from None
+        meta = read_json_file(path / SIDECAR, "UV mask sidecar")
+        if not isinstance(meta, dict):
+            raise FacepartError(f"{path / SIDECAR}: expected a JSON object (the UV masks' topology and tiles)")
         topo = meta.get("topology") or {}
         if topo:
             check_fingerprint(Fingerprint(int(topo["n_vertices"]), int(topo["n_triangles"]),

@@ -65,12 +65,20 @@ def register_renderer(backend: RendererBackend) -> RendererBackend:
     return backend
 
 
+#: The largest render side, pixels (GL drivers refuse larger framebuffers or run out of memory).
+MAX_RENDER_SIZE = 8192
+
+
 def make_renderer(name: str | None = None, size: int | tuple[int, int] = 512, **options) -> Renderer:
     """A new renderer of backend ``name`` (default :data:`DEFAULT_RENDERER`) for ``size`` (square or (w, h))."""
     name = name or DEFAULT_RENDERER
     if name not in RENDERERS:
         raise FacepartError(f"unknown renderer '{name}'; available: {', '.join(RENDERERS)}")
     width, height = (size, size) if np.isscalar(size) else size
+    for side in (width, height):
+        if isinstance(side, (bool, np.bool_)) or not isinstance(side, (int, np.integer)) \
+                or not 1 <= side <= MAX_RENDER_SIZE:
+            raise FacepartError(f"--size: a render is 1 to {MAX_RENDER_SIZE} pixels a side, got {side!r}")
     with deferred_interrupt():  # GL libraries' imports and context start-up must not meet Ctrl-C half-way
         return RENDERERS[name].factory(int(width), int(height), **options)
 

@@ -7,6 +7,6 @@ Every image is embedded as a base64 PNG: the page needs no network and no
 other file, and prints.
 """
 
-from .page import REPORT_FILE, build_report, recorded_model, write_report
+from .page import REPORT_FILE, build_report, check_report_options, recorded_model, write_report
 
-__all__ = ["REPORT_FILE", "build_report", "recorded_model", "write_report"]
+__all__ = ["REPORT_FILE", "build_report", "check_report_options", "recorded_model", "write_report"]

@@ -344,6 +344,20 @@ def _settings_section(ann: Annotation) -> str:
 
 # -- the page ----------------------------------------------------------------------------
 
+#: Pixel sizes of a report's rendered views.
+MIN_VIEW_SIZE, MAX_VIEW_SIZE = 16, 2048
+
+
+def check_report_options(size, low_confidence) -> None:
+    """One line for a view size or confidence threshold a report cannot use."""
+    if isinstance(size, bool) or not isinstance(size, int) or not MIN_VIEW_SIZE <= size <= MAX_VIEW_SIZE:
+        raise FacepartError(f"--size must be a whole number of pixels from {MIN_VIEW_SIZE} to {MAX_VIEW_SIZE}, "
+                            f"got {size!r}")
+    if isinstance(low_confidence, bool) or not isinstance(low_confidence, (int, float)) \
+            or not 0.0 <= low_confidence <= 1.0:
+        raise FacepartError(f"--low-confidence is a share of votes between 0 and 1, got {low_confidence!r}")
+
+
 def build_report(annotation: Annotation, model: FaceModel, *, source: str | Path | None = None,
                  size: int = VIEW_SIZE, low_confidence: float = LOW_CONFIDENCE, renderer=None) -> str:
     """The report page of ``annotation`` on ``model`` as one HTML string.
@@ -359,6 +373,7 @@ def build_report(annotation: Annotation, model: FaceModel, *, source: str | Path
     """
     from ..renderers.base import renderer_for
 
+    check_report_options(size, low_confidence)
     if renderer is not None:
         if renderer.width != renderer.height:
             raise FacepartError(f"the report renders square views; got a {renderer.width}x{renderer.height} renderer")

@@ -76,7 +76,7 @@ def make_parser(spec: str, *, labels: "str | LabelSet | None" = None, config: st
     """
     kind, arg = parse_spec(spec)
     if (onnx_options or config is not None) and kind != "onnx":
-        given = sorted(onnx_options) + (["config"] if config is not None else [])
+        given = sorted(onnx_options) + (["--parser-config"] if config is not None else [])
         raise FacepartError(f"option(s) {', '.join(given)} apply to onnx: segmenters only")
     if kind == "mediapipe":
         if labels is not None:
@@ -119,12 +119,12 @@ def make_parser_segmenter(spec: str, parts=None, *, labels: "str | LabelSet | No
     The segmenter is not calibrated yet: call ``seg.calibrate(facepart.annotate.views.frontal_view(model, size, renderer))``.
     """
     kind, _ = parse_spec(spec)
-    parser = make_parser(spec, labels=labels, config=config, device=device, keep_forehead=keep_forehead,
-                         **onnx_options)
     if cleanup is None:
         cleanup = CleanupOptions(forehead=not keep_forehead)
     elif isinstance(cleanup, str):
-        cleanup = parse_cleanup(cleanup)
+        cleanup = parse_cleanup(cleanup)  # before the parser: a typo fails before a model is loaded
+    parser = make_parser(spec, labels=labels, config=config, device=device, keep_forehead=keep_forehead,
+                         **onnx_options)
     if isinstance(yaw_range, str) and yaw_range == DEFAULT:
         yaw_range = MEDIAPIPE_YAW_RANGE if kind == "mediapipe" else None
     if isinstance(ear_parser, str):
@@ -163,7 +163,8 @@ def make_segmenter(spec: str, parts=None, *, model=None, truth=None, noise="defa
 
     unknown = {k for k, v in parser_options.items() if v is not None and k != "yaw_range"}
     if unknown:
-        raise FacepartError(f"option(s) {', '.join(sorted(unknown))} apply to image parsers, not the oracle")
+        given = ", ".join("--parser-config" if k == "config" else f"--{k.replace('_', '-')}" for k in sorted(unknown))
+        raise FacepartError(f"{given} appl{'ies' if len(unknown) == 1 else 'y'} to image parsers, not the oracle")
     if isinstance(noise, str):
         if noise not in ORACLE_NOISE:
             raise FacepartError(f"--noise must be one of {', '.join(ORACLE_NOISE)}, got '{noise}'")

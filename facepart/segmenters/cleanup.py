@@ -62,7 +62,8 @@ class CleanupOptions:
     def only(cls, *steps: str) -> "CleanupOptions":
         bad = sorted(set(steps) - set(STEPS))
         if bad:
-            raise FacepartError(f"unknown clean-up step(s) {bad}; steps are {', '.join(STEPS)}")
+            raise FacepartError(f"--cleanup: unknown clean-up step(s) {', '.join(repr(b) for b in bad)}; steps are "
+                                f"{', '.join(STEPS)} (or all, none)")
         return replace(cls.none(), **{s: True for s in steps})
 
     @property
@@ -82,7 +83,10 @@ def parse_cleanup(text: str | None) -> CleanupOptions:
         return CleanupOptions()
     if text.strip().lower() == "none":
         return CleanupOptions.none()
-    return CleanupOptions.only(*[s.strip().lower() for s in text.split(",") if s.strip()])
+    steps = [s.strip().lower() for s in text.split(",") if s.strip()]
+    if not steps:
+        raise FacepartError(f"--cleanup: no step in '{text}'; give all, none, or steps of {', '.join(STEPS)}")
+    return CleanupOptions.only(*steps)
 
 
 class CleanupResult(NamedTuple):
