@@ -72,6 +72,7 @@ All results are deterministic: fixed label order, no randomness.
 
 from __future__ import annotations
 
+import hashlib
 import time
 from dataclasses import asdict, dataclass
 from typing import NamedTuple
@@ -436,7 +437,8 @@ def merge_small_pieces(graph: MeshGraph, labels: np.ndarray, unary: np.ndarray, 
       off by a thin gap of uncertain votes is joined back instead of deleted).
 
     A piece next to one just changed waits for the next pass, so a wrong island that cuts a part in
-    two goes before the part's cut-off half.
+    two goes before the part's cut-off half. Passes stop when a labelling comes back (a bridge of one
+    part can cut another part's piece off, whose bridge cuts the first one again: a cycle).
 
     Args:
         graph: the cut's graph.
@@ -451,7 +453,12 @@ def merge_small_pieces(graph: MeshGraph, labels: np.ndarray, unary: np.ndarray, 
     start = lab.copy()
     e, w = graph.edges, weights
     merged = bridged = 0
+    visited: set[bytes] = set()
     for _ in range(len(lab)):  # passes; each changes at least one piece or stops
+        state = hashlib.sha1(lab.tobytes()).digest()
+        if state in visited:  # a cycle (seen on ICT: a skin bridge through the lip and back, for ever)
+            break
+        visited.add(state)
         piece = _pieces(e, lab)
         n_pieces = int(piece.max()) + 1 if len(piece) else 0
         area = np.bincount(piece, graph.area, minlength=n_pieces)
