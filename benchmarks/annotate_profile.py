@@ -70,6 +70,53 @@ def make_segmenter(name: str, model, renderer):
     return seg
 
 
+STARTUP = r"""
+import pickle, sys, time
+t0 = time.perf_counter()
+import facepart.annotate.workers as W
+t1 = time.perf_counter()
+with open(sys.argv[1], "rb") as f:
+    model, seg, settings, renderer_name = pickle.load(f)
+t2 = time.perf_counter()
+from facepart.renderers.base import make_renderer
+renderer = make_renderer(renderer_name, settings.size)
+t3 = time.perf_counter()
+task = W._Task(model, seg, settings, renderer)
+task(0)
+t4 = time.perf_counter()
+task(1)
+t5 = time.perf_counter()
+print(" ".join(f"{1e3 * x:.0f}" for x in (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4)))
+"""
+
+
+def startup_breakdown(model, seg, settings, renderer_name, repeats: int = 2) -> list[list[float]]:
+    """What one worker's start-up costs, in a fresh Python started like a spawned worker (no fork):
+    per repeat [python start, imports, unpickling the run's objects, renderer (GL context), first view,
+    second view] in ms. (Pickling in the parent and the pool's own messages are not included.)"""
+    import pickle
+    import subprocess
+    import tempfile
+
+    with tempfile.NamedTemporaryFile(suffix=".pkl", delete=False) as f:
+        pickle.dump((model, seg, settings, renderer_name), f)
+    rows = []
+    try:
+        for _ in range(repeats):
+            t = time.perf_counter()
+            out = subprocess.run([sys.executable, "-c", STARTUP, f.name], capture_output=True, text=True,
+                                 env={**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1",
+                                      "PYTHONPATH": str(ROOT)})
+            wall = 1e3 * (time.perf_counter() - t)
+            if out.returncode != 0:
+                raise RuntimeError(out.stderr[-2000:])
+            parts = [float(x) for x in out.stdout.split()]
+            rows.append([wall - sum(parts)] + parts)  # python start-up and exit: the rest of the wall time
+    finally:
+        os.unlink(f.name)
+    return rows
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", default=os.environ.get("FACEPART_ICT_MODEL", str(DEFAULT_ICT)))
@@ -187,6 +234,11 @@ def main() -> None:
               + ", ".join(f"{x:.2f}" for x in first) + f" s; then {len(later)} views at {1e3 * steady:.0f} ms "
               f"each ({1 / steady:.1f} variants/s); shut-down {1e3 * exit_s:.0f} ms. Fixed cost ~ "
               f"{max(first) - n * steady:.1f} s (the last first view minus one steady view per worker)")
+    rows = startup_breakdown(model, seg, settings, args.renderer)
+    names = ("python start/exit", "imports", "unpickle model+segmenter", "renderer (GL context)", "first view",
+             "second view")
+    print("One worker's start-up in a fresh process (ms, " + " / ".join(f"run {i + 1}" for i in range(len(rows)))
+          + "): " + "; ".join(f"{n} " + " / ".join(f"{r[k]:.0f}" for r in rows) for k, n in enumerate(names)))
     if profiler:
         s = io.StringIO()
         pstats.Stats(profiler, stream=s).sort_stats("tottime").print_stats(args.cprofile)
