@@ -211,12 +211,12 @@ def main() -> None:
     print(f"Machine: {machine_line()}; other processes busy {busy:.2f} cores before; load average "
           f"{load[0]:.2f} before, {os.getloadavg()[0]:.2f} after")
     print(f"ICT at {args.size}², {seg.name}, renderer {renderer.name} ({getattr(renderer, 'device', '')}), "
-          f"{args.variants} variants ({len(views)} voted) in {loop_s:.2f} s in one process "
-          f"({args.variants / loop_s:.1f} variants/s); model load {load_ms:.0f} ms, renderer open {open_ms:.0f} ms")
+          f"{args.variants} variants ({len(views)} voted); model load {load_ms:.0f} ms, renderer open {open_ms:.0f} ms")
     print(f"  {'per variant':28s} {'median':>8s} {'mean':>8s}  (ms)")
     print("\n".join(timer.table(args.variants)))
     total = sum(sum(timer.ms[k]) for k in timer.ms if not k.startswith(" ")) / args.variants
-    print(f"  {'sum of the stages':28s} {'':8s} {total:8.1f}")
+    print(f"  {'sum of the stages':28s} {'':8s} {total:8.1f}   ({1e3 / total:.1f} variants/s in one process; the "
+          f"loop took {loop_s:.1f} s with the attribution{' and cProfile' if profiler else ''})")
     print(f"  {'once per run':28s} {'':>8s} {'ms':>8s}")
     print("\n".join(f"  {k:28s} {'':8s} {v[0]:8.0f}" for k, v in end.ms.items()))
 
