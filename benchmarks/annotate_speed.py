@@ -34,6 +34,7 @@ import json
 import os
 import pickle
 import platform
+import shutil
 import statistics
 import subprocess
 import sys
@@ -404,6 +405,7 @@ def main() -> None:
     print("\n".join(lines))
     if args.json:
         Path(args.json).write_text(json.dumps(record, indent=1, default=float))
+    shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":
