@@ -10,6 +10,7 @@ APT_PACKAGES := libosmesa6 libegl1 libegl-mesa0 libgl1-mesa-dri libgbm1 libgl1 l
 	xvfb xdotool libvulkan1 mesa-vulkan-drivers libusb-1.0-0 chromium
 ICT_MODEL ?= $(abspath ../shared/models/ict-facekit/FaceXModel)
 OUT ?= out
+BENCH_ARGS ?=
 
 .PHONY: setup system-deps demo test bench clean
 
@@ -42,8 +43,9 @@ demo: setup
 test: setup
 	FACEPART_ICT_MODEL=$(ICT_MODEL) $(PY) -m pytest
 
+# make bench: facepart against a straightforward Algorithm 1 (issue 12); e.g. make bench BENCH_ARGS=--quick
 bench: setup
-	FACEPART_ICT_MODEL=$(ICT_MODEL) $(PY) benchmarks/annotate_ict.py
+	FACEPART_ICT_MODEL=$(ICT_MODEL) $(PY) benchmarks/annotate_speed.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) $(OUT) .pytest_cache

@@ -72,6 +72,7 @@ All results are deterministic: fixed label order, no randomness.
 
 from __future__ import annotations
 
+import hashlib
 import time
 from dataclasses import asdict, dataclass
 from typing import NamedTuple
@@ -498,7 +499,8 @@ def merge_small_pieces(graph: MeshGraph, labels: np.ndarray, unary: np.ndarray, 
       path search stops at the cost of merging.
 
     A piece next to one just changed waits for the next pass, so a wrong island that cuts a part in
-    two goes before the part's cut-off half.
+    two goes before the part's cut-off half. A bridge may not cut another part's piece in two; passes
+    stop when a labelling comes back (a cycle) and after :data:`MAX_PASSES`.
 
     Args:
         graph: the cut's graph.
@@ -516,7 +518,12 @@ def merge_small_pieces(graph: MeshGraph, labels: np.ndarray, unary: np.ndarray, 
     e, w = graph.edges, weights
     incidence = _Incidence(len(lab), e)
     merged = bridged = 0
+    visited: set[bytes] = set()
     for _ in range(MAX_PASSES):  # each pass changes at least one piece or stops
+        state = hashlib.sha1(lab.tobytes()).digest()
+        if state in visited:  # a cycle: a bridge of one part cut another's piece off, whose bridge cut it back
+            break
+        visited.add(state)
         piece = _pieces(e, lab)
         n_pieces = int(piece.max()) + 1 if len(piece) else 0
         area = np.bincount(piece, graph.area, minlength=n_pieces)
