@@ -18,7 +18,8 @@ import shlex
 import signal
 import sys
 import tempfile
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from collections import deque
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from typing import Iterable, Iterator
 
@@ -45,14 +46,17 @@ def default_workers() -> int:
 
 
 class ViewComputer:
-    """Computes :class:`ViewVotes` for variant indices, with one renderer per process.
+    """Computes :class:`ViewVotes` for variant indices: in this process, and with ``workers - 1`` helper processes.
 
-    Use as a context manager; :meth:`compute` yields views as they finish (not in index order).
+    This process computes views too (it does not wait while the helpers start, which takes seconds:
+    Python, imports, a GL context), so ``workers`` is the number of processes computing views, this
+    one included. Use as a context manager; :meth:`compute` yields views as they finish (not in
+    index order).
 
     Args:
-        renderer: this process's renderer (default: a new one of the default backend); worker
+        renderer: this process's renderer (default: a new one of the default backend); helper
             processes make one of the same backend.
-        workers: processes; 1 computes here.
+        workers: processes computing views, this one included; 1 computes here only.
     """
 
     def __init__(self, model: FaceModel, segmenter: PartSegmenter, settings: AnnotateSettings, *,
@@ -70,16 +74,14 @@ class ViewComputer:
         self._task: _Task | None = None
 
     def __enter__(self) -> "ViewComputer":
-        if self.workers == 1:
-            renderer = self._renderer
-            if renderer is None:
-                renderer = self._own_renderer = make_renderer(None, self.settings.size)
-            self._task = _Task(self.model, self.segmenter, self.settings, renderer)
-        else:
+        renderer = self._renderer
+        if renderer is None:
+            renderer = self._own_renderer = make_renderer(None, self.settings.size)
+        self._task = _Task(self.model, self.segmenter, self.settings, renderer)
+        if self.workers > 1:
             self._ctx = multiprocessing.get_context("spawn")
-            name = getattr(self._renderer, "name", None)
-            self._pool = ProcessPoolExecutor(self.workers, mp_context=self._ctx, initializer=_init_worker,
-                                             initargs=(self.model, self.segmenter, self.settings, name))
+            self._pool = ProcessPoolExecutor(self.workers - 1, mp_context=self._ctx, initializer=_init_worker,
+                                             initargs=(self.model, self.segmenter, self.settings, renderer.name))
         return self
 
     def __exit__(self, *exc) -> None:
@@ -92,22 +94,36 @@ class ViewComputer:
 
     def compute(self, indices: Iterable[int]) -> Iterator[ViewVotes]:
         """Yield the votes of each view of ``indices`` as it finishes."""
-        indices = list(indices)
+        pending = deque(indices)
         if self._pool is None:
-            for i in indices:
-                yield self._task(i)
+            while pending:
+                yield self._task(pending.popleft())
             return
-        # workers start on submit: they must get their whole start-up message, so a Ctrl-C waits for it
-        with _environment(WORKER_ENV), _workers_ignore_sigint(self._ctx), deferred_interrupt():
-            futures = [self._pool.submit(_compute_in_worker, i) for i in indices]
+        in_flight: set = set()
         try:
-            for future in as_completed(futures):
-                yield future.result()
+            while pending or in_flight:
+                # keep the helpers busy (two views each in their queue), then do a view here
+                while pending and len(in_flight) < 2 * (self.workers - 1):
+                    # helpers start on their first submit and must get their whole start-up message:
+                    # a Ctrl-C waits for it; they start with Ctrl-C ignored (this process stops them)
+                    with _environment(WORKER_ENV), _workers_ignore_sigint(self._ctx), deferred_interrupt():
+                        in_flight.add(self._pool.submit(_compute_in_worker, pending.pop()))
+                done = {f for f in in_flight if f.done()}
+                for future in done:
+                    in_flight.discard(future)
+                    yield future.result()
+                if pending:
+                    yield self._task(pending.popleft())
+                elif in_flight and not done:
+                    finished, _ = wait(in_flight, return_when=FIRST_COMPLETED)
+                    for future in finished:
+                        in_flight.discard(future)
+                        yield future.result()
         except BrokenProcessPool:
             raise FacepartError("a worker process died (out of memory, or a crash in a native library); "
-                                 "run again with --workers 1 to see the error") from None
+                                "run again with --workers 1 to see the error") from None
         finally:
-            for future in futures:
+            for future in in_flight:
                 future.cancel()
 
 
