@@ -466,6 +466,9 @@ BRIDGE_SHARE = 0.02
 MAX_BRIDGES = 32
 #: Passes at most (each merges or bridges every small piece not next to one just changed).
 MAX_PASSES = 12
+#: A piece is not merged away when that costs more than this per mm² of it (nats of vote share): its
+#: votes say it is that part at least e^3 = 20 times more often than the label around it.
+MAX_MERGE_COST = 3.0
 
 
 def _splits_others(edges: np.ndarray, lab: np.ndarray, path: np.ndarray, part: int) -> bool:
@@ -499,8 +502,9 @@ def merge_small_pieces(graph: MeshGraph, labels: np.ndarray, unary: np.ndarray, 
       path search stops at the cost of merging.
 
     A piece next to one just changed waits for the next pass, so a wrong island that cuts a part in
-    two goes before the part's cut-off half. A bridge may not cut another part's piece in two; passes
-    stop when a labelling comes back (a cycle) and after :data:`MAX_PASSES`.
+    two goes before the part's cut-off half. A bridge may not cut another part's piece in two; a piece
+    the votes hold firmly (:data:`MAX_MERGE_COST`) is not merged away; passes stop when a labelling
+    comes back (a cycle) and after :data:`MAX_PASSES`.
 
     Args:
         graph: the cut's graph.
@@ -579,6 +583,9 @@ def merge_small_pieces(graph: MeshGraph, labels: np.ndarray, unary: np.ndarray, 
                     if bridge_cost < merge_cost and not _splits_others(e, lab, path, int(plab[p])):
                         best_sites, best_label, kind_bridge = path, int(plab[p]), True
                         touched[piece[path]] = True
+            if not kind_bridge and merge_cost > MAX_MERGE_COST * float(graph.area[sites].sum()):
+                touched[p] = True  # the votes hold this piece firmly (not an island of noise): leave it
+                continue
             lab[best_sites] = best_label
             touched[piece[rim]] = True
             touched[p] = True
