@@ -44,29 +44,13 @@ import time
 from pathlib import Path
 
 import numpy as np
+from machine import cpu_name, usable_cores  # noqa: E402,F401  (benchmarks/machine.py)
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_ICT = ROOT.parent / "shared" / "models" / "ict-facekit" / "FaceXModel"
 
 
 # -- the machine -------------------------------------------------------------------------------
-
-def cpu_name() -> str:
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
-
-
-def usable_cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:
-        return os.cpu_count() or 1
-
 
 def machine_line() -> str:
     return (f"{cpu_name()}, {usable_cores()} cores usable ({os.cpu_count()} online), "

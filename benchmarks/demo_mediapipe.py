@@ -17,20 +17,10 @@ Timings depend on the machine's load; the figures do not (everything is seeded).
 from __future__ import annotations
 
 import argparse
-import platform
 import time
 
 import numpy as np
-
-
-def cpu_name() -> str:
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
+from machine import cpu_name, usable_cores  # noqa: E402,F401  (benchmarks/machine.py)
 
 
 def main() -> None:

@@ -26,21 +26,12 @@ import time
 from pathlib import Path
 
 import numpy as np
+from machine import cpu_name, usable_cores  # noqa: E402,F401  (benchmarks/machine.py)
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 DEFAULT_ICT = ROOT.parent / "shared" / "models" / "ict-facekit" / "FaceXModel"
-
-
-def cpu_name() -> str:
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def backends_available() -> list[str]:

@@ -38,18 +38,9 @@ from facepart.annotate.pipeline import make_scene  # noqa: E402
 from facepart.annotate.variants import SamplingSettings, posed_vertices, sample_variant  # noqa: E402
 from facepart.data import load_model  # noqa: E402
 from facepart.renderers.base import RENDERERS, make_renderer  # noqa: E402
+from machine import cpu_name, usable_cores  # noqa: E402,F401  (benchmarks/machine.py)
 
 DEFAULT_ICT = Path(__file__).resolve().parents[2] / "shared" / "models" / "ict-facekit" / "FaceXModel"
-
-
-def cpu_name() -> str:
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def configurations(backends: list[str]) -> list[tuple[str, str, dict]]:

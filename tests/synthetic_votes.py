@@ -9,11 +9,10 @@ with seeded errors of the kinds the real pipeline shows.
 from __future__ import annotations
 
 import numpy as np
-from scipy.sparse import csgraph
 
 from facepart import geometry
 from facepart.data.parts import PartTable
-from truth import DEFAULT_RADIUS, LANDMARK_PART, NARROW_FACE, RADIUS
+from truth import geodesic_landmark_labels
 
 IGNORE = -2  # fragment of the truth: no votes, not scored
 
@@ -21,22 +20,8 @@ IGNORE = -2  # fragment of the truth: no votes, not scored
 def geodesic_truth(model, parts: PartTable | None = None) -> np.ndarray:
     """(V,) labels: part of the geodesically nearest landmark within its radius, skin elsewhere on the
     narrow face, -1 off it, IGNORE on every piece of a label but its largest (within vote-eligible vertices)."""
-    parts = parts or PartTable.paper()
+    labels = geodesic_landmark_labels(model, parts)
     n = model.n_vertices
-    face = np.zeros(n, bool)
-    face[:NARROW_FACE] = True
-    w = geometry.adjacency(n, model.triangles, model.vertices)
-    w = w.multiply(face[:, None]).multiply(face[None, :]).tocsr()
-    lm_ids = np.array(sorted(LANDMARK_PART))
-    seeds = model.landmarks68[lm_ids]
-    dist, _, source = csgraph.dijkstra(w, directed=False, indices=seeds, min_only=True, return_predecessors=True)
-    seed_part = {int(s): LANDMARK_PART[int(lm)] for s, lm in zip(seeds, lm_ids)}
-    labels = np.full(n, -1, np.int64)
-    labels[face] = parts.index("skin")
-    for v in np.flatnonzero(face & np.isfinite(dist)):
-        part = seed_part[int(source[v])]
-        if part != "skin" and dist[v] < RADIUS.get(part, DEFAULT_RADIUS):
-            labels[v] = parts.index(part)
     eligible = model.vote_mask
     for lab in np.unique(labels[eligible]):
         piece, _ = geometry.connected_components(n, model.triangles, eligible & (labels == lab))

@@ -28,9 +28,9 @@ DEFAULT_RADIUS = 0.007
 NARROW_FACE = 6706  # ICT vertices 0..6705 are the narrow face area
 
 
-def ict_truth(model, parts: PartTable | None = None) -> np.ndarray:
-    """(V,) labels: near a landmark (along the surface) -> its part, elsewhere on the narrow face -> skin,
-    else -1; one connected piece per part."""
+def geodesic_landmark_labels(model, parts: PartTable | None = None) -> np.ndarray:
+    """(V,) labels: the part of the landmark nearest along the surface (within that part's radius) on the
+    narrow face, skin elsewhere on it, -1 off it; pieces not yet cleaned up."""
     parts = parts or PartTable.paper()
     n = model.n_vertices
     face = np.zeros(n, bool)
@@ -48,6 +48,15 @@ def ict_truth(model, parts: PartTable | None = None) -> np.ndarray:
         part = seed_part[int(source[v])]
         if part != "skin" and dist[v] < RADIUS.get(part, DEFAULT_RADIUS):
             labels[v] = parts.index(part)
+    return labels
+
+
+def ict_truth(model, parts: PartTable | None = None) -> np.ndarray:
+    """(V,) labels: near a landmark (along the surface) -> its part, elsewhere on the narrow face -> skin,
+    else -1; one connected piece per part."""
+    labels = geodesic_landmark_labels(model, parts)
+    n = model.n_vertices
+    face = labels >= 0
     adjacency = geometry.adjacency(n, model.triangles)
     for _ in range(10):  # stray pieces take the label most of their neighbours have
         changed = False
