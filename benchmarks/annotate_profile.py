@@ -11,7 +11,8 @@ On ICT ($FACEPART_ICT_MODEL), with the calibrated segmenter and the default sett
   parsers only), ``render`` (``renderer.render``: the id pass, plus the colour pass for image parsers),
   ``project`` (``camera.project``), ``segment`` (``segmenter.part_map``), ``check`` (``check_part_map``),
   ``vote`` (``view_votes``), and, inside the vote, the public steps it calls (``visible_vertices``,
-  ``view_angle_weights``, ``pixel_corners`` over the voting pixels) timed again on the same inputs;
+  ``pixel_angle_weights``) timed again on the same inputs; ``pixel corners`` (``pixel_corners``, once per
+  render, shared by the oracle and the vote);
 
 then, once per run, ``build_annotation`` (vote table, view re-weighting, symmetric pooling, graph
 cut, quality report) and its parts; and the fixed start-up of ``--workers`` worker processes: the
@@ -134,7 +135,7 @@ def main() -> None:
     from facepart.annotate.settings import AnnotateSettings, sampling_for
     from facepart.annotate.variants import posed_vertices, sample_variant
     from facepart.annotate.views import make_scene
-    from facepart.annotate.vote import check_part_map, eye_parts, view_angle_weights, view_votes
+    from facepart.annotate.vote import check_part_map, eye_parts, pixel_angle_weights, view_votes
     from facepart.annotate.workers import ViewComputer
     from facepart.data import load_model
     from facepart.renderers.base import make_renderer
@@ -165,8 +166,9 @@ def main() -> None:
         frag = timer("render", renderer.render, vertices, scene.triangles, scene.camera, colors=colors,
                      light=variant.light)
         uv, depth = timer("project", scene.camera.project, vertices)
-        view = View(variant.index, frag, scene.camera, vertices, uv.astype(np.float32), depth.astype(np.float32),
-                    scene.triangles)
+        uv, depth = uv.astype(np.float32), depth.astype(np.float32)
+        pixels = timer("pixel corners", pixel_corners, frag, scene.triangles, uv, depth)
+        view = View(variant.index, frag, scene.camera, vertices, uv, depth, scene.triangles, pixels)
         part_map = timer("segment", seg.part_map, view)
         if part_map is None:
             return None
@@ -175,12 +177,8 @@ def main() -> None:
         # the vote's steps again, on the same inputs (attribution only)
         timer("  vote: visible_vertices", visible_vertices, frag, scene.triangles, view.uv, view.depth,
               scene.depth_tolerance)
-        angle = timer("  vote: view_angle_weights", view_angle_weights, view, scene, settings.view_weight,
-                      settings.grazing)
-        tid = np.maximum(frag.triangle_id, 0)
-        where = (frag.mask & (angle[tid] > 0) & ((part_map >= 0) | ((part_map < 0) & scene.eligible_triangles[tid]))
-                 & scene.eligible_triangles[tid])
-        timer("  vote: pixel_corners", pixel_corners, frag, scene.triangles, view.uv, view.depth, where=where)
+        timer("  vote: pixel_angle_weights", pixel_angle_weights, view, scene, settings.view_weight,
+              settings.grazing)
         return votes
 
     one(0)  # the first render uploads the triangles: not a steady-state figure

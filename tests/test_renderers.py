@@ -107,6 +107,33 @@ def test_ids_are_exact_and_depth_is_the_surface_depth(which, request, renderer):
         assert ok.mean() > 0.9 and err.max() < 2e-4, f"{renderer.name}: depth off by {err.max():.2e} m"
 
 
+@pytest.mark.parametrize("shade", [False, True])
+def test_pixel_barycentrics_and_facing_are_the_surface_s(shade, renderer, ict_model):
+    """What the vote reads per pixel, on every backend: barycentrics of the pixel centre on its 3D triangle
+    (from the renderer where it interpolates them, else from the projected corners) and, where the renderer
+    gives it, the cosine between the triangle's outward normal and the ray to its centroid."""
+    for scene, _, view in _views(ict_model, renderer, shade=shade):
+        frag, px = view.fragments, view.pixels
+        rows, cols, tri, _, bary, squareness = _surface_at_pixels(view)
+        np.testing.assert_array_equal(px.rows, rows)
+        np.testing.assert_array_equal(px.corners, tri)
+        ok = squareness > 0.05
+        err = np.abs(px.bary - bary)[ok]
+        assert ok.mean() > 0.9 and err.max() < 2e-3, f"{renderer.name}: barycentrics off by {err.max():.2e}"
+        nearest_same = (px.bary.argmax(1) == bary.argmax(1))[ok].mean()
+        assert nearest_same > 0.9999
+        if frag.bary is None:
+            assert frag.facing is None
+            continue
+        assert frag.bary.shape == (SIZE, SIZE, 3) and frag.facing.shape == (SIZE, SIZE)
+        assert np.all(frag.bary[~frag.mask] == 0) and np.all(frag.facing[~frag.mask] == 0)
+        corners = view.vertices[tri]
+        n = np.cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0])
+        ray = corners.mean(1) - view.camera.centre()
+        cos = -(n * ray).sum(1) / (np.linalg.norm(n, axis=1) * np.linalg.norm(ray, axis=1))
+        np.testing.assert_allclose(frag.facing[rows, cols], cos, atol=1e-4)
+
+
 def test_colour_follows_the_shared_lambert_look(renderer, ict_model):
     """Each pixel's colour is the Lambert look of its surface point: evaluated there from the
     interpolated normal and albedo ("lambert-pixel"), or interpolated from the corners' ("lambert-vertex")."""

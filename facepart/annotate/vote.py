@@ -91,19 +91,32 @@ def view_angle_weights(view: View, scene: Scene, mode: str, grazing: float) -> n
     ids = np.flatnonzero(seen)
     corners = np.asarray(view.vertices, np.float32)[scene.triangles[ids]]  # (n, 3, 3)
     normals = np.cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0])
-    cam = view.camera
-    eye = (-np.asarray(cam.rotation).T @ np.asarray(cam.translation)).astype(np.float32)
-    ray = corners.mean(axis=1) - eye
+    ray = corners.mean(axis=1) - view.camera.centre().astype(np.float32)
     cos = -(normals * ray).sum(axis=1) / np.maximum(np.linalg.norm(normals, axis=1) * np.linalg.norm(ray, axis=1),
                                                      1e-30)
+    out = np.zeros(len(scene.triangles), np.float32)
+    out[ids] = _angle_weight(cos, mode, grazing)
+    return out
+
+
+def _angle_weight(cos: np.ndarray, mode: str, grazing: float) -> np.ndarray:
+    """Cosines -> vote weights: ``mode`` ("cos2", "cos", "none") of the cosine, 0 at or below ``grazing``."""
     weight = np.where(cos > grazing, cos, 0.0).astype(np.float32)
     if mode == "cos2":
-        weight = weight * weight
-    elif mode == "none":
-        weight = (weight > 0).astype(np.float32)
-    out = np.zeros(len(scene.triangles), np.float32)
-    out[ids] = weight
-    return out
+        return weight * weight
+    if mode == "none":
+        return (weight > 0).astype(np.float32)
+    return weight
+
+
+def pixel_angle_weights(view: View, scene: Scene, mode: str, grazing: float) -> np.ndarray:
+    """(H, W) float32 the view-angle weight of a vote from each pixel (:func:`view_angle_weights` of the
+    triangle under it; 0 off the mesh). Read from the renderer's ``fragments.facing`` when it has one."""
+    frag = view.fragments
+    if frag.facing is None:
+        return np.where(frag.mask, view_angle_weights(view, scene, mode, grazing)[np.maximum(frag.triangle_id, 0)],
+                        np.float32(0))
+    return np.where(frag.mask, _angle_weight(frag.facing, mode, grazing), np.float32(0))
 
 
 def eye_parts(part_names) -> np.ndarray:
@@ -124,32 +137,35 @@ def view_votes(view: View, part_map: np.ndarray, scene: Scene, settings: Annotat
         eye_ids: part ids that eyeball vertices (``scene.eye_only``) may take.
     """
     frag = view.fragments
-    angle = view_angle_weights(view, scene, settings.view_weight, settings.grazing)
-    tid = np.maximum(frag.triangle_id, 0)
-    # seen: visible (depth-tested) and on a triangle seen at a usable angle (a vertex seen only at a grazing
-    # angle gets no votes here, and is not counted as seen)
-    usable_triangles = np.zeros(len(scene.triangles), bool)
-    usable_triangles[frag.triangle_id[frag.mask]] = True
-    usable_triangles &= angle > 0
-    usable_corners = np.zeros(len(view.uv), bool)
-    usable_corners[scene.triangles[usable_triangles].ravel()] = True
-    visible = visible_vertices(frag, scene.triangles, view.uv, view.depth, scene.depth_tolerance) & usable_corners
-    usable = frag.mask & (angle[tid] > 0)  # on the mesh, not grazing or back-facing
-    voting = (part_map >= 0) | (settings.none_votes & (part_map < 0) & scene.eligible_triangles[tid])
     if settings.vote == "knn":
+        angle = pixel_angle_weights(view, scene, settings.view_weight, settings.grazing)
+        tid = np.maximum(frag.triangle_id, 0)
+        usable = angle > 0  # on the mesh, not grazing or back-facing
+        visible = _usable_visible(view, scene, tid[usable])
+        voting = (part_map >= 0) | (settings.none_votes & (part_map < 0) & scene.eligible_triangles[tid])
         if not settings.only_on_mesh:
             usable = usable | ~frag.mask
         rows, cols = np.nonzero(voting & usable)
         on_mesh = frag.mask[rows, cols]
-        weight = np.where(on_mesh, angle[tid[rows, cols]], 1.0)
+        weight = np.where(on_mesh, angle[rows, cols], 1.0)
         parts = _part_ids(part_map[rows, cols], n_parts)
         vertex, part, weight = _knn_votes(view, scene, rows, cols, parts, weight, visible, settings.k)
     else:
-        px = view_pixels(view).where(voting & usable & scene.eligible_triangles[tid])
-        parts = _part_ids(part_map[px.rows, px.cols], n_parts)
-        weight = angle[tid[px.rows, px.cols]].astype(np.float64)
-        vertex, part, weight = _corner_votes(scene, px.corners, px.bary, parts, weight, settings.vote == "bary",
-                                             n_parts, eye_ids)
+        # every covered pixel, in a fixed order; those that may not vote get weight 0 (no compaction)
+        px = view_pixels(view)
+        tri = frag.triangle_id.ravel()[px.flat]
+        if frag.facing is not None:
+            weight = _angle_weight(frag.facing.ravel()[px.flat], settings.view_weight, settings.grazing)
+        else:
+            weight = view_angle_weights(view, scene, settings.view_weight, settings.grazing)[tri]
+        visible = _usable_visible(view, scene, tri[weight > 0])
+        labels = part_map.ravel()[px.flat]
+        ok = (weight > 0) & scene.eligible_triangles[tri]
+        if not settings.none_votes:
+            ok &= labels >= 0
+        parts = _part_ids(labels, n_parts)
+        vertex, part, weight = _corner_votes(scene, px, parts, np.where(ok, weight, np.float32(0)),
+                                             settings.vote == "bary", n_parts, eye_ids)
     n_vertices = len(view.uv)
     flat = vertex.astype(np.int64) * (n_parts + 1) + part
     summed = np.bincount(flat, weight, minlength=n_vertices * (n_parts + 1))
@@ -166,29 +182,38 @@ def _part_ids(labels: np.ndarray, n_parts: int) -> np.ndarray:
     return parts
 
 
-def _corner_votes(scene: Scene, corners, bary, parts, pixel_weight, spread: bool, n_parts: int, eye_ids):
-    """Each pixel votes for the corners of its own triangle: the nearest, or all three by weight.
+def _usable_visible(view: View, scene: Scene, usable_tid: np.ndarray) -> np.ndarray:
+    """(V,) bool: vertices seen (depth-tested) that are corners of a triangle seen at a usable angle
+    (``usable_tid``: the ids under the pixels with a non-zero view-angle weight). A vertex seen only at a
+    grazing angle gets no votes, and is not counted as seen."""
+    usable_triangles = np.zeros(len(scene.triangles), bool)
+    usable_triangles[usable_tid] = True
+    usable_corners = np.zeros(len(view.uv), bool)
+    usable_corners[scene.triangles[usable_triangles].ravel()] = True
+    return visible_vertices(view.fragments, scene.triangles, view.uv, view.depth, scene.depth_tolerance) & \
+        usable_corners
+
+
+def _corner_votes(scene: Scene, px, parts, pixel_weight, spread: bool, n_parts: int, eye_ids):
+    """Each pixel of ``px`` (:class:`PixelCorners`) votes for the corners of its own triangle: the nearest,
+    or all three by barycentric weight, with ``pixel_weight`` (N,) (0: no vote).
 
     A corner that may not take the pixel's part (not vote-eligible, or an eyeball for a non-eye part)
     gets nothing, and its share is not passed on to the other corners: a pixel on the teeth beside a
     lip corner must not vote the lip "none", and a skin pixel over an eyeball's rim must not vote skin.
     """
+    corners = px.corners if spread else px.nearest
     allowed = scene.vote_mask[corners]
     if scene.eye_only.any():
         is_eye = parts == n_parts
         if eye_ids is not None:
             is_eye |= np.isin(parts, eye_ids)
-        allowed &= ~scene.eye_only[corners] | is_eye[:, None]
-    w = np.clip(bary, 0.0, None)
+        allowed &= ~scene.eye_only[corners] | (is_eye[:, None] if spread else is_eye)
     if spread:
+        w = np.clip(px.bary, 0.0, None)
         share = np.where(allowed, w / np.maximum(w.sum(axis=1, keepdims=True), 1e-30), 0.0)
-        keep = share.ravel() > 0
-        return (corners.ravel()[keep], np.repeat(parts, 3)[keep],
-                (share * pixel_weight[:, None]).ravel()[keep])
-    pick = w.argmax(axis=1)
-    rows = np.arange(len(corners))
-    ok = allowed[rows, pick]
-    return corners[rows, pick][ok], parts[ok], pixel_weight[ok]
+        return corners.ravel(), np.repeat(parts, 3), (share * pixel_weight[:, None].astype(np.float64)).ravel()
+    return corners, parts, np.where(allowed, pixel_weight, np.float32(0)).astype(np.float64)
 
 
 def _knn_votes(view: View, scene: Scene, rows, cols, parts, pixel_weight, visible, k: int):

@@ -26,15 +26,33 @@ from typing import Iterable, Iterator
 from ..data.face_model import FaceModel
 from ..errors import FacepartError
 from ..interrupts import deferred_interrupt
-from ..renderers.base import Renderer, make_renderer
+from ..renderers.base import Renderer, cpu_raster_threads, make_renderer
 from ..segmenters.base import PartSegmenter
 from .settings import AnnotateSettings
 from .variants import sample_variant
 from .views import make_scene, render_view
 from .vote import ViewVotes, check_part_map, eye_parts, view_votes
 
-#: Environment of worker processes: one thread per numeric library.
-WORKER_ENV = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+#: Environment of worker processes: one thread per numeric library, and one for Mesa's llvmpipe
+#: rasteriser (on a CPU the processes themselves fill the cores; a GPU driver ignores it).
+WORKER_ENV = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "LP_NUM_THREADS": "1"}
+
+
+@contextlib.contextmanager
+def one_blas_thread():
+    """Limit numpy's BLAS to one thread in this process for the duration (threadpoolctl).
+
+    The per-view matrix products are small; OpenBLAS's threads spin between them, which
+    measured 0.7 of a core of kernel time for nothing in a 1-worker run and left the
+    helper processes of a 2-worker run without a core.
+    """
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # optional: without it the run is only slower
+        yield
+        return
+    with threadpool_limits(limits=1, user_api="blas"):
+        yield
 
 
 def default_workers() -> int:
@@ -74,9 +92,16 @@ class ViewComputer:
         self._task: _Task | None = None
 
     def __enter__(self) -> "ViewComputer":
+        self._limits = contextlib.ExitStack()
+        self._limits.enter_context(one_blas_thread())
         renderer = self._renderer
         if renderer is None:
-            renderer = self._own_renderer = make_renderer(None, self.settings.size)
+            try:
+                with cpu_raster_threads(self.workers):
+                    renderer = self._own_renderer = make_renderer(None, self.settings.size)
+            except BaseException:
+                self._limits.close()
+                raise
         self._task = _Task(self.model, self.segmenter, self.settings, renderer)
         if self.workers > 1:
             self._ctx = multiprocessing.get_context("spawn")
@@ -91,6 +116,7 @@ class ViewComputer:
         if self._own_renderer is not None:
             self._own_renderer.close()
             self._own_renderer = None
+        self._limits.close()
 
     def compute(self, indices: Iterable[int]) -> Iterator[ViewVotes]:
         """Yield the votes of each view of ``indices`` as it finishes."""

@@ -61,12 +61,16 @@ class Camera:
             uv = np.stack([self.fx * pc[:, 0] / z + self.cx, self.fy * pc[:, 1] / z + self.cy], axis=1)
         return uv, z
 
+    def centre(self) -> np.ndarray:
+        """(3,) float64 the camera centre in world coordinates."""
+        return -np.asarray(self.rotation, np.float64).T @ np.asarray(self.translation, np.float64)
+
     def opengl_pose(self) -> np.ndarray:
         """(4, 4) camera-to-world pose in OpenGL convention (y up, looking along -z)."""
         cv_to_gl = np.diag([1.0, -1.0, -1.0])
         pose = np.eye(4)
         pose[:3, :3] = self.rotation.T @ cv_to_gl
-        pose[:3, 3] = -self.rotation.T @ self.translation
+        pose[:3, 3] = self.centre()
         return pose
 
     def as_dict(self) -> dict:

@@ -15,12 +15,20 @@ class Fragments(NamedTuple):
         depth: (H, W) float32 camera-space z of the visible surface, 0 on background.
         triangle_id: (H, W) int32 index into the model's triangle array, -1 on background.
         mask: (H, W) bool, True where the model covers the pixel.
+        bary: (H, W, 3) float32 perspective-correct barycentric coordinates of each pixel centre in the
+            triangle under it (0 on background), or None when the backend does not provide them (then
+            :func:`pixel_corners` computes them from the projected corners).
+        facing: (H, W) float32 cosine between the outward normal of the triangle under each pixel and
+            the ray from the camera to the triangle's centroid (< 0: seen from behind; 0 on background),
+            or None when the backend does not provide it.
     """
 
     image: np.ndarray | None
     depth: np.ndarray
     triangle_id: np.ndarray
     mask: np.ndarray
+    bary: np.ndarray | None = None
+    facing: np.ndarray | None = None
 
 
 def visible_vertices(fragments: Fragments, triangles: np.ndarray, uv: np.ndarray, depth: np.ndarray,
@@ -87,28 +95,43 @@ class PixelCorners(NamedTuple):
         rows, cols: (N,) pixel coordinates, in ``np.nonzero(fragments.mask)`` order.
         corners: (N, 3) int64 vertex ids of the pixel's triangle.
         bary: (N, 3) float32 perspective-correct barycentric coordinates of the pixel centre in it.
+        flat: (N,) int64 ``rows * W + cols``, to read (H, W) maps with one ``ravel()[flat]``.
+        nearest: (N,) int64 the corner of largest barycentric weight (nearest to the pixel centre on the
+            surface).
     """
 
     rows: np.ndarray
     cols: np.ndarray
     corners: np.ndarray
     bary: np.ndarray
+    flat: np.ndarray
+    nearest: np.ndarray
 
     def where(self, mask: np.ndarray) -> "PixelCorners":
         """The entries of the pixels where ``mask`` (H, W) bool is set."""
-        keep = np.asarray(mask, bool)[self.rows, self.cols]
-        return PixelCorners(self.rows[keep], self.cols[keep], self.corners[keep], self.bary[keep])
+        keep = np.asarray(mask, bool).ravel()[self.flat]
+        return PixelCorners(*(a[keep] for a in self))
 
 
 def pixel_corners(fragments: Fragments, triangles: np.ndarray, uv: np.ndarray, depth: np.ndarray) -> PixelCorners:
     """The triangle corners under every covered pixel, from the id buffer (see :class:`PixelCorners`).
 
+    The barycentrics are the renderer's (``fragments.bary``) when it interpolated them, else computed here
+    from the projected corners.
+
     Args:
         triangles: (F, 3) the array ``fragments.triangle_id`` indexes.
         uv: (V, 2) projected vertices; depth: (V,) their camera-space z.
     """
-    rows, cols = np.nonzero(fragments.mask)
-    corners = triangles[fragments.triangle_id[rows, cols]]
-    centres = np.stack([cols + 0.5, rows + 0.5], axis=1).astype(np.float32)
-    bary = barycentric(centres, uv[corners].astype(np.float32), depth[corners].astype(np.float32))
-    return PixelCorners(rows, cols, corners, bary.astype(np.float32))
+    width = fragments.mask.shape[1]
+    flat = np.flatnonzero(fragments.mask)
+    rows, cols = np.divmod(flat, width)
+    corners = triangles[fragments.triangle_id.ravel()[flat]]
+    if fragments.bary is not None:  # the renderer interpolated them
+        bary = fragments.bary.reshape(-1, 3)[flat]
+    else:
+        centres = np.stack([cols + 0.5, rows + 0.5], axis=1).astype(np.float32)
+        bary = barycentric(centres, uv[corners].astype(np.float32), depth[corners].astype(np.float32))
+    bary = np.ascontiguousarray(bary, np.float32)
+    nearest = np.take_along_axis(corners, bary.argmax(axis=1)[:, None], axis=1)[:, 0]
+    return PixelCorners(rows, cols, corners, bary, flat, nearest)

@@ -124,7 +124,7 @@ def nearest_corner_labels(view: View, labels: np.ndarray) -> np.ndarray:
     (the corner of largest barycentric weight), from the id buffer."""
     out = np.full(view.fragments.triangle_id.shape, IGNORE, np.int16)
     px = view_pixels(view)
-    out[px.rows, px.cols] = labels[px.corners[np.arange(len(px.corners)), px.bary.argmax(axis=1)]]
+    out.ravel()[px.flat] = labels[px.nearest]
     return out
 
 
