@@ -153,7 +153,7 @@ def view_votes(view: View, part_map: np.ndarray, scene: Scene, settings: Annotat
     else:
         # every covered pixel, in a fixed order; those that may not vote get weight 0 (no compaction)
         px = view_pixels(view)
-        tri = frag.triangle_id.ravel()[px.flat]
+        tri = px.triangle
         if frag.facing is not None:
             weight = _angle_weight(frag.facing.ravel()[px.flat], settings.view_weight, settings.grazing)
         else:

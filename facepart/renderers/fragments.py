@@ -92,32 +92,49 @@ class PixelCorners(NamedTuple):
     """The triangle under every covered pixel of a render, its corners and where in it the pixel centre lies.
 
     Attributes:
-        rows, cols: (N,) pixel coordinates, in ``np.nonzero(fragments.mask)`` order.
-        corners: (N, 3) int64 vertex ids of the pixel's triangle.
+        flat: (N,) int64 ``row * W + col`` of each covered pixel, in ``np.flatnonzero(fragments.mask)``
+            order (read (H, W) maps with one ``ravel()[flat]``).
+        triangle: (N,) int64 the id of the triangle under it.
         bary: (N, 3) float32 perspective-correct barycentric coordinates of the pixel centre in it.
-        flat: (N,) int64 ``rows * W + cols``, to read (H, W) maps with one ``ravel()[flat]``.
         nearest: (N,) int64 the corner of largest barycentric weight (nearest to the pixel centre on the
             surface).
+        width: W.
+        triangles: (F, 3) the triangle array the ids index.
+
+    ``rows``, ``cols`` and ``corners`` ((N, 3) vertex ids) are computed when asked for.
     """
 
-    rows: np.ndarray
-    cols: np.ndarray
-    corners: np.ndarray
-    bary: np.ndarray
     flat: np.ndarray
+    triangle: np.ndarray
+    bary: np.ndarray
     nearest: np.ndarray
+    width: int
+    triangles: np.ndarray
+
+    @property
+    def rows(self) -> np.ndarray:
+        return self.flat // self.width
+
+    @property
+    def cols(self) -> np.ndarray:
+        return self.flat % self.width
+
+    @property
+    def corners(self) -> np.ndarray:
+        return self.triangles[self.triangle]
 
     def where(self, mask: np.ndarray) -> "PixelCorners":
         """The entries of the pixels where ``mask`` (H, W) bool is set."""
         keep = np.asarray(mask, bool).ravel()[self.flat]
-        return PixelCorners(*(a[keep] for a in self))
+        return self._replace(flat=self.flat[keep], triangle=self.triangle[keep], bary=self.bary[keep],
+                             nearest=self.nearest[keep])
 
 
 def pixel_corners(fragments: Fragments, triangles: np.ndarray, uv: np.ndarray, depth: np.ndarray) -> PixelCorners:
     """The triangle corners under every covered pixel, from the id buffer (see :class:`PixelCorners`).
 
-    The barycentrics are the renderer's (``fragments.bary``) when it interpolated them, else computed here
-    from the projected corners.
+    The barycentrics are the renderer's (``fragments.bary``) when it interpolated them, else computed
+    here from the projected corners.
 
     Args:
         triangles: (F, 3) the array ``fragments.triangle_id`` indexes.
@@ -125,13 +142,14 @@ def pixel_corners(fragments: Fragments, triangles: np.ndarray, uv: np.ndarray, d
     """
     width = fragments.mask.shape[1]
     flat = np.flatnonzero(fragments.mask)
-    rows, cols = np.divmod(flat, width)
-    corners = triangles[fragments.triangle_id.ravel()[flat]]
+    triangle = fragments.triangle_id.ravel()[flat].astype(np.int64)
     if fragments.bary is not None:  # the renderer interpolated them
         bary = fragments.bary.reshape(-1, 3)[flat]
     else:
+        rows, cols = np.divmod(flat, width)
+        corners = triangles[triangle]
         centres = np.stack([cols + 0.5, rows + 0.5], axis=1).astype(np.float32)
         bary = barycentric(centres, uv[corners].astype(np.float32), depth[corners].astype(np.float32))
-    bary = np.ascontiguousarray(bary, np.float32)
-    nearest = np.take_along_axis(corners, bary.argmax(axis=1)[:, None], axis=1)[:, 0]
-    return PixelCorners(rows, cols, corners, bary, flat, nearest)
+    bary = np.asarray(bary, np.float32)
+    nearest = np.asarray(triangles).ravel()[triangle * 3 + bary.argmax(axis=1)]
+    return PixelCorners(flat, triangle, bary, nearest, width, triangles)
