@@ -155,7 +155,7 @@ def annotate_model(model: FaceModel, segmenter: PartSegmenter, settings: Annotat
                                 "nothing to keep")
     out = ensure_writable_dir(out) if out is not None else None
     checkpoint = out / CHECKPOINT_DIR if out is not None else None
-    with renderer_for(renderer, settings.size, processes=workers) as renderer:
+    with renderer_for(renderer, settings.size) as renderer:
         calibration = segmenter.calibrate(frontal_view(model, settings.size, renderer))
         if calibration is not None and on_calibration is not None:
             on_calibration(calibration)
@@ -239,7 +239,7 @@ def annotate_shard(model: FaceModel, segmenter: PartSegmenter, settings: Annotat
     i, n = shard
     segmenter.check_run(model, settings)
     out = ensure_writable_dir(out)
-    with renderer_for(renderer, settings.size, processes=workers) as renderer:
+    with renderer_for(renderer, settings.size) as renderer:
         segmenter.calibrate(frontal_view(model, settings.size, renderer))
         result = annotate(model, segmenter, settings, renderer=renderer, progress=progress,
                           checkpoint=out / f".facepart-checkpoint-{i}-of-{n}", workers=workers,

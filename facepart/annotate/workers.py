@@ -26,7 +26,7 @@ from typing import Iterable, Iterator
 from ..data.face_model import FaceModel
 from ..errors import FacepartError
 from ..interrupts import deferred_interrupt
-from ..renderers.base import Renderer, cpu_raster_threads, make_renderer
+from ..renderers.base import Renderer, make_renderer
 from ..segmenters.base import PartSegmenter
 from .settings import AnnotateSettings
 from .variants import sample_variant
@@ -97,8 +97,7 @@ class ViewComputer:
         renderer = self._renderer
         if renderer is None:
             try:
-                with cpu_raster_threads(self.workers):
-                    renderer = self._own_renderer = make_renderer(None, self.settings.size)
+                renderer = self._own_renderer = make_renderer(None, self.settings.size)
             except BaseException:
                 self._limits.close()
                 raise

@@ -11,7 +11,6 @@ borrowing one is :func:`renderer_for`. Backends are imported only when made
 from __future__ import annotations
 
 import contextlib
-import os
 from typing import Callable, Iterator, NamedTuple, Protocol, runtime_checkable
 
 import numpy as np
@@ -85,43 +84,16 @@ def make_renderer(name: str | None = None, size: int | tuple[int, int] = 512, **
 
 
 @contextlib.contextmanager
-def renderer_for(renderer: Renderer | None, size: int, name: str | None = None, processes: int = 1,
-                 **options) -> Iterator[Renderer]:
-    """Yield ``renderer``; when it is None, a new one from :func:`make_renderer` (see :func:`cpu_raster_threads`
-    for ``processes``), closed afterwards."""
+def renderer_for(renderer: Renderer | None, size: int, name: str | None = None, **options) -> Iterator[Renderer]:
+    """Yield ``renderer``; when it is None, a new one from :func:`make_renderer`, closed afterwards."""
     if renderer is not None:
         yield renderer
         return
-    with cpu_raster_threads(processes):
-        own = make_renderer(name, size, **options)
+    own = make_renderer(name, size, **options)
     try:
         yield own
     finally:
         own.close()
-
-
-#: Mesa's llvmpipe (the CPU rasteriser) reads its thread count from this variable when a process opens
-#: its first context; later contexts share those threads.
-CPU_RASTER_THREADS_ENV = "LP_NUM_THREADS"
-
-
-@contextlib.contextmanager
-def cpu_raster_threads(processes: int):
-    """While a renderer is made: one llvmpipe thread when ``processes`` > 1 processes will render at once.
-
-    Each process then fills a core by itself; llvmpipe's own threads would only compete with the
-    other processes (measured on 2 cores: 2 processes render 24.1 variants/s with 2 threads each,
-    28.5 with one). A value the user set is kept; a GPU driver ignores the variable; it only has an
-    effect on the first context this process opens.
-    """
-    if processes <= 1 or CPU_RASTER_THREADS_ENV in os.environ:
-        yield
-        return
-    os.environ[CPU_RASTER_THREADS_ENV] = "1"
-    try:
-        yield
-    finally:
-        os.environ.pop(CPU_RASTER_THREADS_ENV, None)
 
 
 def _pyrender(width: int, height: int, **options) -> Renderer:
