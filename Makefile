@@ -43,9 +43,11 @@ demo: setup
 test: setup
 	FACEPART_ICT_MODEL=$(ICT_MODEL) $(PY) -m pytest
 
-# make bench: facepart against a straightforward Algorithm 1 (issue 12); e.g. make bench BENCH_ARGS=--quick
+# make bench: facepart against a straightforward Algorithm 1 (issue 12), a short run (40 variants: worker
+# start-up shows) and a longer one (200); about 10 minutes on 2 cores. E.g. make bench BENCH_ARGS=--quick
 bench: setup
-	FACEPART_ICT_MODEL=$(ICT_MODEL) $(PY) benchmarks/annotate_speed.py $(BENCH_ARGS)
+	FACEPART_ICT_MODEL=$(ICT_MODEL) $(PY) benchmarks/annotate_speed.py --variants 40 $(BENCH_ARGS)
+	FACEPART_ICT_MODEL=$(ICT_MODEL) $(PY) benchmarks/annotate_speed.py --variants 200 $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) $(OUT) .pytest_cache

@@ -9,7 +9,9 @@ it times, for each backend:
 
 - opening the renderer, and its first call (the upload of the triangle array),
   id-only and then with colour;
-- the median ms of ``--repeat`` id-only renders (ids + depth: what the oracle needs)
+- the median ms of ``--repeat`` id-only renders (ids + depth: what the oracle needs),
+  of the same followed by ``pixel_corners`` (each covered pixel's triangle corners and barycentrics,
+  what the vote reads: from the renderer where it interpolates them, else computed on the host),
   and of colour renders (ids + depth + lit colour: what a 2D parser needs), with
   the CPU time of the whole process beside it (OpenGL's worker threads included).
 
@@ -38,6 +40,7 @@ from facepart.annotate.pipeline import make_scene  # noqa: E402
 from facepart.annotate.variants import SamplingSettings, posed_vertices, sample_variant  # noqa: E402
 from facepart.data import load_model  # noqa: E402
 from facepart.renderers.base import RENDERERS, make_renderer  # noqa: E402
+from facepart.renderers.fragments import pixel_corners  # noqa: E402
 from machine import cpu_name, usable_cores  # noqa: E402,F401  (benchmarks/machine.py)
 
 DEFAULT_ICT = Path(__file__).resolve().parents[2] / "shared" / "models" / "ict-facekit" / "FaceXModel"
@@ -74,8 +77,10 @@ def main() -> None:
     inputs = []
     for i in range(args.variants):
         variant = sample_variant(model, SamplingSettings(), seed=0, index=i)
-        inputs.append((posed_vertices(model, variant, scene.centre).astype(np.float32),
-                       model.colors(variant.albedo), variant.light))
+        vertices = posed_vertices(model, variant, scene.centre).astype(np.float32)
+        uv, depth = scene.camera.project(vertices)
+        inputs.append((vertices, model.colors(variant.albedo), variant.light,
+                       uv.astype(np.float32), depth.astype(np.float32)))
     load_before = os.getloadavg()
 
     rows = configurations([b.strip() for b in args.backends.split(",") if b.strip()])
@@ -84,19 +89,22 @@ def main() -> None:
         open_ms, _ = timed(lambda: renderers.__setitem__(label, make_renderer(backend, args.size, **options)))
         r = renderers[label]
         tri = scene.triangles.copy()  # a triangle array this renderer has not seen
-        v, c, light = inputs[0]
+        v, c, light, _, _ = inputs[0]
         first_ids, _ = timed(lambda: r.render(v, tri, scene.camera))
         first_colour, _ = timed(lambda: r.render(v, tri, scene.camera, colors=c, light=light))
         results[label] = {"backend": backend, "options": options, "device": getattr(r, "device", backend),
                           "open_ms": open_ms, "first_ids_ms": first_ids, "first_colour_ms": first_colour,
-                          "ids": [], "ids_cpu": [], "colour": [], "colour_cpu": []}
+                          "ids": [], "ids_cpu": [], "ids_px": [], "colour": [], "colour_cpu": []}
 
     for k in range(args.repeat):
-        v, c, light = inputs[k % len(inputs)]
+        v, c, light, uv, depth = inputs[k % len(inputs)]
         for label, r in renderers.items():
             wall, cpu = timed(lambda: r.render(v, scene.triangles, scene.camera))
             results[label]["ids"].append(wall)
             results[label]["ids_cpu"].append(cpu)
+            wall, _ = timed(lambda: pixel_corners(r.render(v, scene.triangles, scene.camera), scene.triangles,
+                                                  uv, depth))
+            results[label]["ids_px"].append(wall)
             wall, cpu = timed(lambda: r.render(v, scene.triangles, scene.camera, colors=c, light=light))
             results[label]["colour"].append(wall)
             results[label]["colour_cpu"].append(cpu)
@@ -110,18 +118,20 @@ def main() -> None:
     print(f"Machine: {cpu_name()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
           f"load average {load_before[0]:.1f} before, {load_after[0]:.1f} after"
           + (f"; LP_NUM_THREADS={os.environ['LP_NUM_THREADS']}" if "LP_NUM_THREADS" in os.environ else ""))
-    head = f"{'backend':28s} {'open':>6s} {'1st id':>7s} {'1st col':>8s} {'ids':>7s} {'(cpu)':>7s} {'colour':>7s} {'(cpu)':>7s}"
+    head = (f"{'backend':28s} {'open':>6s} {'1st id':>7s} {'1st col':>8s} {'ids':>7s} {'(cpu)':>7s} {'ids+px':>7s} "
+            f"{'colour':>7s} {'(cpu)':>7s}")
     print(head)
     print("-" * len(head))
     summary = {}
     for label, res in results.items():
-        med = {k: float(np.median(res[k])) for k in ("ids", "ids_cpu", "colour", "colour_cpu")}
+        med = {k: float(np.median(res[k])) for k in ("ids", "ids_cpu", "ids_px", "colour", "colour_cpu")}
         summary[label] = {**{k: res[k] for k in ("backend", "options", "device", "open_ms", "first_ids_ms",
                                                  "first_colour_ms")}, **{f"{k}_ms": v for k, v in med.items()}}
         print(f"{label:28s} {res['open_ms']:6.0f} {res['first_ids_ms']:7.1f} {res['first_colour_ms']:8.1f} "
-              f"{med['ids']:7.1f} {med['ids_cpu']:7.1f} {med['colour']:7.1f} {med['colour_cpu']:7.1f}")
-    print("(ms; 'open' makes the context, '1st' calls upload the triangle array, 'ids' = ids + depth, "
-          "'colour' = ids + depth + lit colour)")
+              f"{med['ids']:7.1f} {med['ids_cpu']:7.1f} {med['ids_px']:7.1f} {med['colour']:7.1f} "
+              f"{med['colour_cpu']:7.1f}")
+    print("(ms; 'open' makes the context, '1st' calls upload the triangle array, 'ids' = ids + depth, 'ids+px' = "
+          "that and pixel_corners, 'colour' = ids + depth + lit colour)")
     for label, res in results.items():
         print(f"  {label}: {res['device']}")
     if args.json:

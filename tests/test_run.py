@@ -63,6 +63,36 @@ def test_one_worker_and_two_give_the_same_annotation(demo_model, oracle):
     _same(one.annotation, two.annotation)
 
 
+class _BlasThreadsSeen:
+    """An oracle that notes how many threads numpy's BLAS may use while each view is segmented."""
+
+    def __init__(self, oracle):
+        self.oracle, self.seen = oracle, []
+
+    def __getattr__(self, name):
+        return getattr(self.oracle, name)
+
+    def part_map(self, view):
+        from threadpoolctl import threadpool_info
+
+        self.seen.append(max(p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"))
+        return self.oracle.part_map(view)
+
+
+def test_views_are_computed_with_one_blas_thread_and_the_limit_is_lifted_after(demo_model, oracle):
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    def blas_threads():
+        return max(p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas")
+
+    with threadpool_limits(limits=2, user_api="blas"):  # as on a 2-core machine, whatever this one has
+        assert blas_threads() == 2
+        seg = _BlasThreadsSeen(oracle)
+        annotate(demo_model, seg, AnnotateSettings(variants=3, size=96, seed=3), workers=1)
+        assert seg.seen == [1, 1, 1]  # OpenBLAS's spinning threads would take a core from the helpers
+        assert blas_threads() == 2  # the caller's setting is back
+
+
 def test_shards_merge_to_the_unsharded_annotation_bit_for_bit(tmp_path):
     common = ("--variants", 9, "--size", 128, "--seed", 5, "--workers", 1)
     whole = facepart("annotate", "demo", "--out", tmp_path / "whole", "--eval-views", 0, "--no-preview", *common)

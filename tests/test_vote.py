@@ -173,3 +173,34 @@ def test_knn_reference_path_gives_k_votes_per_pixel(renderer256, k):
     part_map = np.where(view.fragments.mask, 0, -1).astype(np.int16)
     votes = view_votes(view, part_map, scene, _settings(vote="knn", k=k, view_weight="none"), n_parts=1)
     assert np.isclose(votes.weight.sum(), k * view.fragments.mask.sum())
+
+
+@pytest.mark.parametrize("vote", ["nearest", "bary"])
+def test_votes_from_the_renderers_surface_equal_the_host_geometry_path(vote, ict_model):
+    """moderngl hands the vote each pixel's barycentrics and view-angle cosine; without them (pyrender) the
+    host computes both. On the same render the two paths cast the same votes."""
+    from facepart.annotate.variants import SamplingSettings, sample_variant
+    from facepart.renderers.base import make_renderer
+    from facepart.renderers.fragments import pixel_corners
+    from facepart.segmenters.oracle import nearest_corner_labels
+
+    settings = _settings(vote=vote)
+    scene = make_scene(ict_model, 256, eyeballs=True)
+    labels = (np.arange(ict_model.n_vertices) % 3).astype(np.int16)  # three interleaved parts: many boundaries
+    with make_renderer("moderngl", 256) as r:
+        for index in (0, 3):
+            variant = sample_variant(ict_model, SamplingSettings(), seed=1, index=index)
+            gpu = render_view(ict_model, variant, scene, r, shade=False)
+            assert gpu.fragments.bary is not None and gpu.fragments.facing is not None
+            frag = gpu.fragments._replace(bary=None, facing=None)
+            host = gpu._replace(fragments=frag, pixels=pixel_corners(frag, scene.triangles, gpu.uv, gpu.depth))
+            part_map = nearest_corner_labels(host, labels)
+            a = view_votes(gpu, part_map, scene, settings, 3)
+            b = view_votes(host, part_map, scene, settings, 3)
+            np.testing.assert_array_equal(a.visible, b.visible)
+            ta = np.zeros((ict_model.n_vertices, 4))
+            tb = np.zeros((ict_model.n_vertices, 4))
+            np.add.at(ta, (a.vertex, a.part), a.weight)
+            np.add.at(tb, (b.vertex, b.part), b.weight)
+            # a pixel centre within float rounding of a median line may pick the other corner
+            assert np.abs(ta - tb).sum() < 1e-3 * ta.sum()
