@@ -369,6 +369,16 @@ def main() -> None:
                      f"{100 * ag['agree']:.1f}% of {ag['both_saw']} ({100 * ag['agree_labelled']:.1f}% of "
                      f"{ag['both_labelled']} labelled by both) |")
     lines.append("")
+    for seg in segmenters:  # each repeat's a and b ran minutes apart at most: their ratio shrugs off slow drift
+        a, b1 = f"{seg}/reference/1", f"{seg}/facepart/1"
+        bn = f"{seg}/facepart/{workers}" if workers > 1 else b1
+        per = [(ra["seconds"] / r1["seconds"], ra["seconds"] / rn["seconds"])
+               for ra, r1, rn in zip(record["runs"][a], record["runs"][b1], record["runs"][bn])]
+        record["segmenters"][seg]["paired_ratios"] = per
+        lines.append(f"{seg}: ratios within each repeat, b1/a and b{workers}/a: "
+                     + ", ".join(f"{x:.2f}× and {y:.2f}×" for x, y in per)
+                     + f" (medians {statistics.median(x for x, _ in per):.2f}× and "
+                       f"{statistics.median(y for _, y in per):.2f}×)")
     for seg in segmenters:
         runs_a = record["runs"][f"{seg}/reference/1"]
         runs_b = record["runs"][f"{seg}/facepart/1"]

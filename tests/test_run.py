@@ -93,6 +93,20 @@ def test_views_are_computed_with_one_blas_thread_and_the_limit_is_lifted_after(d
         assert blas_threads() == 2  # the caller's setting is back
 
 
+def test_the_default_number_of_processes_follows_the_cores_and_the_run_s_length(monkeypatch, tmp_path):
+    from facepart.annotate import workers
+
+    monkeypatch.setattr(workers.os, "sched_getaffinity", lambda pid: {0, 1, 2, 3}, raising=False)
+    assert workers.default_workers() == 4
+    assert workers.default_workers(8) == 1  # a helper's start-up would cost more than it saves
+    assert workers.default_workers(2 * workers.VIEWS_PER_PROCESS) == 2
+    assert workers.default_workers(10_000) == 4
+    r = facepart("annotate", "demo", "--out", tmp_path, "--segmenter", "oracle", "--variants", 8, "--size", 64,
+                 "--eval-views", 0, "--no-preview")
+    assert r.returncode == 0, r.stderr
+    assert "8 variants at 64x64" in r.stderr and "1 worker\n" in r.stderr
+
+
 def test_shards_merge_to_the_unsharded_annotation_bit_for_bit(tmp_path):
     common = ("--variants", 9, "--size", 128, "--seed", 5, "--workers", 1)
     whole = facepart("annotate", "demo", "--out", tmp_path / "whole", "--eval-views", 0, "--no-preview", *common)

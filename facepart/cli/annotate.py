@@ -57,8 +57,9 @@ def _run_options(command):
     f = click.option("--renderer", "renderer_name", type=click.Choice(sorted(RENDERERS)), default=DEFAULT_RENDERER,
                      show_default=True, help="Rendering backend.")(f)
     f = click.option("--workers", type=click.IntRange(min=1), default=None,
-                     help="Processes rendering and segmenting in parallel [default: the number of cores]; the "
-                          "annotation is the same for any number.")(f)
+                     help="Processes rendering and segmenting in parallel [default: the number of cores, at "
+                          "most one per 50 variants, as a process takes about a second to start]; the annotation "
+                          "is the same for any number.")(f)
     return f
 
 
@@ -134,7 +135,8 @@ def annotate(model, out_dir, segmenter, truth, noise, garbage, variants, size, s
                          yaw_range=yaw_range, **_segmenter_options(parser_args))
     try:
         settings = dataclasses.replace(settings, sampling=sampling_for(seg, yaw))
-        workers = workers or default_workers()
+        views = settings.variants if shard is None else len(range(shard[0], settings.variants, shard[1]))
+        workers = workers or default_workers(views)
         click.echo(f"facepart {__version__}: annotating {face.name} ({face.n_vertices} vertices) with "
                    f"{seg.describe()}; {settings.variants} "
                    f"variants at {size}x{size}, yaw {settings.sampling.yaw[0]:g}..{settings.sampling.yaw[1]:g}, "
