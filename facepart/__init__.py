@@ -12,14 +12,15 @@ The public API, in the spirit of ``smplx.create``::
     model = facepart.load_model("demo")                       # or a model file / folder
     seg = facepart.make_segmenter("mediapipe", model=model)   # or "oracle", "bisenet:PATH", ...
     result = facepart.annotate_model(model, seg, facepart.AnnotateSettings(variants=50), out="out/demo")
-    facepart.export(result.annotation, "flame-pkl", "out/demo/masks.pkl")
+    facepart.export_as(result.annotation, "flame-pkl", "out/demo/masks.pkl")
 
-Names are imported on first use, so ``import facepart`` stays cheap.
+Names are imported on first use, so ``import facepart`` stays cheap. No public name is also the name
+of a subpackage (``annotate``, ``export``): importing the subpackage would replace the attribute.
 """
 
 __version__ = "0.1.0"
 
-#: public name -> module that defines it
+#: public name -> module that defines it (``module:name`` where the name there differs)
 _EXPORTS = {
     "load_model": "facepart.data.loaders",
     "FaceModel": "facepart.data.face_model",
@@ -30,10 +31,10 @@ _EXPORTS = {
     "make_renderer": "facepart.renderers.base",
     "AnnotateSettings": "facepart.annotate.settings",
     "SamplingSettings": "facepart.annotate.variants",
-    "annotate": "facepart.annotate.pipeline",
+    "compute_annotation": "facepart.annotate.pipeline:annotate",
     "annotate_model": "facepart.workflow",
     "merge_shards": "facepart.workflow",
-    "export": "facepart.export",
+    "export_as": "facepart.export.registry:export",
     "read_annotation": "facepart.export",
     "FacepartError": "facepart.errors",
 }
@@ -45,7 +46,8 @@ def __getattr__(name: str):
     if name in _EXPORTS:
         import importlib
 
-        value = getattr(importlib.import_module(_EXPORTS[name]), name)
+        module, _, attribute = _EXPORTS[name].partition(":")
+        value = getattr(importlib.import_module(module), attribute or name)
         globals()[name] = value
         return value
     raise AttributeError(f"module 'facepart' has no attribute '{name}'")

@@ -3,8 +3,8 @@
 :func:`annotate_model` calibrates the parser, checks it can serve the run,
 votes (resumably, in parallel when asked), measures the held-out Part IoU,
 writes ``annotation.npz``, ``parts.json`` and ``preview.png`` as one set, and
-removes the checkpoint. A shard run (``shard=(i, n)``) writes only its share
-of the per-view votes; :func:`merge_shards` sums shards into the annotation
+removes the checkpoint. :func:`annotate_shard` writes only shard ``(i, n)``'s
+share of the per-view votes; :func:`merge_shards` sums shards into the annotation
 an unsharded run gives.
 
     >>> import facepart
@@ -25,7 +25,7 @@ import numpy as np
 from .annotate.evaluate import PartIoU, part_iou
 from .annotate.refine import stored_quality_lines
 from .annotate.pipeline import (AnnotateResult, RunStats, agreement, annotate, build_annotation, convergence,
-                                union_agreement)
+                                make_scene_mask, run_key, union_agreement)
 from .annotate.settings import AnnotateSettings, sampling_for
 from .annotate.store import read_votes, remove_checkpoint, write_votes
 from .annotate.views import frontal_view
@@ -177,9 +177,7 @@ def annotate_model(model: FaceModel, segmenter: PartSegmenter, settings: Annotat
     if hand is not None:
         from .data.edits import apply_kept_edits
 
-        settings_before = ann.settings
-        ann = apply_kept_edits(ann, hand, str(keep_edits))
-        ann.settings = {**settings_before, **ann.settings}
+        ann = apply_kept_edits(ann, hand, str(keep_edits))  # keeps the run's settings, adds "kept_edits"
     truth_figures = None
     if truth is not None:
         seen = ann.visible_count > 0
@@ -279,6 +277,10 @@ def merge_shards(paths: Sequence[str | Path], model: FaceModel, out: str | Path 
         settings = AnnotateSettings.from_dict(first["settings"])
     except (TypeError, KeyError) as exc:
         raise FacepartError(f"{paths[0]}: incomplete shard header ({exc})") from None
+    if run_key(model, settings, first["segmenter"], make_scene_mask(model, settings)) != first["key"]:
+        raise FacepartError(f"{paths[0]}: the shards were voted on another set of vertices than model {model.name} "
+                            "has as loaded here (a --vertex-mask, which merge does not take, or another model "
+                            "file): merging them would not give the unsharded run's annotation")
     n = first["shard"][1]
     have = sorted({h["shard"][0] for h in headers})
     if have != list(range(n)):

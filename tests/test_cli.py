@@ -1,18 +1,10 @@
 """The command line as a user meets it: real runs, and bad input that must fail in one line."""
 
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
-
-ENV = {**os.environ, "PYTHONWARNINGS": "ignore"}
-
-
-def facepart(*args, cwd=None):
-    return subprocess.run([sys.executable, "-m", "facepart", *map(str, args)], capture_output=True, text=True,
-                          env=ENV, cwd=cwd, timeout=300)
+from cli_run import facepart
 
 
 def test_annotate_demo_writes_the_three_files_and_a_summary(tmp_path, demo_model):

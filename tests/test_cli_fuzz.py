@@ -45,6 +45,7 @@ import pytest
 from click.testing import CliRunner
 from hypothesis import HealthCheck, given, note, settings
 from hypothesis import strategies as st
+from fuzz_bytes import mutate_bytes
 
 from facepart.cli import main
 from facepart.errors import one_line
@@ -539,22 +540,6 @@ class Case:
         if how == "file":
             return self.input_file(self.draw(st.sampled_from(["annotation", "parts", "image", "labels"])))
         return how
-
-
-def mutate_bytes(data, raw: bytes) -> bytes:
-    out = bytearray(raw)
-    if not out:
-        return data.draw(st.binary(max_size=32))
-    kind = data.draw(st.sampled_from(["truncate", "flip", "both", "insert"]), "byte mutation")
-    if kind in ("flip", "both"):
-        for _ in range(data.draw(st.integers(1, 8))):
-            out[data.draw(st.integers(0, len(out) - 1))] = data.draw(st.integers(0, 255))
-    if kind == "insert":
-        i = data.draw(st.integers(0, len(out)))
-        out[i:i] = data.draw(st.binary(min_size=1, max_size=16))
-    if kind in ("truncate", "both"):
-        out = out[: data.draw(st.integers(0, len(out) - 1))]
-    return bytes(out)
 
 
 def json_edit(data, raw: bytes) -> bytes:

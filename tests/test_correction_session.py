@@ -10,20 +10,22 @@ import sys
 
 import numpy as np
 import pytest
+from cli_run import facepart
+from test_formats_layouts import (  # noqa: F401 - face_source is a fixture
+    V3_ORDER,
+    face_source,
+    flame_masks,
+    write_3ddfa_v3,
+    write_flame,
+    write_flame_masks,
+)
+from viewer_data import ict_annotation
 
 from facepart.correction_gui.editor import Editor
 from facepart.correction_gui.keymap import KEYMAP
 from facepart.correction_gui.session import open_for_correction
 from facepart.data.annotation import load_annotation, save_annotation
 from facepart.errors import FacepartError
-from test_formats_layouts import (  # noqa: F401 - face_source is a fixture
-    V3_ORDER, face_source, flame_masks, write_3ddfa_v3, write_flame, write_flame_masks)
-from viewer_data import ict_annotation
-
-
-def facepart(*args, **env):
-    return subprocess.run([sys.executable, "-m", "facepart", *map(str, args)], capture_output=True, text=True,
-                          env={**os.environ, "PYTHONWARNINGS": "ignore", **env}, timeout=300)
 
 
 def test_open_annotation_uses_the_recorded_model(ict_model, tmp_path):

@@ -276,6 +276,16 @@ def test_csv_is_a_plain_table(voted_ann, tmp_path):
     assert [int(r["vertex"]) for r in rows] == sorted(int(r["vertex"]) for r in rows)
 
 
+def test_a_damaged_topology_entry_is_one_line(demo_ann, demo_model, tmp_path):
+    path = tmp_path / "annotation_3ddfa.npy"
+    export(demo_ann, "3ddfa", path, model=demo_model)
+    d = np.load(path, allow_pickle=True).item()
+    d["facepart"] = {"triangle_hash": "0123", "n_vertices": "many"}
+    np.save(path, np.array(d, dtype=object), allow_pickle=True)
+    with pytest.raises(FacepartError, match="topology entry needs n_vertices, n_triangles, triangle_hash"):
+        read_annotation(path)
+
+
 def test_json_carries_topology_and_part_table(demo_ann, tmp_path):
     path = tmp_path / "parts.facepart.json"
     export(demo_ann, "json", path, groups="default")
@@ -442,6 +452,18 @@ def test_parts_subset_and_groups_views(voted_ann):
         PartView.of(voted_ann, {"parts": "ears"})
     with pytest.raises(FacepartError, match="NAME=PART"):
         PartView.of(voted_ann, {"groups": "eyes"})
+
+
+def test_a_subset_keeps_the_hand_edits(voted_ann, tmp_path):
+    import dataclasses
+
+    edited = np.zeros(len(voted_ann.labels), bool)
+    edited[np.flatnonzero(voted_ann.labels == voted_ann.parts.index("nose"))[:5]] = True
+    log = [{"time": "2026-11-30T12:00:00", "operation": "assign", "count": 5, "part": "nose"}]
+    hand = dataclasses.replace(voted_ann, edited=edited, edit_log=log)
+    export(hand, "npz", tmp_path / "a.npz", parts="nose,skin")
+    back = read_annotation(tmp_path / "a.npz")
+    assert np.array_equal(back.edited, edited) and back.edit_log == log
 
 
 def test_npz_keeps_a_subset_and_refuses_groups(voted_ann, tmp_path):

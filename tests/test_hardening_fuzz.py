@@ -22,6 +22,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
+from fuzz_bytes import mutate_bytes
 from test_hardening_inputs import npz_entries, sheet, small_annotation
 
 from facepart.data.annotation import LAYOUT, load_annotation, read_labels, save_annotation
@@ -43,20 +44,6 @@ def one_line_or(call):
         text = str(err).strip()
         assert text and "\n" not in text, text
         return None
-
-
-def mutate_bytes(data, raw: bytes) -> bytes:
-    out = bytearray(raw)
-    kind = data.draw(st.sampled_from(["truncate", "flip", "both", "insert"]))
-    if kind in ("flip", "both"):
-        for _ in range(data.draw(st.integers(1, 8))):
-            out[data.draw(st.integers(0, len(out) - 1))] = data.draw(st.integers(0, 255))
-    if kind == "insert":
-        i = data.draw(st.integers(0, len(out)))
-        out[i:i] = data.draw(st.binary(min_size=1, max_size=16))
-    if kind in ("truncate", "both"):
-        out = out[: data.draw(st.integers(0, len(out) - 1))]
-    return bytes(out)
 
 
 # -- annotation.npz ------------------------------------------------------------------------------------------------
@@ -88,7 +75,9 @@ def check_annotation(ann, entries: dict) -> None:
     assert np.array_equal(ann.confidence, entries["confidence"].astype(np.float32))
     assert np.all(np.isfinite(ann.confidence)) and isinstance(ann.settings, dict)
     assert ann.rule in ("majority", "union")
-    assert sum(len(v) for v in ann.members().values()) >= 0
+    members = ann.members()
+    assert set(members) == set(ann.parts.names) and all(
+        np.all((0 <= np.asarray(v)) & (np.asarray(v) < len(ann.labels))) for v in members.values())
 
 
 def _load_npz_bytes(raw: bytes):

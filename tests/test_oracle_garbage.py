@@ -120,3 +120,11 @@ def test_bad_garbage_settings_are_one_clear_error():
         OracleNoise(garbage=0.1, garbage_kinds=("upside_down",))
     with pytest.raises(FacepartError, match="garbage kinds must be some of"):
         OracleNoise(garbage=0.1, garbage_kinds=())
+
+
+def test_garbage_views_are_refused_for_an_image_parser_by_the_library_too(demo_model):
+    from facepart.segmenters import make_segmenter
+
+    with pytest.raises(FacepartError, match="--garbage applies to the oracle segmenter only"):
+        make_segmenter("mediapipe", model=demo_model, garbage=0.15)
+    assert make_segmenter(" Oracle ", model=demo_model, garbage=0.15).noise.garbage == 0.15

@@ -1,27 +1,25 @@
 """Real parsers inside the whole pipeline: MediaPipe on the ICT model, masks made elsewhere, the CLI."""
 
 import json
-import os
-import subprocess
-import sys
 
 import numpy as np
+from cli_run import facepart
 
-from facepart.annotate.pipeline import AnnotateSettings, agreement, annotate, iter_views, sampling_for
+from facepart.annotate.pipeline import (
+    AnnotateSettings,
+    agreement,
+    annotate,
+    iter_views,
+    sampling_for,
+)
 from facepart.annotate.render_set import render_set_settings
-from facepart.data.parts import PartTable
 from facepart.annotate.views import frontal_view
+from facepart.data.parts import PartTable
 from facepart.segmenters import make_parser_segmenter
 from facepart.segmenters.masks import mask_path, write_label_png
 from facepart.segmenters.oracle import nearest_corner_labels
 
 PARTS = PartTable.paper()
-ENV = {**os.environ, "PYTHONWARNINGS": "ignore"}
-
-
-def facepart(*args):
-    return subprocess.run([sys.executable, "-m", "facepart", *map(str, args)], capture_output=True, text=True,
-                          env=ENV, timeout=600)
 
 
 def _probe_points(model):

@@ -145,3 +145,22 @@ def test_held_out_part_iou_is_high_for_the_truth_and_low_for_a_wrong_labelling(d
     wrong = part_iou(demo_model, swapped, seg, settings, views=4)
     assert wrong.iou[left] < 0.05 and wrong.iou[PARTS.index("nose")] > 0.999
     assert "left_eye" in wrong.table() and "mean" in wrong.table()
+
+
+def test_the_stability_rule_adds_only_new_views_and_always_equals_a_fresh_sum(demo_model):
+    from facepart.annotate.consensus import vote_table
+    from facepart.annotate.pipeline import StabilityRule
+    from facepart.segmenters import make_segmenter
+
+    seg = make_segmenter("oracle", model=demo_model, seed=2)
+    views = annotate(demo_model, seg, AnnotateSettings(variants=30, size=96, seed=2)).views
+    n_parts = len(seg.parts)
+    rule = StabilityRule(demo_model.n_vertices, n_parts, tolerance=0.5)
+    resumed = [views[i] for i in (*range(10), 25)]  # a resumed run: view 25 was done before 10..24
+    steps = [views[:10], resumed, views[:20] + [views[25]], views[:30]]
+    decisions = []
+    for given in steps:
+        given = sorted(given, key=lambda v: v.index)
+        decisions.append(rule(given))
+        assert np.array_equal(rule.table, vote_table(given, demo_model.n_vertices, n_parts).ravel())
+    assert decisions[0] is False and 0 <= rule.changed < 0.5 and decisions[-1] is True

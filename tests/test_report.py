@@ -3,24 +3,15 @@
 from __future__ import annotations
 
 import base64
-import os
 import re
-import subprocess
-import sys
 
 import numpy as np
 import pytest
-
 from chromium import Chromium, find_chromium
+from cli_run import facepart
 
-ENV = {**os.environ, "PYTHONWARNINGS": "ignore"}
 SECTIONS = ("parts", "quality", "look", "confidence", "iou", "convergence", "parser", "settings")
 N_VIEWS = 5
-
-
-def facepart(*args):
-    return subprocess.run([sys.executable, "-m", "facepart", *map(str, args)], capture_output=True, text=True,
-                          env=ENV, timeout=300)
 
 
 def embedded_images(page: str) -> list[np.ndarray]:

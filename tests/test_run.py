@@ -1,25 +1,19 @@
 """Whole runs: the library call and the CLI write the same files; workers, shards and resumes give the same
 annotation bit for bit; --until-stable stops; a checkpoint that cannot be written does not stop a run."""
 
-import os
 import subprocess
 import sys
 
 import numpy as np
 import pytest
+from cli_run import ENV, facepart
 
 from facepart.annotate.pipeline import annotate
 from facepart.annotate.settings import AnnotateSettings, sampling_for
 from facepart.data.annotation import load_annotation
 from facepart.segmenters import make_segmenter
 
-ENV = {**os.environ, "PYTHONWARNINGS": "ignore"}
 ARRAYS = ("labels", "votes", "none_votes", "confidence", "visible_count")
-
-
-def facepart(*args):
-    return subprocess.run([sys.executable, "-m", "facepart", *map(str, args)], capture_output=True, text=True,
-                          env=ENV, timeout=600)
 
 
 def _same(a, b):
@@ -55,12 +49,38 @@ def test_annotate_model_from_python_and_the_cli_write_the_same_files(demo_model,
     assert result.files == [tmp_path / "py" / n for n in ("annotation.npz", "parts.json", "preview.png")]
 
 
+def test_the_documented_python_api_works_in_one_process(tmp_path):
+    """The README's sequence, in a fresh interpreter: once ``facepart.annotate`` and ``facepart.export`` (the
+    subpackages) are imported, every public name must still be what it says."""
+    script = f"""
+import pickle, facepart
+model = facepart.load_model("demo")
+seg = facepart.make_segmenter("oracle", model=model)
+settings = facepart.AnnotateSettings(variants=3, size=64, seed=1)
+result = facepart.annotate_model(model, seg, settings, out={str(tmp_path / "out")!r}, eval_views=0, preview=False)
+facepart.export_as(result.annotation, "flame-pkl", {str(tmp_path / "masks.pkl")!r})
+again = facepart.compute_annotation(model, seg, settings)
+assert (again.annotation.labels == facepart.load_annotation({str(tmp_path / "out")!r}).labels).all()
+print(sorted(pickle.load(open({str(tmp_path / "masks.pkl")!r}, "rb"))))
+"""
+    r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=ENV, timeout=600)
+    assert r.returncode == 0, r.stderr
+    assert "up_lip" in r.stdout and "left_eye" in r.stdout
+
+
 def test_one_worker_and_two_give_the_same_annotation(demo_model, oracle):
     settings = AnnotateSettings(variants=8, size=128, seed=3)
     one = annotate(demo_model, oracle, settings, workers=1)
     two = annotate(demo_model, oracle, settings, workers=2)
     assert two.stats.workers == 2
     _same(one.annotation, two.annotation)
+
+
+def _blas_threads() -> int:
+    """How many threads numpy's BLAS may use now."""
+    from threadpoolctl import threadpool_info
+
+    return max(p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas")
 
 
 class _BlasThreadsSeen:
@@ -73,24 +93,19 @@ class _BlasThreadsSeen:
         return getattr(self.oracle, name)
 
     def part_map(self, view):
-        from threadpoolctl import threadpool_info
-
-        self.seen.append(max(p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"))
+        self.seen.append(_blas_threads())
         return self.oracle.part_map(view)
 
 
 def test_views_are_computed_with_one_blas_thread_and_the_limit_is_lifted_after(demo_model, oracle):
-    from threadpoolctl import threadpool_info, threadpool_limits
-
-    def blas_threads():
-        return max(p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas")
+    from threadpoolctl import threadpool_limits
 
     with threadpool_limits(limits=2, user_api="blas"):  # as on a 2-core machine, whatever this one has
-        assert blas_threads() == 2
+        assert _blas_threads() == 2
         seg = _BlasThreadsSeen(oracle)
         annotate(demo_model, seg, AnnotateSettings(variants=3, size=96, seed=3), workers=1)
         assert seg.seen == [1, 1, 1]  # OpenBLAS's spinning threads would take a core from the helpers
-        assert blas_threads() == 2  # the caller's setting is back
+        assert _blas_threads() == 2  # the caller's setting is back
 
 
 def test_the_default_number_of_processes_follows_the_cores_and_the_run_s_length(monkeypatch, tmp_path):
@@ -126,6 +141,15 @@ def test_shards_merge_to_the_unsharded_annotation_bit_for_bit(tmp_path):
     mixed = facepart("merge", tmp_path / "other" / "shard-0-of-3.npz", *shards[1:], "--model", "demo",
                      "--out", tmp_path / "mixed")
     assert mixed.returncode == 1 and "different runs" in mixed.stderr
+    # shards voted on a --vertex-mask: merge (which loads the whole model) refuses them instead of a wrong sum
+    (tmp_path / "mask.txt").write_text("\n".join(map(str, range(0, 4000))))
+    for i in range(2):
+        r = facepart("annotate", "demo", "--out", tmp_path / "masked", "--shard", f"{i}/2", "--vertex-mask",
+                     tmp_path / "mask.txt", *common)
+        assert r.returncode == 0, r.stderr
+    masked = facepart("merge", *sorted((tmp_path / "masked").glob("shard-*-of-2.npz")), "--model", "demo",
+                      "--out", tmp_path / "masked-merged")
+    assert masked.returncode == 1 and "another set of vertices" in masked.stderr, masked.stderr
 
 
 def test_until_stable_stops_before_the_maximum_and_says_when(demo_model, oracle):

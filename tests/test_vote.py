@@ -33,6 +33,12 @@ def _settings(**kw):
     return AnnotateSettings(variants=1, size=256, **kw)
 
 
+def test_majority_confidence_is_the_share_of_weighted_votes_below_one_too():
+    labels, confidence = majority(np.array([[0.3, 0.1], [3.0, 1.0]]), np.array([0.0, 0.0]))
+    assert labels.tolist() == [0, 0]
+    np.testing.assert_allclose(confidence, [0.75, 0.75])
+
+
 def test_barycentric_coordinates_rebuild_the_point_and_are_perspective_correct():
     corners = np.array([[[0.0, 0.0], [4.0, 0.0], [0.0, 4.0]]])
     b = barycentric(np.array([[1.0, 1.0]]), corners)

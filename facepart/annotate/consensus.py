@@ -22,6 +22,14 @@ import numpy as np
 from .vote import VOTED, ViewVotes
 
 
+def add_votes(table: np.ndarray, views: Sequence[ViewVotes], n_parts: int) -> None:
+    """Add the votes of ``views``, in the order given, into ``table`` ((V * (P + 1),) float64, in place)."""
+    for v in views:
+        if len(v.vertex):
+            table += np.bincount(v.vertex.astype(np.int64) * (n_parts + 1) + v.part, v.weight.astype(np.float64),
+                                 minlength=table.size)
+
+
 def vote_table(views: Sequence[ViewVotes], n_vertices: int, n_parts: int,
                weights: np.ndarray | None = None, labels: np.ndarray | None = None) -> np.ndarray:
     """(V, P + 1) float64 summed votes (column P: "none").

@@ -688,7 +688,7 @@ class LandmarkEmbedding:
             f = (lambda x: np.nan if x is None else float(x))
             model = d["model"]
             return cls(s, str(d.get("detector", "")), str(model.get("name", "")),
-                       Fingerprint(int(model["n_vertices"]), int(model["n_triangles"]), str(model["triangle_hash"])),
+                       Fingerprint.from_dict(model, "landmarks file: model"),
                        np.array([x["triangle"] for x in lms], np.int64),
                        np.array([x["barycentric"] for x in lms], float).reshape(n, 3),
                        np.array([x["point_mm"] for x in lms], float).reshape(n, 3) / MM,

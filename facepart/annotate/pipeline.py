@@ -28,7 +28,8 @@ from .assign import assign_labels
 from .consensus import Consensus, robust_consensus, visible_count
 from .settings import RULES, AnnotateSettings, sampling_for  # noqa: F401  (re-exported)
 from .store import Checkpoint
-from .views import Scene, depth_tolerance, frontal_view, iter_views, make_scene, render_view  # noqa: F401
+from .views import (Scene, depth_tolerance, frontal_view, iter_views, make_scene, render_view,  # noqa: F401
+                    scene_vote_mask)
 from .vote import VOTED, ViewVotes, check_part_map  # noqa: F401  (re-exported)
 from .workers import ViewComputer
 
@@ -123,23 +124,37 @@ def collect_views(model: FaceModel, segmenter: PartSegmenter, settings: Annotate
     return [done[i] for i in indices if i in done], resumed, stopped
 
 
-def stability_rule(n_vertices: int, n_parts: int, tolerance: float) -> Callable[[Sequence[ViewVotes]], bool]:
-    """A ``stop`` rule: True once fewer than ``tolerance`` of the labelled vertices changed over the last block."""
-    from .assign import majority_labels
-    from .consensus import vote_table
+class StabilityRule:
+    """A ``stop`` rule: True once fewer than ``tolerance`` of the labelled vertices changed over the last block.
 
-    state = {"labels": None}
+    The vote table (``table``, (V * (P + 1),) float64) is kept between calls and only the new views are
+    added: a run's views arrive in variant order; when they do not (after a resume) it is summed anew,
+    so it always equals ``vote_table`` of the views given. ``changed``: the share measured last.
+    """
 
-    def stop(views: Sequence[ViewVotes]) -> bool:
-        labels = majority_labels(vote_table(views, n_vertices, n_parts))
-        previous, state["labels"] = state["labels"], labels
+    def __init__(self, n_vertices: int, n_parts: int, tolerance: float):
+        self.n_vertices, self.n_parts, self.tolerance = n_vertices, n_parts, tolerance
+        self.table = np.zeros(n_vertices * (n_parts + 1))
+        self.labels: np.ndarray | None = None
+        self.changed = float("nan")
+        self._n, self._last = 0, None
+
+    def __call__(self, views: Sequence[ViewVotes]) -> bool:
+        from .assign import majority_labels
+        from .consensus import add_votes
+
+        n = self._n
+        if n and (len(views) < n or views[n - 1].index != self._last):  # a view came in before the last one
+            self.table[:], n = 0.0, 0
+        add_votes(self.table, views[n:], self.n_parts)
+        self._n, self._last = len(views), views[-1].index if views else None
+        labels = majority_labels(self.table.reshape(self.n_vertices, self.n_parts + 1))
+        previous, self.labels = self.labels, labels
         if previous is None:
             return False
         labelled = (labels >= 0) | (previous >= 0)
-        changed = np.count_nonzero((labels != previous) & labelled) / max(1, np.count_nonzero(labelled))
-        return changed < tolerance
-
-    return stop
+        self.changed = np.count_nonzero((labels != previous) & labelled) / max(1, np.count_nonzero(labelled))
+        return self.changed < self.tolerance
 
 
 def annotate(model: FaceModel, segmenter: PartSegmenter, settings: AnnotateSettings | None = None, *,
@@ -169,7 +184,7 @@ def annotate(model: FaceModel, segmenter: PartSegmenter, settings: AnnotateSetti
     key = run_key(model, settings, desc, make_scene_mask(model, settings))
     store = Checkpoint(checkpoint, key, model.n_vertices, len(parts)) if checkpoint is not None else None
     indices = list(range(settings.variants)) if indices is None else list(indices)
-    stop = stability_rule(model.n_vertices, len(parts), until_stable) if until_stable else None
+    stop = StabilityRule(model.n_vertices, len(parts), until_stable) if until_stable else None
 
     t0 = time.perf_counter()
     views, resumed, stopped = collect_views(model, segmenter, settings, indices, renderer=renderer,
@@ -190,7 +205,7 @@ def annotate(model: FaceModel, segmenter: PartSegmenter, settings: AnnotateSetti
 
 def make_scene_mask(model: FaceModel, settings: AnnotateSettings) -> np.ndarray:
     """(V,) bool, the vertices that may receive votes in a run with ``settings``."""
-    return model.vote_mask | (model.eyeball_mask if settings.eyeballs else False)
+    return scene_vote_mask(model, settings.eyeballs)
 
 
 def build_annotation(model: FaceModel, parts, views: Sequence[ViewVotes], settings: AnnotateSettings,
@@ -200,7 +215,8 @@ def build_annotation(model: FaceModel, parts, views: Sequence[ViewVotes], settin
     assignment = assign_labels(model, parts, settings, make_scene_mask(model, settings))
     consensus = robust_consensus(views, model.n_vertices, n_parts, assignment.quick_labels,
                                  reweight=settings.reweight_views and settings.rule != "union")
-    seen = visible_count(views, model.n_vertices) > 0
+    counts = visible_count(views, model.n_vertices)
+    seen = counts > 0
     labels, confidence, report = assignment.final(consensus.table, seen)
     skipped = [v.index for v in views if v.status != VOTED]
     reasons: dict[str, int] = {}
@@ -224,7 +240,7 @@ def build_annotation(model: FaceModel, parts, views: Sequence[ViewVotes], settin
     }
     table = consensus.table
     annotation = Annotation(labels, table[:, :n_parts].astype(np.float32), confidence,
-                            visible_count(views, model.n_vertices), parts, model.fingerprint, settings.rule,
+                            counts, parts, model.fingerprint, settings.rule,
                             run_settings, none_votes=table[:, n_parts].astype(np.float32))
     return annotation, consensus
 
@@ -238,6 +254,7 @@ def convergence(views: Sequence[ViewVotes], final_labels: np.ndarray, n_parts: i
     """[[n, share], ...]: after the first n views (variant order), the share of vertices labelled (by the plain
     majority of their votes) that agree with ``final_labels``, among vertices labelled in either."""
     from .assign import majority_labels
+    from .consensus import add_votes
 
     n_vertices = len(final_labels)
     ordered = sorted(views, key=lambda v: v.index)
@@ -245,10 +262,7 @@ def convergence(views: Sequence[ViewVotes], final_labels: np.ndarray, n_parts: i
     table = np.zeros(n_vertices * (n_parts + 1))
     out, at = [], 0
     for n in marks:
-        for v in ordered[at:n]:
-            if len(v.vertex):
-                table += np.bincount(v.vertex.astype(np.int64) * (n_parts + 1) + v.part,
-                                     v.weight.astype(np.float64), minlength=table.size)
+        add_votes(table, ordered[at:n], n_parts)
         at = n
         labels = majority_labels(table.reshape(n_vertices, n_parts + 1))
         either = (labels >= 0) | (final_labels >= 0)

@@ -19,7 +19,7 @@ from typing import Iterable
 import numpy as np
 
 from ..errors import FacepartError
-from ..io_utils import atomic_path
+from ..io_utils import write_npz_atomic
 from .vote import ViewVotes
 
 FORMAT = "facepart-votes"
@@ -83,10 +83,8 @@ def write_votes(path: str | Path, key: str, views: Iterable[ViewVotes], header: 
     """Write ``views`` with run ``key`` and a JSON ``header`` to ``path`` (.npz), atomically."""
     path = Path(path)
     meta = {"format": FORMAT, "format_version": FORMAT_VERSION, "key": key, **(header or {})}
-    with atomic_path(path) as tmp:
-        with open(tmp, "wb") as fh:
-            np.savez(fh, header=np.array(json.dumps(meta, sort_keys=True)), **pack(views))
-    return path
+    return write_npz_atomic(path, {"header": np.array(json.dumps(meta, sort_keys=True)), **pack(views)},
+                            compressed=False)
 
 
 def read_votes(path: str | Path, n_vertices: int | None = None, n_parts: int | None = None

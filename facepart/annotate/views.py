@@ -49,6 +49,12 @@ def depth_tolerance(camera: Camera, radius: float) -> float:
     return max(3.0 * distance / camera.fx, 0.005 * radius)
 
 
+def scene_vote_mask(model: FaceModel, eyeballs: bool) -> np.ndarray:
+    """(V,) bool, the vertices that may receive votes: the model's ``vote_mask``, and its eyeballs when
+    ``eyeballs`` (they take eye votes only: ``Scene.eye_only``)."""
+    return model.vote_mask | (model.eyeball_mask if eyeballs else False)
+
+
 def make_scene(model: FaceModel, size: int, whole: bool = False, eyeballs: bool = False) -> Scene:
     """The shared camera and triangles of a run.
 
@@ -59,8 +65,8 @@ def make_scene(model: FaceModel, size: int, whole: bool = False, eyeballs: bool 
     centre, radius = head_frame(model, whole)
     triangles = model.triangles[model.render_triangles]
     camera = Camera.looking_at(centre, radius, size)
-    eye_only = model.eyeball_mask & ~model.vote_mask if eyeballs else np.zeros(model.n_vertices, bool)
-    vote_mask = model.vote_mask | eye_only
+    vote_mask = scene_vote_mask(model, eyeballs)
+    eye_only = vote_mask & ~model.vote_mask
     return Scene(triangles, centre, camera, vote_mask, vote_mask[triangles].any(axis=1),
                  depth_tolerance(camera, radius), eye_only)
 

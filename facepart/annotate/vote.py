@@ -109,14 +109,21 @@ def _angle_weight(cos: np.ndarray, mode: str, grazing: float) -> np.ndarray:
     return weight
 
 
+def covered_angle_weights(view: View, scene: Scene, mode: str, grazing: float) -> np.ndarray:
+    """(N,) float32 the view-angle weight of a vote from each covered pixel, in ``view_pixels(view)`` order:
+    :func:`view_angle_weights` of the triangle under it, read from the renderer's ``fragments.facing`` when
+    it has one."""
+    frag, px = view.fragments, view_pixels(view)
+    if frag.facing is not None:
+        return _angle_weight(frag.facing.ravel()[px.flat], mode, grazing)
+    return view_angle_weights(view, scene, mode, grazing)[px.triangle]
+
+
 def pixel_angle_weights(view: View, scene: Scene, mode: str, grazing: float) -> np.ndarray:
-    """(H, W) float32 the view-angle weight of a vote from each pixel (:func:`view_angle_weights` of the
-    triangle under it; 0 off the mesh). Read from the renderer's ``fragments.facing`` when it has one."""
-    frag = view.fragments
-    if frag.facing is None:
-        return np.where(frag.mask, view_angle_weights(view, scene, mode, grazing)[np.maximum(frag.triangle_id, 0)],
-                        np.float32(0))
-    return np.where(frag.mask, _angle_weight(frag.facing, mode, grazing), np.float32(0))
+    """(H, W) float32 :func:`covered_angle_weights` as an image, 0 off the mesh."""
+    out = np.zeros(view.fragments.mask.size, np.float32)
+    out[view_pixels(view).flat] = covered_angle_weights(view, scene, mode, grazing)
+    return out.reshape(view.fragments.mask.shape)
 
 
 def eye_parts(part_names) -> np.ndarray:
@@ -142,7 +149,7 @@ def view_votes(view: View, part_map: np.ndarray, scene: Scene, settings: Annotat
         tid = np.maximum(frag.triangle_id, 0)
         usable = angle > 0  # on the mesh, not grazing or back-facing
         visible = _usable_visible(view, scene, tid[usable])
-        voting = (part_map >= 0) | (settings.none_votes & (part_map < 0) & scene.eligible_triangles[tid])
+        voting = (part_map >= 0) | (settings.none_votes & (part_map < 0) & frag.mask & scene.eligible_triangles[tid])
         if not settings.only_on_mesh:
             usable = usable | ~frag.mask
         rows, cols = np.nonzero(voting & usable)
@@ -150,14 +157,12 @@ def view_votes(view: View, part_map: np.ndarray, scene: Scene, settings: Annotat
         weight = np.where(on_mesh, angle[rows, cols], 1.0)
         parts = _part_ids(part_map[rows, cols], n_parts)
         vertex, part, weight = _knn_votes(view, scene, rows, cols, parts, weight, visible, settings.k)
+        weight = np.where(_may_take(scene, vertex, part, n_parts, eye_ids), weight, 0.0)
     else:
         # every covered pixel, in a fixed order; those that may not vote get weight 0 (no compaction)
         px = view_pixels(view)
         tri = px.triangle
-        if frag.facing is not None:
-            weight = _angle_weight(frag.facing.ravel()[px.flat], settings.view_weight, settings.grazing)
-        else:
-            weight = view_angle_weights(view, scene, settings.view_weight, settings.grazing)[tri]
+        weight = covered_angle_weights(view, scene, settings.view_weight, settings.grazing)
         visible = _usable_visible(view, scene, tri[weight > 0])
         labels = part_map.ravel()[px.flat]
         ok = (weight > 0) & scene.eligible_triangles[tri]
@@ -194,6 +199,18 @@ def _usable_visible(view: View, scene: Scene, usable_tid: np.ndarray) -> np.ndar
         usable_corners
 
 
+def _may_take(scene: Scene, vertex: np.ndarray, parts: np.ndarray, n_parts: int, eye_ids) -> np.ndarray:
+    """bool, the shape of ``vertex`` (``parts`` broadcast against it): the vertex may take a vote for the part:
+    it is vote-eligible, and an eyeball (``scene.eye_only``) takes only eye parts and "none" (part P)."""
+    allowed = scene.vote_mask[vertex]
+    if scene.eye_only.any():
+        is_eye = parts == n_parts
+        if eye_ids is not None:
+            is_eye = is_eye | np.isin(parts, eye_ids)
+        allowed &= ~scene.eye_only[vertex] | is_eye
+    return allowed
+
+
 def _corner_votes(scene: Scene, px, parts, pixel_weight, spread: bool, n_parts: int, eye_ids):
     """Each pixel of ``px`` (:class:`PixelCorners`) votes for the corners of its own triangle: the nearest,
     or all three by barycentric weight, with ``pixel_weight`` (N,) (0: no vote).
@@ -203,12 +220,7 @@ def _corner_votes(scene: Scene, px, parts, pixel_weight, spread: bool, n_parts: 
     lip corner must not vote the lip "none", and a skin pixel over an eyeball's rim must not vote skin.
     """
     corners = px.corners if spread else px.nearest
-    allowed = scene.vote_mask[corners]
-    if scene.eye_only.any():
-        is_eye = parts == n_parts
-        if eye_ids is not None:
-            is_eye |= np.isin(parts, eye_ids)
-        allowed &= ~scene.eye_only[corners] | (is_eye[:, None] if spread else is_eye)
+    allowed = _may_take(scene, corners, parts[:, None] if spread else parts, n_parts, eye_ids)
     if spread:
         w = np.clip(px.bary, 0.0, None)
         share = np.where(allowed, w / np.maximum(w.sum(axis=1, keepdims=True), 1e-30), 0.0)

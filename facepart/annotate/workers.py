@@ -38,26 +38,21 @@ from .vote import ViewVotes, check_part_map, eye_parts, view_votes
 WORKER_ENV = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "LP_NUM_THREADS": "1"}
 
 
-@contextlib.contextmanager
 def one_blas_thread():
-    """Limit numpy's BLAS to one thread in this process for the duration (threadpoolctl).
+    """Limit numpy's BLAS to one thread in this process until ``.restore_original_limits()`` (threadpoolctl).
 
     The per-view matrix products are small; OpenBLAS's threads spin between them, which
-    measured 0.7 of a core of kernel time for nothing in a 1-worker run and left the
-    helper processes of a 2-worker run without a core.
+    measured about 0.6 of a core of kernel time for nothing in a 1-worker run and left the
+    helper process of a 2-worker run without a core.
     """
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # optional: without it the run is only slower
-        yield
-        return
-    with threadpool_limits(limits=1, user_api="blas"):
-        yield
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=1, user_api="blas")
 
 
 #: Views a run needs per process before another process pays off: a helper takes 0.6 s (the oracle)
 #: to 1.2 s (MediaPipe) to start, the time of 12-25 views, and competes for the cores meanwhile;
-#: measured on 2 cores, 2 processes equal 1 at 50 variants and are slower below (0.65x at 8).
+#: measured on 2 cores, 2 processes equal 1 at 50 variants and are slower below (0.5-0.63x of one at 8).
 VIEWS_PER_PROCESS = 50
 
 
@@ -100,20 +95,15 @@ class ViewComputer:
         self._task: _Task | None = None
 
     def __enter__(self) -> "ViewComputer":
-        self._limits = contextlib.ExitStack()
-        self._limits.enter_context(one_blas_thread())
         renderer = self._renderer
         if renderer is None:
-            try:
-                renderer = self._own_renderer = make_renderer(None, self.settings.size)
-            except BaseException:
-                self._limits.close()
-                raise
+            renderer = self._own_renderer = make_renderer(None, self.settings.size)
         self._task = _Task(self.model, self.segmenter, self.settings, renderer)
         if self.workers > 1:
             self._ctx = multiprocessing.get_context("spawn")
             self._pool = ProcessPoolExecutor(self.workers - 1, mp_context=self._ctx, initializer=_init_worker,
                                              initargs=(self.model, self.segmenter, self.settings, renderer.name))
+        self._blas_limit = one_blas_thread()
         return self
 
     def __exit__(self, *exc) -> None:
@@ -123,7 +113,7 @@ class ViewComputer:
         if self._own_renderer is not None:
             self._own_renderer.close()
             self._own_renderer = None
-        self._limits.close()
+        self._blas_limit.restore_original_limits()
 
     def compute(self, indices: Iterable[int]) -> Iterator[ViewVotes]:
         """Yield the votes of each view of ``indices`` as it finishes."""
@@ -158,13 +148,6 @@ class ViewComputer:
         finally:
             for future in in_flight:
                 future.cancel()
-
-
-def compute_views(model: FaceModel, segmenter: PartSegmenter, settings: AnnotateSettings, indices: Iterable[int],
-                  *, renderer: Renderer | None = None, workers: int = 1) -> Iterator[ViewVotes]:
-    """Yield the votes of the views ``indices`` (in completion order), with a :class:`ViewComputer`."""
-    with ViewComputer(model, segmenter, settings, renderer=renderer, workers=workers) as computer:
-        yield from computer.compute(indices)
 
 
 class _Task:

@@ -129,8 +129,6 @@ def annotate(model, out_dir, segmenter, truth, noise, garbage, variants, size, s
     face = _load(model, model_args)
     _apply_vertex_mask(face, vertex_mask)
     yaw_range = (-abs(yaw), abs(yaw)) if yaw is not None and yaw == yaw else "default"
-    if garbage and segmenter != "oracle":
-        raise click.BadParameter("applies to the oracle segmenter only", param_hint="--garbage")
     seg = make_segmenter(segmenter, model=face, truth=truth, noise=noise, seed=seed, garbage=garbage,
                          yaw_range=yaw_range, **_segmenter_options(parser_args))
     try:
@@ -141,7 +139,7 @@ def annotate(model, out_dir, segmenter, truth, noise, garbage, variants, size, s
                    f"{seg.describe()}; {settings.variants} "
                    f"variants at {size}x{size}, yaw {settings.sampling.yaw[0]:g}..{settings.sampling.yaw[1]:g}, "
                    f"{workers} worker{'s' if workers > 1 else ''}", err=True)
-        bar, progress = _progress_bar(settings.variants, "annotate")
+        bar, progress = _progress_bar(views, "annotate")
         with renderer_for(None, size, name=renderer_name) as renderer:
             try:
                 if shard is not None:

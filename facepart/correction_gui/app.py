@@ -751,7 +751,8 @@ class ViewerApp:
         return npz
 
     def _on_exit(self):
-        if self.editor.dirty:  # the window went away without asking (e.g. the display closed)
+        # the window went away without asking (Esc, the display closed); not after Save, Discard or a signal
+        if self.editor.dirty and not self._closing_ok:
             self._save_recovery("the window closed with unsaved edits")
         self.trace("exit", code=self.exit_code)
         self.trace.close()

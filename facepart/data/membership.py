@@ -46,5 +46,5 @@ def majority(votes: np.ndarray, none_votes: np.ndarray | None = None) -> tuple[n
     has_part = (best > 0) & (best >= none_votes)
     labels = np.where(has_part, votes.argmax(axis=1), -1).astype(np.int64)
     top = np.where(has_part, best, none_votes)
-    confidence = np.where(total > 0, top / np.maximum(total, 1), 0.0).astype(np.float32)
+    confidence = np.where(total > 0, top / np.where(total > 0, total, 1), 0.0).astype(np.float32)
     return labels, confidence

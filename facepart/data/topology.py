@@ -31,6 +31,14 @@ class Fingerprint:
     def as_dict(self) -> dict:
         return asdict(self)
 
+    @classmethod
+    def from_dict(cls, d, where: str) -> "Fingerprint":
+        """The fingerprint :meth:`as_dict` wrote (any mapping with those keys); one line naming ``where`` if not."""
+        try:
+            return cls(int(d["n_vertices"]), int(d["n_triangles"]), str(d["triangle_hash"]))
+        except (KeyError, TypeError, ValueError, IndexError):
+            raise FacepartError(f"{where}: the topology entry needs n_vertices, n_triangles, triangle_hash") from None
+
     def describe(self) -> str:
         return f"{self.n_vertices} vertices, {self.n_triangles} triangles, hash {self.triangle_hash}"
 

@@ -111,10 +111,6 @@ def read_blender(path: Path, model=None, topology: Fingerprint | None = None, **
     lit = _literals(path)
     if "PARTS" not in lit or "TOPOLOGY" not in lit or not isinstance(lit["PARTS"], dict):
         raise FacepartError(f"{path}: not a facepart Blender script (no TOPOLOGY / PARTS)")
-    t = lit["TOPOLOGY"]
-    try:
-        found = Fingerprint(int(t["n_vertices"]), int(t["n_triangles"]), str(t["triangle_hash"]))
-    except (KeyError, TypeError, ValueError):
-        raise FacepartError(f"{path}: TOPOLOGY needs n_vertices, n_triangles, triangle_hash") from None
+    found = Fingerprint.from_dict(lit["TOPOLOGY"], f"{path}: TOPOLOGY")
     sets = {str(k): np.asarray(v, np.int64) for k, v in lit["PARTS"].items()}
     return annotation_from_sets(sets, check_fingerprint(found, path, model, topology), str(path))

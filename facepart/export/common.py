@@ -29,6 +29,18 @@ def check_fingerprint(found: Fingerprint, path: Path, model=None, topology: Fing
     return found
 
 
+def npz_format(path: Path) -> str | None:
+    """The ``format`` entry of an ``.npz`` file (how facepart's own npz files say what they are), or None when
+    the path is not a readable ``.npz`` with one (detection never fails)."""
+    if path.suffix.lower() != ".npz" or not path.is_file():
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return str(data["format"]) if "format" in data.files else None
+    except Exception:  # noqa: BLE001 - detection never fails
+        return None
+
+
 def writer_model(model, annotation, fmt: str):
     """The model a writer needs (geometry), checked against the annotation's topology."""
     if model is None:

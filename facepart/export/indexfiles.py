@@ -107,11 +107,7 @@ def read_json(path: Path, model=None, topology: Fingerprint | None = None, **_) 
         raise FacepartError(f"{path}: not a facepart parts JSON (no \"format\": \"{JSON_FORMAT}\")")
     if int(doc.get("format_version", 1)) > JSON_VERSION:
         raise FacepartError(f"{path}: written by a newer facepart (format {doc['format_version']}); please upgrade")
-    try:
-        topo = doc["topology"]
-        found = Fingerprint(int(topo["n_vertices"]), int(topo["n_triangles"]), str(topo["triangle_hash"]))
-    except (KeyError, TypeError, ValueError):
-        raise FacepartError(f"{path}: the 'topology' entry needs n_vertices, n_triangles, triangle_hash") from None
+    found = Fingerprint.from_dict(doc.get("topology"), str(path))
     fingerprint = check_fingerprint(found, path, model, topology)
     sets = _index_dict(doc.get("parts"), path, "'parts'")
     table = doc.get("part_table") or []

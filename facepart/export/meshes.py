@@ -302,7 +302,7 @@ def read_glb(path: Path, model=None, topology: Fingerprint | None = None, **_) -
     legend = []
     if meta:
         topo = meta.get("topology", {})
-        stated = Fingerprint(int(topo["n_vertices"]), int(topo["n_triangles"]), str(topo["triangle_hash"]))
+        stated = Fingerprint.from_dict(topo, f"{path}: facepart metadata")
         legend = [(str(p["name"]), tuple(int(c) for c in p["color"])) for p in meta.get("parts", [])]
     fingerprint = _check_file_topology(Fingerprint.of(len(mesh.vertices), mesh.faces), stated, path, model, topology)
     legend, labels = _labels_from_colours(np.asarray(mesh.visual.vertex_colors)[:, :3], legend, path)

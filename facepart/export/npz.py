@@ -11,10 +11,9 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-import numpy as np
-
 from ..data.annotation import ANNOTATION_FILE, FORMAT, Annotation, load_annotation, write_annotation_npz
 from ..errors import FacepartError
+from .common import check_fingerprint, npz_format
 from .options import ExportOptions
 from .view import subset_annotation
 
@@ -36,19 +35,10 @@ def is_npz(path: Path) -> bool:
     """A folder holding ``annotation.npz``, or a facepart annotation ``.npz``."""
     if path.is_dir():
         return (path / ANNOTATION_FILE).is_file()
-    if not (path.is_file() and path.suffix.lower() == ".npz"):
-        return False
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            return "format" in data.files and str(data["format"]) == FORMAT
-    except Exception:  # noqa: BLE001 - detection never fails
-        return False
+    return npz_format(path) == FORMAT
 
 
 def read_npz(path: Path, model=None, topology=None, **_) -> Annotation:
     ann = load_annotation(path)
-    for other, against in ((model.fingerprint if model is not None else None, f"the model {getattr(model, 'name', '')}"),
-                           (topology, "the other file's topology")):
-        if other is not None:
-            ann.check_topology(other, against, str(path))
+    check_fingerprint(ann.fingerprint, path, model, topology)
     return ann

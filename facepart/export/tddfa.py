@@ -126,8 +126,7 @@ def read_3ddfa(path: Path, model=None, topology: Fingerprint | None = None, **_)
         fingerprint = check_fingerprint(_file_fingerprint(data, path), path, model, topology)
     elif isinstance(data.get("facepart"), dict) and "triangle_hash" in data["facepart"]:
         fp = data["facepart"]
-        fingerprint = check_fingerprint(Fingerprint(int(fp["n_vertices"]), int(fp["n_triangles"]),
-                                                    str(fp["triangle_hash"])), path, model, topology)
+        fingerprint = check_fingerprint(Fingerprint.from_dict(fp, f"{path}: 'facepart'"), path, model, topology)
     else:
         fingerprint = reader_fingerprint(path, "3DDFA-V3 annotation", model, topology)
     return annotation_from_sets(sets, fingerprint, str(path))

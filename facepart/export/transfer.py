@@ -180,11 +180,11 @@ def transfer_by_surface(annotation: Annotation, source, target, *, smooth_rings:
     far_mm = max_distance_mm if max_distance_mm is not None else max(DEFAULT_FAR_MM, 10.0 * median)
     far = dist_mm > far_mm
     labels = np.where((best == n_parts) | far, -1, best).astype(np.int64)
-    part_votes = np.where(far[:, None], 0, np.rint(carried[:, :n_parts])).astype(np.int32)
-    none_votes = np.where(far, 0, np.rint(carried[:, n_parts])).astype(np.int32)
+    part_votes = np.where(far[:, None], 0, carried[:, :n_parts]).astype(np.float32)  # weighted votes stay weights
+    none_votes = np.where(far, 0, carried[:, n_parts]).astype(np.float32)
     if annotation.rule == "union":  # union membership comes from the votes: keep them consistent with the labels
-        part_votes[np.arange(len(labels))[labels >= 0], labels[labels >= 0]] = np.maximum(
-            part_votes[np.arange(len(labels))[labels >= 0], labels[labels >= 0]], 1)
+        rows, cols = np.flatnonzero(labels >= 0), labels[labels >= 0]
+        part_votes[rows, cols] = np.maximum(part_votes[rows, cols], np.float32(1e-3))
     confidence = np.where(far, 0.0, score[np.arange(len(best)), best]).astype(np.float32)  # barycentric share
     visible = (annotation.visible_count[corners] * cp.barycentric).sum(axis=1)
     settings = {**{k: v for k, v in annotation.settings.items() if k != "model"},

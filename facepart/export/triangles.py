@@ -32,7 +32,7 @@ from ..data.formats.safe_pickle import load_npy
 from ..data.topology import Fingerprint
 from ..errors import FacepartError
 from ..io_utils import atomic_path
-from .common import check_fingerprint, safe_name, writer_model
+from .common import check_fingerprint, npz_format, safe_name, writer_model
 from .options import ExportOptions
 from .view import PartView, annotation_from_sets
 
@@ -77,13 +77,7 @@ def write_tri(annotation: Annotation, path: Path, **options) -> list[Path]:
 
 
 def is_tri(path: Path) -> bool:
-    if path.suffix.lower() != ".npz" or not path.is_file():
-        return False
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            return "format" in data.files and str(data["format"]) == FORMAT
-    except Exception:  # noqa: BLE001 - detection never fails
-        return False
+    return npz_format(path) == FORMAT
 
 
 def vertex_sets_from_triangles(member: np.ndarray, triangles: np.ndarray, n_vertices: int, tri_rule: str) -> np.ndarray:
@@ -121,7 +115,7 @@ def read_tri(path: Path, model=None, topology: Fingerprint | None = None, **_) -
                 names = [str(x) for x in data["part_names"]]
                 rule = str(data["tri_rule"])
                 tri_sets = [data["tri_" + safe_name(nm)].astype(np.int64) for nm in names]
-                found = Fingerprint(int(data["n_vertices"]), int(data["n_triangles"]), str(data["triangle_hash"]))
+                found = Fingerprint.from_dict(data, str(path))
         except FacepartError:
             raise
         except (OSError, ValueError, KeyError, EOFError) as exc:

@@ -153,8 +153,7 @@ def read_uvmask(path: Path, model=None, topology: Fingerprint | None = None, **_
             raise FacepartError(f"{path / SIDECAR}: expected a JSON object (the UV masks' topology and tiles)")
         topo = meta.get("topology") or {}
         if topo:
-            check_fingerprint(Fingerprint(int(topo["n_vertices"]), int(topo["n_triangles"]),
-                                          str(topo["triangle_hash"])), path, model, topology)
+            check_fingerprint(Fingerprint.from_dict(topo, str(path / SIDECAR)), path, model, topology)
     tiles = meta.get("tiles") or [1001]
     names = list((meta.get("parts") or {}).items()) or [(f.stem, f.stem) for f in sorted(path.glob("*.png"))
                                                          if not re.search(r"\.\d{4}$", f.stem)]

@@ -180,4 +180,5 @@ def subset_annotation(annotation: Annotation, parts: tuple[str, ...]) -> Annotat
     table = PartTable(tuple(parts), annotation.parts.colors[idx])
     return Annotation(labels, annotation.votes[:, idx], np.where(labels >= 0, annotation.confidence, 0).astype(
         np.float32), annotation.visible_count, table, annotation.fingerprint, annotation.rule,
-        dict(annotation.settings), none_votes=annotation.none_votes)
+        dict(annotation.settings), none_votes=annotation.none_votes, edited=annotation.edited,
+        edit_log=list(annotation.edit_log))

@@ -158,6 +158,8 @@ def make_segmenter(spec: str, parts=None, *, model=None, truth=None, noise="defa
     if str(spec).strip().lower() != "oracle":
         if truth is not None:
             raise FacepartError("--truth applies to the oracle segmenter only")
+        if garbage:
+            raise FacepartError("--garbage applies to the oracle segmenter only")
         return make_parser_segmenter(spec, parts, model=model, **parser_options)
     from .oracle import OracleNoise, OracleSegmenter
 
