@@ -661,7 +661,7 @@ def regularize(votes: np.ndarray, none_votes: np.ndarray, vertices: np.ndarray, 
     labels[graph.sites] = np.where(lab == none, -1, lab)
     report = RegularizeReport(float(smooth), backend, int(np.count_nonzero(labels != base)), merged, bridged,
                               changed_sites, int(np.count_nonzero(~seen_s & (lab != none))),
-                              time.perf_counter() - start)
+                              round(time.perf_counter() - start, 2))  # as printed: a stored report reads the same
     return Regularized(labels, vote_confidence(votes, none_votes, labels), report)
 
 
