@@ -114,6 +114,8 @@ def covered_angle_weights(view: View, scene: Scene, mode: str, grazing: float) -
     :func:`view_angle_weights` of the triangle under it, read from the renderer's ``fragments.facing`` when
     it has one."""
     frag, px = view.fragments, view_pixels(view)
+    if px.facing is not None:
+        return _angle_weight(px.facing, mode, grazing)
     if frag.facing is not None:
         return _angle_weight(frag.facing.ravel()[px.flat], mode, grazing)
     return view_angle_weights(view, scene, mode, grazing)[px.triangle]
@@ -193,10 +195,8 @@ def _usable_visible(view: View, scene: Scene, usable_tid: np.ndarray) -> np.ndar
     grazing angle gets no votes, and is not counted as seen."""
     usable_triangles = np.zeros(len(scene.triangles), bool)
     usable_triangles[usable_tid] = True
-    usable_corners = np.zeros(len(view.uv), bool)
-    usable_corners[scene.triangles[usable_triangles].ravel()] = True
-    return visible_vertices(view.fragments, scene.triangles, view.uv, view.depth, scene.depth_tolerance) & \
-        usable_corners
+    return visible_vertices(view.fragments, scene.triangles, view.uv, view.depth, scene.depth_tolerance,
+                            covering=usable_triangles)
 
 
 def _may_take(scene: Scene, vertex: np.ndarray, parts: np.ndarray, n_parts: int, eye_ids) -> np.ndarray:

@@ -106,9 +106,11 @@ class ViewComputer:
         self._blas_limit = one_blas_thread()
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, exc_type, *exc) -> None:
         if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)  # running views finish (a fraction of a second)
+            # after a finished run the helpers exit while this process goes on to the labels (their
+            # exit takes ~0.1 s); after an error or Ctrl-C, wait: running views finish (a fraction of a second)
+            self._pool.shutdown(wait=exc_type is not None, cancel_futures=True)
             self._pool = None
         if self._own_renderer is not None:
             self._own_renderer.close()

@@ -11,6 +11,7 @@ runs; the noise-free version shows what the voting itself loses.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import asdict, dataclass
 
 import cv2
@@ -137,23 +138,35 @@ def add_noise(part_map: np.ndarray, noise: OracleNoise, rng: np.random.Generator
     if noise.jitter > 0:
         amp = noise.jitter * size
         coarse = rng.standard_normal((2, 6, 6)).astype(np.float32) * amp
-        dx = cv2.resize(coarse[0], (w, h), interpolation=cv2.INTER_CUBIC)
-        dy = cv2.resize(coarse[1], (w, h), interpolation=cv2.INTER_CUBIC)
-        gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+        dx, dy = np.moveaxis(cv2.resize(np.ascontiguousarray(coarse.transpose(1, 2, 0)), (w, h),
+                                        interpolation=cv2.INTER_CUBIC), 2, 0)  # both fields in one call
+        gx, gy = _pixel_grid(h, w)
         out = cv2.remap(out, gx + dx, gy + dy, interpolation=cv2.INTER_NEAREST,
                         borderMode=cv2.BORDER_CONSTANT, borderValue=IGNORE)
-    present = np.flatnonzero(np.bincount(out[out >= 0].ravel())).tolist()  # O(pixels), no sort
-    if skin is not None and noise.drop_thin > 0 and face.any():
+    counts = np.bincount(out[out >= 0].ravel())  # O(pixels), no sort
+    present = np.flatnonzero(counts).tolist()
+    face_area = int(np.count_nonzero(face))
+    if skin is not None and noise.drop_thin > 0 and face_area:
         for p in present:
-            if p != skin and (out == p).sum() < noise.thin_area * face.sum() and rng.random() < noise.drop_thin:
+            if p != skin and counts[p] < noise.thin_area * face_area and rng.random() < noise.drop_thin:
                 out[out == p] = skin
-    if present and noise.islands > 0 and face.any():
-        rows, cols = np.nonzero(face)
-        for _ in range(rng.poisson(noise.islands)):
-            i = rng.integers(len(rows))
-            r = max(1, int(round(rng.uniform(*noise.island_radius) * size)))
-            cv2.circle(out, (int(cols[i]), int(rows[i])), r, int(rng.choice(present)), thickness=-1)
+    if present and noise.islands > 0 and face_area:
+        blobs = rng.poisson(noise.islands)
+        if blobs:
+            on_face = np.flatnonzero(face)
+            for _ in range(blobs):
+                row, col = divmod(int(on_face[rng.integers(len(on_face))]), w)
+                r = max(1, int(round(rng.uniform(*noise.island_radius) * size)))
+                cv2.circle(out, (col, row), r, int(rng.choice(present)), thickness=-1)
     return out
+
+
+@functools.lru_cache(maxsize=4)
+def _pixel_grid(h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
+    """(H, W) float32 column and row of every pixel (read-only, shared between calls)."""
+    gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+    gx.flags.writeable = gy.flags.writeable = False
+    return gx, gy
 
 
 class OracleSegmenter(PartSegmenter):
