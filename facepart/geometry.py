@@ -7,11 +7,12 @@ all call the same functions.
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
-from scipy import sparse
-from scipy.sparse import csgraph
+
+if TYPE_CHECKING:
+    from scipy import sparse
 
 
 def triangle_normals(vertices: np.ndarray, triangles: np.ndarray, unit: bool = True) -> np.ndarray:
@@ -51,8 +52,10 @@ def edge_lengths(vertices: np.ndarray, edges: np.ndarray) -> np.ndarray:
     return np.linalg.norm(v[edges[:, 0]] - v[edges[:, 1]], axis=1)
 
 
-def adjacency(n_vertices: int, triangles: np.ndarray, vertices: np.ndarray | None = None) -> sparse.csr_matrix:
+def adjacency(n_vertices: int, triangles: np.ndarray, vertices: np.ndarray | None = None) -> "sparse.csr_matrix":
     """(V, V) symmetric CSR vertex adjacency: 1 per edge, or the edge length when ``vertices`` is given."""
+    from scipy import sparse  # scipy only where a graph is needed: render workers start faster
+
     e = unique_edges(triangles)
     w = np.ones(len(e)) if vertices is None else np.maximum(edge_lengths(vertices, e), 1e-12)
     a = sparse.coo_matrix((w, (e[:, 0], e[:, 1])), shape=(n_vertices, n_vertices))
@@ -69,6 +72,9 @@ def connected_components(n_vertices: int, triangles: np.ndarray, mask: np.ndarra
         (V,) int64 piece id per vertex (-1 outside ``mask``), numbered by decreasing size,
         and the number of pieces.
     """
+    from scipy import sparse
+    from scipy.sparse import csgraph
+
     mask = np.ones(n_vertices, bool) if mask is None else np.asarray(mask, bool)
     e = unique_edges(triangles)
     e = e[mask[e[:, 0]] & mask[e[:, 1]]]
@@ -82,7 +88,7 @@ def connected_components(n_vertices: int, triangles: np.ndarray, mask: np.ndarra
     return np.where(mask, relabel[np.maximum(comp, 0)], -1), len(order)
 
 
-def grow(adjacency_matrix: sparse.spmatrix, selected: np.ndarray, rings: int = 1) -> np.ndarray:
+def grow(adjacency_matrix: "sparse.spmatrix", selected: np.ndarray, rings: int = 1) -> np.ndarray:
     """(V,) bool ``selected`` grown by ``rings`` rings of neighbours (negative ``rings`` shrinks it)."""
     sel = np.asarray(selected, bool).copy()
     a = adjacency_matrix

@@ -75,11 +75,12 @@ from __future__ import annotations
 import hashlib
 import time
 from dataclasses import asdict, dataclass
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
-from scipy import sparse
-from scipy.sparse import csgraph
+
+if TYPE_CHECKING:
+    from scipy import sparse
 
 from .. import geometry
 from ..errors import FacepartError, require
@@ -383,6 +384,9 @@ def vote_confidence(votes: np.ndarray, none_votes: np.ndarray, labels: np.ndarra
 
 
 def _pieces(edges: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    from scipy import sparse  # lazily: the render workers import this module's constants
+    from scipy.sparse import csgraph
+
     n = len(labels)
     same = labels[edges[:, 0]] == labels[edges[:, 1]]
     e = edges[same]
@@ -433,6 +437,9 @@ def _bridge_path(graph: MeshGraph, unary: np.ndarray, weights: np.ndarray, label
     edge's boundary weight (a bridge has two sides); ``blocked`` sites cannot be on the path; paths
     dearer than ``limit`` are not searched (the search stays local).
     """
+    from scipy import sparse
+    from scipy.sparse import csgraph
+
     n = len(labels)
     e = graph.edges
     rise = np.maximum(unary[:, part] - unary[np.arange(n), labels], 0.0)
@@ -667,6 +674,9 @@ def regularize(votes: np.ndarray, none_votes: np.ndarray, vertices: np.ndarray, 
 
 def _enclosed_unseen(graph: MeshGraph, lab: np.ndarray, seen: np.ndarray, none: int) -> np.ndarray:
     """(S,) bool: unseen sites in a connected unseen piece whose seen neighbours all carry a part."""
+    from scipy import sparse
+    from scipy.sparse import csgraph
+
     n = len(lab)
     e = graph.edges
     unseen = ~seen

@@ -22,7 +22,6 @@ normal operators) on the device.
 from __future__ import annotations
 
 import numpy as np
-from scipy import sparse
 
 from .light import Light
 
@@ -65,6 +64,8 @@ class VertexNormals:
         self.triangles = tri
         self.n_vertices = int(n_vertices)
         faces = np.tile(np.arange(len(tri)), 3)
+        from scipy import sparse  # lazily: only pyrender's host-side normals need it
+
         self._incidence = sparse.csr_matrix((np.ones(3 * len(tri), np.float32), (tri.T.ravel(), faces)),
                                             shape=(self.n_vertices, len(tri)))
 
