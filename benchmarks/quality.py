@@ -63,6 +63,7 @@ CONFIGS = {
     "defaults - symmetry": dict(symmetry=False),
     "defaults - view angle": dict(view_weight="none"),
     "defaults, barycentric": dict(vote="bary"),
+    "defaults, contrast 0": dict(contrast=0.0),
 }
 
 

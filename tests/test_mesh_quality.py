@@ -189,6 +189,40 @@ def test_graph_cut_keeps_boundaries_close_to_the_truth(ict):
     assert boundary_edges(ict, ict["pooled_cut"].labels) < 0.85 * boundary_edges(ict, ict["majority"])
 
 
+def test_contrast_makes_boundaries_between_disagreeing_votes_cheaper():
+    votes = np.array([[4.0, 0.0], [0.0, 4.0], [2.0, 2.0], [0.0, 0.0], [3.0, 1.0]])
+    none = np.array([0.0, 0.0, 0.0, 0.0, 0.0])
+    edges = np.array([[0, 1], [0, 2], [0, 3], [0, 4], [0, 0]])
+    # shares (1,0,0) vs (0,1,0): |d|^2 = 2; vs (.5,.5,0): .5; unseen: no contrast; (.75,.25,0): .125
+    want = np.exp(-0.5 * np.array([2.0, 0.5, np.nan, 0.125, 0.0]))
+    want[2] = 1.0
+    np.testing.assert_allclose(R.edge_contrast(votes, none, edges, 1.0), want)
+    np.testing.assert_allclose(R.edge_contrast(votes, none, edges, 0.0), 1.0)
+    np.testing.assert_allclose(R.edge_contrast(votes, none, edges, 3.0)[0], np.exp(-3.0))
+    with pytest.raises(FacepartError, match="contrast"):
+        R.edge_contrast(votes, none, edges, -1.0)
+
+
+def test_contrast_keeps_a_ragged_boundary_that_noise_free_votes_draw(ict):
+    """Votes that all agree (each seen vertex voted only for its true part, with the weak, uneven
+    weights of oblique views) leave no doubt; a plain Potts cut still straightens the vertex-scale
+    raggedness of the true boundaries, the contrast term keeps them."""
+    m, truth, score = ict["model"], ict["truth"], ict["score"]
+    rng = np.random.default_rng(3)
+    votes = np.zeros((m.n_vertices, len(PARTS)))
+    labelled = np.flatnonzero(score & (truth >= 0))
+    votes[labelled, truth[labelled]] = rng.uniform(0.2, 2.0, len(labelled))
+    none = np.where(score & (truth < 0), rng.uniform(0.2, 2.0, m.n_vertices), 0.0)
+    args = (votes, none, m.vertices, m.triangles, m.vote_mask)
+    plain = R.regularize(*args, graph=ict["graph"], contrast=0.0)
+    sharp = R.regularize(*args, graph=ict["graph"])
+    expected = np.where(truth >= 0, truth, -1)
+    plain_ok = np.mean(plain.labels[score] == expected[score])
+    sharp_ok = np.mean(sharp.labels[score] == expected[score])
+    assert sharp.report.contrast == R.DEFAULT_CONTRAST > 0 and plain.report.contrast == 0
+    assert plain_ok < 0.999 and sharp_ok >= 0.999 and sharp_ok > plain_ok, (plain_ok, sharp_ok)
+
+
 def test_graph_cut_removes_the_planted_islands(ict):
     truth = ict["truth"]
     for sites, _wrong in ict["planted"]["islands"]:

@@ -29,7 +29,7 @@ def test_demo_recovers_its_truth(demo_model, demo_truth):
     print(f"\ndemo, {int(seen.sum())} seen vertices: noise-free majority {maj:.4f} union {uni:.4f}; "
           f"default noise majority {maj_noisy:.4f} union {uni_noisy:.4f}")
     assert seen.sum() > 0.9 * demo_model.n_vertices  # profile views reach the sides
-    assert maj >= 0.99
+    assert maj >= 0.999  # issue 11: no regression on the noise-free oracle
     assert maj_noisy >= 0.97
     # every part is found, on the right side of the face
     labels = noisy.annotation.labels
@@ -47,7 +47,7 @@ def test_ict_recovers_a_test_defined_labelling(ict_model):
     result = annotate(ict_model, OracleSegmenter(truth, PARTS), AnnotateSettings(variants=50, size=512))
     seen, maj, uni = _figures(result, truth)
     print(f"\nICT, {int(seen.sum())} seen vertices: noise-free majority {maj:.4f} union {uni:.4f}")
-    assert maj >= 0.99
+    assert maj >= 0.999  # issue 11: no regression on the noise-free oracle
     # eyeballs, teeth, mouth socket never get a part
     assert np.all(result.annotation.labels[~ict_model.vote_mask] == -1)
     assert result.annotation.votes[~ict_model.vote_mask].sum() == 0

@@ -53,7 +53,7 @@ class Assignment:
 
         refined = refine_labels(self.model, table[:, :-1], table[:, -1], self.parts, smooth=self.settings.smooth,
                                 symmetry=self.settings.symmetry, seen=seen, vote_mask=self.vote_mask,
-                                pairs=self.pairs)
+                                pairs=self.pairs, contrast=self.settings.contrast)
         return refined.labels, refined.confidence, {"quality": refined.settings()}
 
 

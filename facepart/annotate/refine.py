@@ -18,7 +18,8 @@ from typing import NamedTuple
 import numpy as np
 
 from .quality import QualityReport, quality_report
-from .regularize import (DEFAULT_BACKEND, DEFAULT_MIN_PIECE, DEFAULT_SMOOTH, RegularizeReport, regularize)
+from .regularize import (DEFAULT_BACKEND, DEFAULT_CONTRAST, DEFAULT_MIN_PIECE, DEFAULT_SMOOTH, RegularizeReport,
+                         regularize)
 from .symmetry import SymmetryReport, symmetric_pooling
 
 
@@ -57,7 +58,7 @@ class Refined(NamedTuple):
 def refine_labels(model, votes: np.ndarray, none_votes: np.ndarray, parts, smooth: float = DEFAULT_SMOOTH,
                   symmetry: bool = True, min_piece: float = DEFAULT_MIN_PIECE, backend: str = DEFAULT_BACKEND,
                   seen: np.ndarray | None = None, vote_mask: np.ndarray | None = None,
-                  pairs: tuple | None = None) -> Refined:
+                  pairs: tuple | None = None, contrast: float = DEFAULT_CONTRAST) -> Refined:
     """Pool mirror pairs (when the model is symmetric and ``symmetry``), cut, and measure.
 
     Args:
@@ -69,6 +70,7 @@ def refine_labels(model, votes: np.ndarray, none_votes: np.ndarray, parts, smoot
         vote_mask: (V,) bool, the vertices that could receive votes in the run (default ``model.vote_mask``;
             a run that lets eyeballs take eye votes passes its own).
         pairs: the mirror pairs of ``symmetry.mutual_mirror_pairs`` when already computed.
+        contrast: the graph cut's contrast term (:func:`~facepart.annotate.regularize.edge_contrast`).
     """
     votes = np.asarray(votes)
     none_votes = np.asarray(none_votes)
@@ -76,7 +78,7 @@ def refine_labels(model, votes: np.ndarray, none_votes: np.ndarray, parts, smoot
     pooled = symmetric_pooling(votes, none_votes, model.vertices, model.triangles, parts.mirror(), mask,
                                enabled=symmetry, pairs=pairs)
     reg = regularize(pooled.votes, pooled.none_votes, model.vertices, model.triangles, mask,
-                     smooth=smooth, min_piece=min_piece, backend=backend)
+                     smooth=smooth, min_piece=min_piece, backend=backend, contrast=contrast)
     if seen is None:
         seen = (votes.sum(axis=1) + none_votes) > 0
     quality = quality_report(reg.labels, model.triangles, parts, reg.confidence, seen, mask, pooled.partner)

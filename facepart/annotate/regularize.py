@@ -25,9 +25,8 @@ over the labels ``0..P-1`` (the parts) and ``P`` ("none": no part):
   one through mixed votes nearly full price: the cut smooths where the votes are unsure and keeps
   the boundaries they draw sharply. Measured with ``benchmarks/quality.py`` (50 variants): with the
   noise-free oracle on ICT, whose true boundaries are ragged at the vertex scale, agreement 99.50%
-  at contrast 0 and 99.93% at the default 1 (0.5: 99.62%, 2 and 4: 99.93%); with parser noise and
-  15% garbage views 97.17% and 97.31% (4: 97.10%); MediaPipe's held-out IoU and mirror agreement
-  unchanged.
+  at contrast 0 and 99.90% at the default 1 (2 and 3: 99.91%); with parser noise and 15% garbage
+  views 97.17% and 97.30% (2 and 3: 97.06%); MediaPipe's held-out IoU and mirror agreement unchanged.
 - So ``smooth`` is in physical units: a part boundary costs ``smooth`` per millimetre, an area
   costs its unary per mm², on a dense face and a coarse scalp alike, on any model in metres.
   A round island of radius r (mm) whose votes favour it by ``d`` per mm² is removed when

@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass, field, fields
 from ..data.membership import RULES  # the rules: majority, and the paper's union
 from ..checks import dataclass_from_dict
 from ..errors import FacepartError
-from .regularize import DEFAULT_SMOOTH  # noqa: F401  (re-exported for the CLI)
+from .regularize import DEFAULT_CONTRAST, DEFAULT_SMOOTH  # noqa: F401  (re-exported for the CLI)
 from .variants import SamplingSettings
 
 #: How a labelled pixel votes: for the corners of its triangle by barycentric weight (``bary``), for the
@@ -43,6 +43,8 @@ class AnnotateSettings:
         reweight_views: views that disagree with the consensus lose weight (no re-rendering).
         symmetry: pool the votes of mirror-partner vertices when the model is mirror-symmetric.
         smooth: strength of the mesh-space graph cut (0 = off).
+        contrast: how much cheaper the cut's boundaries are between vertices whose votes disagree
+            (0: a plain Potts term; see :mod:`facepart.annotate.regularize`).
         sampling: variant ranges.
     """
 
@@ -60,6 +62,7 @@ class AnnotateSettings:
     reweight_views: bool = True
     symmetry: bool = True
     smooth: float = DEFAULT_SMOOTH
+    contrast: float = DEFAULT_CONTRAST
     sampling: SamplingSettings = field(default_factory=SamplingSettings)
 
     def __post_init__(self):
@@ -77,6 +80,8 @@ class AnnotateSettings:
             raise FacepartError(f"--grazing must lie in [0, 1), got {self.grazing}")
         if not 0.0 <= self.smooth <= 100.0:
             raise FacepartError(f"--smooth must lie in [0, 100], got {self.smooth}")
+        if not 0.0 <= self.contrast <= 20.0:
+            raise FacepartError(f"--contrast must lie in [0, 20], got {self.contrast}")
         if not isinstance(self.sampling, SamplingSettings):
             raise FacepartError("sampling must be a SamplingSettings")
 

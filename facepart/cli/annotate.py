@@ -7,7 +7,7 @@ import dataclasses
 import click
 
 from .. import __version__
-from ..annotate.settings import DEFAULT_SMOOTH, DEFAULT_YAW, RULES, VIEW_WEIGHTS, VOTE_MODES
+from ..annotate.settings import DEFAULT_CONTRAST, DEFAULT_SMOOTH, DEFAULT_YAW, RULES, VIEW_WEIGHTS, VOTE_MODES
 from ..renderers.base import DEFAULT_RENDERER, RENDERERS
 from ..segmenters import MEDIAPIPE_YAW_RANGE, ORACLE_NOISE, SEGMENTER_SPECS
 from . import main
@@ -18,6 +18,9 @@ from .options import (_apply_vertex_mask, _load, _model_options, _parser_options
 def _quality_options(command):
     """Options of voting and assignment (how views vote and how votes become parts)."""
     f = command
+    f = click.option("--contrast", type=float, default=DEFAULT_CONTRAST, show_default=True,
+                     help="How much cheaper the graph cut's boundaries are where the votes on both sides clearly "
+                          "disagree (boundary cost x e^-contrast; 0: the same everywhere).")(f)
     f = click.option("--smooth", type=float, default=DEFAULT_SMOOTH, show_default=True,
                      help="Strength of the mesh-space graph cut that makes parts crisp and island-free (0: off).")(f)
     f = click.option("--symmetry/--no-symmetry", default=True, show_default=True,
@@ -49,7 +52,8 @@ def _quality_settings(kwargs: dict) -> dict:
     return {"k": kwargs.pop("k"), "rule": kwargs.pop("rule"), "vote": kwargs.pop("vote_mode"),
             "view_weight": kwargs.pop("view_weight"), "grazing": kwargs.pop("grazing"),
             "eyeballs": kwargs.pop("eyeballs"), "reweight_views": kwargs.pop("reweight"),
-            "symmetry": kwargs.pop("symmetry"), "smooth": kwargs.pop("smooth")}
+            "symmetry": kwargs.pop("symmetry"), "smooth": kwargs.pop("smooth"),
+            "contrast": kwargs.pop("contrast")}
 
 
 def _run_options(command):
