@@ -110,7 +110,7 @@ def test_report_page_content_from_a_real_run(demo_run):
     assert [n for n, _ in rows] == [n for n in ann.parts.names if n in iou]
     for name, value in rows:
         assert value == ("n/a" if iou[name] is None else f"{iou[name]:.3f}")
-    assert "No view skipped: the parser found a face in all 8 renders." in page
+    assert "No view skipped: the parser used all 8 renders." in page
     assert "Not recorded in this run" not in page  # the run recorded its convergence curve
     assert "The run stored no quality figures" not in page  # runs store their quality report
     # the views are coloured with the part table's colours: the front view shows the nose's green
@@ -137,6 +137,7 @@ def test_stored_quality_convergence_and_skipped_views_are_shown(demo_run, demo_m
                                "mirror_agreement": 0.9871, "symmetric": True}
     ann.settings["convergence"] = [[2, 0.81], [4, 0.93], [6, 0.98], [8, 1.0]]
     ann.settings["skipped_views"] = 3
+    ann.settings["skip_reasons"] = {"no face": 2, "outside the parser's yaw range": 1}
     path = write_report(ann, demo_model, tmp_path, size=256, renderer=renderer256)
     assert path == tmp_path / "report.html"
     page = path.read_text()
@@ -144,7 +145,8 @@ def test_stored_quality_convergence_and_skipped_views_are_shown(demo_run, demo_m
     assert re.search(r"skin</td><td class=num>3</td>", page)
     assert "0.9871" in page and "98.7%" in page
     assert 'alt="convergence plot"' in page
-    assert "3 of 8 views skipped" in page
+    assert "3 of 8 views skipped (no face: 2, outside the parser&#x27;s yaw range: 1), so they did not vote." in page
+    assert "skip_reasons" not in page  # shown in the parser section, not again in the settings table
     assert len(embedded_images(page)) == 2 * N_VIEWS + 2
     result = browser.open(path)
     assert result.errors == [] and result.requests == []

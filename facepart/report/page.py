@@ -25,7 +25,8 @@ REPORT_FILE = "report.html"
 VIEW_SIZE = 320
 
 #: Settings keys that have a section of their own (not repeated in the settings table).
-SHOWN_ELSEWHERE = ("held_out_part_iou", "convergence", "quality", "skipped_views", "segmenter", "model")
+SHOWN_ELSEWHERE = ("held_out_part_iou", "convergence", "quality", "skipped_views", "skip_reasons", "segmenter",
+                   "model")
 
 CSS = """
 body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,"DejaVu Sans",sans-serif;color:#222;line-height:1.4;
@@ -318,20 +319,27 @@ def _parser_section(ann: Annotation) -> str:
         text = "The run did not record skipped views."
     elif isinstance(skipped, (list, tuple)):
         shown = ", ".join(str(v) for v in skipped[:50]) + (" ..." if len(skipped) > 50 else "")
-        text = (f"{len(skipped)} of {variants} views skipped (no face found)" if variants else
-                f"{len(skipped)} views skipped (no face found)") + (f": variants {shown}." if skipped else ".")
+        text = (f"{len(skipped)} of {variants} views skipped{_skip_reasons(s)}" if variants else
+                f"{len(skipped)} views skipped{_skip_reasons(s)}") + (f": variants {shown}." if skipped else ".")
     else:
         try:
             n = int(skipped)
         except (TypeError, ValueError):
             n = None
-        text = (f"{n} of {variants} views skipped: the parser found no face in them, so they did not vote."
+        text = (f"{n} of {variants} views skipped{_skip_reasons(s)}, so they did not vote."
                 if n is not None and variants else f"Skipped views: {_fmt(skipped)}.")
         if n == 0:
-            text = f"No view skipped: the parser found a face in all {variants} renders." if variants else \
-                "No view skipped."
+            text = f"No view skipped: the parser used all {variants} renders." if variants else "No view skipped."
     return _section("parser", "Parser", f"<p>Segmenter: <code>{_e(s.get('segmenter', 'not recorded'))}</code></p>"
                     f"<p>{_e(text)}</p>")
+
+
+def _skip_reasons(settings: dict) -> str:
+    """' (no face: 2, outside the yaw range: 1)' from the run's recorded reasons, or '' when it has none."""
+    reasons = settings.get("skip_reasons")
+    if not isinstance(reasons, dict) or not reasons:
+        return ""
+    return " (" + ", ".join(f"{reason}: {_fmt(count)}" for reason, count in reasons.items()) + ")"
 
 
 def _settings_section(ann: Annotation) -> str:
