@@ -134,6 +134,41 @@ def test_pixel_barycentrics_and_facing_are_the_surface_s(shade, renderer, ict_mo
         np.testing.assert_allclose(frag.facing[rows, cols], cos, atol=1e-4)
 
 
+def test_pixel_corners_read_the_renderers_per_pixel_arrays_exactly(renderer, ict_model):
+    """``pixel_corners`` gathers the renderer's barycentrics and cosines per covered pixel (moderngl's come
+    out of one (H, W, 4) array, gathered 16 bytes at a time) and takes the corner of largest weight, the
+    first on ties: the same as plain numpy indexing and argmax."""
+    from facepart.renderers.fragments import pixel_corners
+
+    for scene, _, view in _views(ict_model, renderer, shade=False):
+        frag = view.fragments
+        flat = np.flatnonzero(frag.mask)
+        px = pixel_corners(frag, scene.triangles, view.uv, view.depth)
+        np.testing.assert_array_equal(px.flat, flat)
+        np.testing.assert_array_equal(px.triangle, frag.triangle_id.ravel()[flat])
+        if frag.bary is None:
+            assert px.facing is None
+            bary = px.bary
+        else:
+            bary = np.array(frag.bary).reshape(-1, 3)[flat]  # a plain copy, then plain indexing
+            np.testing.assert_array_equal(px.bary, bary)
+            np.testing.assert_array_equal(px.facing, np.array(frag.facing).ravel()[flat])
+        np.testing.assert_array_equal(px.nearest, scene.triangles[px.triangle, bary.argmax(axis=1)])
+        left = np.zeros_like(frag.mask)
+        left[:, : SIZE // 2] = True
+        keep = left.ravel()[flat]
+        part = px.where(left)
+        np.testing.assert_array_equal(part.nearest, px.nearest[keep])
+        np.testing.assert_array_equal(part.bary, px.bary[keep])
+        if px.facing is not None:
+            np.testing.assert_array_equal(part.facing, px.facing[keep])
+    from facepart.renderers.fragments import _largest_of_three
+
+    ties = np.array([[0.5, 0.5, 0.0], [0.2, 0.4, 0.4], [0.3, 0.3, 0.4], [1 / 3, 1 / 3, 1 / 3], [0.1, 0.2, 0.3]],
+                    np.float32)
+    np.testing.assert_array_equal(_largest_of_three(ties), ties.argmax(axis=1))
+
+
 def test_colour_follows_the_shared_lambert_look(renderer, ict_model):
     """Each pixel's colour is the Lambert look of its surface point: evaluated there from the
     interpolated normal and albedo ("lambert-pixel"), or interpolated from the corners' ("lambert-vertex")."""
