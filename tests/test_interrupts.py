@@ -32,6 +32,13 @@ CONFIGS = (
 KEPT = re.compile(r"after (\d+) of (\d+) views; they are kept in (\S+): run the same command again")
 
 
+def _default_ctrl_c():
+    """Start a child with Ctrl-C at its default, whatever this test process inherited: a test run started in the
+    background of a shell without job control (nohup, `cmd &` in a script) ignores SIGINT, the ignore
+    survives exec, and a Python that starts with SIGINT ignored never raises KeyboardInterrupt."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _busy_cores(n=2):
     return [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(n)]
 
@@ -40,6 +47,7 @@ def test_deferred_interrupt_holds_ctrl_c_until_the_native_call_ends():
     if sys.platform != "linux":
         pytest.skip("uses os.kill on itself")
     caught = []
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)  # as Python sets it up (see _default_ctrl_c)
     try:
         with deferred_interrupt():
             os.kill(os.getpid(), signal.SIGINT)
@@ -47,6 +55,8 @@ def test_deferred_interrupt_holds_ctrl_c_until_the_native_call_ends():
             caught.append("body finished")
     except KeyboardInterrupt:
         caught.append("raised after")
+    finally:
+        signal.signal(signal.SIGINT, previous)
     assert caught == ["body finished", "raised after"]
 
 
@@ -62,7 +72,7 @@ def test_ctrl_c_at_random_moments_exits_130_and_keeps_a_resumable_checkpoint(tmp
             args = [sys.executable, "-m", "facepart", "annotate", "demo", "--out", str(out), "--size", "96",
                     "--no-preview", "--eval-views", "2", *extra]
             proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV,
-                                    start_new_session=True)
+                                    start_new_session=True, preexec_fn=_default_ctrl_c)
             time.sleep(rng.uniform(0.6, 6.0))
             try:
                 os.killpg(proc.pid, signal.SIGINT)
