@@ -45,9 +45,13 @@ def one_blas_thread():
     measured about 0.6 of a core of kernel time for nothing in a 1-worker run and left the
     helper process of a 2-worker run without a core.
     """
-    from threadpoolctl import threadpool_limits
+    # Ctrl-C held: threadpoolctl finds the BLAS libraries in a ctypes callback (dl_iterate_phdr), where a
+    # KeyboardInterrupt is printed as "Exception ignored" and lost, and the run would go on (the interrupt
+    # stress test caught it)
+    with deferred_interrupt():
+        from threadpoolctl import threadpool_limits
 
-    return threadpool_limits(limits=1, user_api="blas")
+        return threadpool_limits(limits=1, user_api="blas")
 
 
 #: Views a run needs per process before another process pays off: a helper takes 0.6 s (the oracle)
@@ -95,15 +99,19 @@ class ViewComputer:
         self._task: _Task | None = None
 
     def __enter__(self) -> "ViewComputer":
-        renderer = self._renderer
-        if renderer is None:
-            renderer = self._own_renderer = make_renderer(None, self.settings.size)
-        self._task = _Task(self.model, self.segmenter, self.settings, renderer)
-        if self.workers > 1:
-            self._ctx = multiprocessing.get_context("spawn")
-            self._pool = ProcessPoolExecutor(self.workers - 1, mp_context=self._ctx, initializer=_init_worker,
-                                             initargs=(self.model, self.segmenter, self.settings, renderer.name))
-        self._blas_limit = one_blas_thread()
+        self._blas_limit = one_blas_thread()  # first: a Ctrl-C held in it then leaves nothing to clean up
+        try:
+            renderer = self._renderer
+            if renderer is None:
+                renderer = self._own_renderer = make_renderer(None, self.settings.size)
+            self._task = _Task(self.model, self.segmenter, self.settings, renderer)
+            if self.workers > 1:
+                self._ctx = multiprocessing.get_context("spawn")
+                self._pool = ProcessPoolExecutor(self.workers - 1, mp_context=self._ctx, initializer=_init_worker,
+                                                 initargs=(self.model, self.segmenter, self.settings, renderer.name))
+        except BaseException as exc:
+            self.__exit__(type(exc), exc, exc.__traceback__)
+            raise
         return self
 
     def __exit__(self, exc_type, *exc) -> None:
@@ -115,7 +123,8 @@ class ViewComputer:
         if self._own_renderer is not None:
             self._own_renderer.close()
             self._own_renderer = None
-        self._blas_limit.restore_original_limits()
+        with deferred_interrupt():
+            self._blas_limit.restore_original_limits()
 
     def compute(self, indices: Iterable[int]) -> Iterator[ViewVotes]:
         """Yield the votes of each view of ``indices`` as it finishes."""
