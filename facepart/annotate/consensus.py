@@ -40,7 +40,10 @@ def vote_table(views: Sequence[ViewVotes], n_vertices: int, n_parts: int,
     """
     order = sorted(range(len(views)), key=lambda i: views[i].index)
     table = np.zeros(n_vertices * (n_parts + 1), np.float64)
-    per_class = weights is not None and np.ndim(weights) == 2
+    if weights is None:
+        add_votes(table, [views[i] for i in order], n_parts)
+        return table.reshape(n_vertices, n_parts + 1)
+    per_class = np.ndim(weights) == 2
     if per_class:
         consensus = np.where(labels < 0, n_parts, labels)
     for i in order:
@@ -50,9 +53,9 @@ def vote_table(views: Sequence[ViewVotes], n_vertices: int, n_parts: int,
         w = v.weight.astype(np.float64)
         if per_class:
             w = w * weights[i][consensus[v.vertex]]
-        elif weights is not None:
-            if weights[i] == 0:
-                continue
+        elif weights[i] == 0:
+            continue
+        else:
             w = w * weights[i]
         table += np.bincount(v.vertex.astype(np.int64) * (n_parts + 1) + v.part, w,
                              minlength=table.size)
