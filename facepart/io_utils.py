@@ -262,11 +262,16 @@ def _commit(stage: Path, out: Path, names: list[str], removed: list[str], kept: 
     backup = stage / ".previous"
     backup.mkdir()
     saved = set()
-    for name in names + removed:  # hard links keep the previous files for an undo (no data is copied)
+    for name in names + removed:  # the previous files, kept for an undo
         if (out / name).is_file():
-            with contextlib.suppress(OSError):
-                os.link(out / name, backup / name)
-                saved.add(name)
+            try:
+                os.link(out / name, backup / name)  # a hard link copies no data
+            except OSError:  # a file system without hard links (FAT, exFAT, some network shares): copy
+                try:
+                    shutil.copy2(out / name, backup / name)
+                except OSError as exc:  # no room for the copy: stop before anything was replaced
+                    raise write_error(out / name, exc, kept) from None
+            saved.add(name)
     done: list[str] = []
     current = out
     try:

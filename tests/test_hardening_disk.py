@@ -141,10 +141,16 @@ def test_a_set_of_files_is_replaced_as_a_set_or_not_at_all(small_disk):
     assert _read_set(out) == now
 
 
-def test_a_rename_failing_midway_undoes_the_renames_before_it(tmp_path, monkeypatch):
+@pytest.mark.parametrize("hard_links", [True, False], ids=["hard links", "no hard links"])
+def test_a_rename_failing_midway_undoes_the_renames_before_it(tmp_path, monkeypatch, hard_links):
     out = tmp_path / "run"
     _write_set(out, "one")
     first = _read_set(out)
+    if not hard_links:  # a file system without them (FAT, exFAT, some network shares): the undo copies
+        def no_link(src, dst):
+            raise OSError(errno.EPERM, os.strerror(errno.EPERM), str(src))
+
+        monkeypatch.setattr(os, "link", no_link)
     real_replace = os.replace
     calls = []
 
