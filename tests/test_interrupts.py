@@ -163,3 +163,21 @@ def test_ctrl_c_at_random_moments_exits_130_and_keeps_a_resumable_checkpoint(tmp
         straight = annotate(demo_model, seg, AnnotateSettings(variants=n, size=96, sampling=sampling_for(seg)))
         assert np.array_equal(resumed.votes, straight.annotation.votes)
         assert np.array_equal(resumed.labels, straight.annotation.labels)
+
+
+@pytest.mark.parametrize("where", ["program", "command"])
+def test_ctrl_c_while_the_command_line_is_parsed_exits_130(monkeypatch, capsys, where):
+    """click itself answers a Ctrl-C in its parsing with "Aborted!" and exit 1; facepart's answer is 130."""
+    from facepart import cli
+
+    def interrupt(self, ctx, args):
+        raise KeyboardInterrupt
+
+    # the program's options are parsed by the group; a command's by the command, inside the group's invoke
+    monkeypatch.setattr(cli.FacepartGroup if where == "program" else cli.FacepartCommand, "parse_args", interrupt)
+    monkeypatch.setattr(sys, "argv", ["facepart", "info", "demo"])
+    with pytest.raises(SystemExit) as exit_:
+        cli.run()
+    assert exit_.value.code == cli.EXIT_INTERRUPTED
+    err = capsys.readouterr().err
+    assert "interrupted" in err and "Aborted" not in err

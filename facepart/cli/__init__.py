@@ -47,6 +47,8 @@ class FacepartGroup(click.Group):
             return super().make_context(info_name, args, parent=parent, **extra)
         except click.ClickException as exc:
             raise _one_line_error(exc)
+        except KeyboardInterrupt as exc:  # else click answers "Aborted!" and exit 1
+            interrupted(exc)
 
     def invoke(self, ctx):
         try:
