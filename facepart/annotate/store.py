@@ -148,7 +148,7 @@ class Checkpoint:
                 continue
             for v in part:
                 views[v.index] = v
-        self._saved = len(list(self.folder.glob("part-*.npz")))
+        self._saved = next_part_number(self.folder)
         return [views[i] for i in sorted(views)]
 
     def save(self, views: list[ViewVotes]) -> bool:
@@ -168,6 +168,13 @@ class Checkpoint:
     def remove(self) -> None:
         """Delete the checkpoint (after the run's files were written)."""
         remove_checkpoint(self.folder)
+
+
+def next_part_number(folder: Path) -> int:
+    """One past the highest ``part-NNNNNN.npz`` number in ``folder``, so a save never lands on an existing
+    file (counting the files would, after one of them was deleted)."""
+    numbers = [int(p.stem[5:]) for p in folder.glob("part-*.npz") if p.stem[5:].isdigit()]
+    return max(numbers, default=-1) + 1
 
 
 def remove_checkpoint(folder: str | Path) -> None:
