@@ -152,12 +152,14 @@ def test_shards_merge_to_the_unsharded_annotation_bit_for_bit(tmp_path):
     assert masked.returncode == 1 and "another set of vertices" in masked.stderr, masked.stderr
 
 
-def test_until_stable_stops_before_the_maximum_and_says_when(demo_model, oracle):
+@pytest.mark.parametrize("workers", [1, 2])
+def test_until_stable_stops_before_the_maximum_and_says_when(demo_model, oracle, workers):
     settings = AnnotateSettings(variants=200, size=96, seed=3, sampling=sampling_for(oracle))
-    result = annotate(demo_model, oracle, settings, until_stable=0.01)
+    result = annotate(demo_model, oracle, settings, until_stable=0.01, workers=workers)
     record = result.annotation.settings["until_stable"]
     assert result.stats.stopped_early and record["stopped_early"]
     assert 20 <= record["variants_used"] < 200 and result.stats.variants == record["variants_used"]
+    assert record["variants_used"] % 10 == 0  # the rule is checked after each block of 10, with helpers too
     # the same views as a plain run of that length: stopping changes how many, not which
     plain = annotate(demo_model, oracle, AnnotateSettings(variants=record["variants_used"], size=96, seed=3,
                                                            sampling=sampling_for(oracle)))
