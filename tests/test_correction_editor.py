@@ -496,3 +496,24 @@ def test_headlight_shading():
     normals = np.array([[0, 0, 1.0], [0, 0, -1.0], [1.0, 0, 0]])
     shade = headlight(vertices, normals, eye=np.array([0, 0, 2.0]), ambient=0.3)
     assert shade[0] == pytest.approx(1.0) and shade[1] == pytest.approx(0.3) and shade[2] == pytest.approx(0.3)
+
+
+def test_the_headlight_is_reapplied_after_an_orbit_and_not_after_a_wheel_step(ict_model):
+    """The viewer re-uploads the mesh only when the shading moved by more than RELIGHT_TOLERANCE."""
+    pytest.importorskip("open3d")
+    from facepart.correction_gui.app import RELIGHT_TOLERANCE
+    from facepart.correction_gui.screen import headlight
+    from facepart.geometry import vertex_normals
+
+    face = ict_model.vertices[ict_model.vote_mask]
+    centre = face.mean(axis=0)
+    radius = np.linalg.norm(face - centre, axis=1).max()
+    normals = vertex_normals(ict_model.vertices, ict_model.triangles)
+    distance = radius / np.tan(np.radians(15.0)) * 1.05  # the viewer's framing
+    front = headlight(ict_model.vertices, normals, centre + [0, 0, distance], up=np.array([0, 1.0, 0]))
+    zoomed = headlight(ict_model.vertices, normals, centre + [0, 0, 0.9 * distance], up=np.array([0, 1.0, 0]))
+    turn = np.radians(15.0)
+    orbited = headlight(ict_model.vertices, normals, centre + distance * np.array([np.sin(turn), 0, np.cos(turn)]),
+                        up=np.array([0, 1.0, 0]))
+    assert np.abs(zoomed - front).max() <= RELIGHT_TOLERANCE  # the largest change anywhere, as the viewer checks
+    assert np.abs(orbited - front).max() > 5 * RELIGHT_TOLERANCE

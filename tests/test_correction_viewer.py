@@ -200,7 +200,15 @@ def test_viewer_brush_undo_save_with_real_input_events(tmp_path, ict_model):
             shot = display.screen()[wy:wy + WINDOW[1], wx:wx + WINDOW[0]]
             mesh_view = shot[sy:sy + sh, sx:sx + sw]
 
-            # 4. unsaved edits are never lost: Ctrl+Z after the save, Ctrl+Q asks, and a SIGTERM (no one to
+            # 4. a wheel step zooms: the headlight shading barely moves, so the mesh is not re-uploaded
+            mark = trace.mark()
+            xdo(display.name, "mousemove", "--sync", str(wx + sx + sw // 2), str(wy + sy + sh // 2))
+            xdo(display.name, "click", "4")
+            trace.wait("mouse", lambda e: e["type"] == "WHEEL", since=mark)
+            wheel = trace.wait("relight", since=mark)
+            assert 0 < wheel["change"] and not wheel["applied"], wheel
+
+            # 5. unsaved edits are never lost: Ctrl+Z after the save, Ctrl+Q asks, and a SIGTERM (no one to
             # answer) writes them to a recovery folder instead of the annotation
             mark = trace.mark()
             xdo(display.name, "key", "ctrl+z")

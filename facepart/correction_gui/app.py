@@ -41,6 +41,9 @@ TOOLS = ("navigate", "brush", "erase", "lasso", "rectangle", "fill")
 #: camera comes to rest): about 5x faster than "pbr" on a software renderer (llvmpipe, measured at 1400x900).
 #: "pbr": Open3D's lit material (smoother; for machines with a GPU).
 SHADINGS = ("headlight", "pbr")
+#: Headlight shading is re-applied only when it changes by more than this somewhere (of 1 = full light):
+#: a wheel step moves the light along the view axis and changes it by about 1%, an orbit by far more.
+RELIGHT_TOLERANCE = 0.02
 
 
 def _open3d():
@@ -90,6 +93,7 @@ class ViewerApp:
         self.session = session
         self.editor = Editor.from_model(session.model, session.annotation)
         self._shade = None  # (V,) headlight shading
+        self._relight_posted = False  # a relight is queued on the main thread
         self.screenshot = Path(screenshot) if screenshot else None
         self.start_view = view
         self.size = size
@@ -445,9 +449,18 @@ class ViewerApp:
         view = np.asarray(self.scene.scene.camera.get_view_matrix(), np.float64)
         eye = -view[:3, :3].T @ view[:3, 3]
         up = view[1, :3]  # the camera's up axis in world coordinates
-        self._shade = headlight(self.editor.vertices, self.editor.normals, eye, up)
+        shade = headlight(self.editor.vertices, self.editor.normals, eye, up)
+        change = float(np.abs(shade - self._shade).max()) if self._shade is not None else 1.0
+        self.trace("relight", change=round(change, 4), applied=change > RELIGHT_TOLERANCE)
+        if change <= RELIGHT_TOLERANCE:  # a wheel step: the shading barely moves; re-uploading the mesh would
+            return  # cost a frame per step on a software renderer
+        self._shade = shade
         self._set_colors()
         self._redraw_now()
+
+    def _posted_relight(self):
+        self._relight_posted = False
+        self._camera_moved()
 
     def fly_to(self, region: Region):
         self._look(region.center, region.normal, 0.35 * self.radius / np.tan(np.radians(FIELD_OF_VIEW / 2)))
@@ -512,8 +525,10 @@ class ViewerApp:
             return gui.Widget.EventCallbackResult.CONSUMED
         if e.type in (T.DRAG, T.WHEEL, T.BUTTON_DOWN, T.BUTTON_UP):
             self.view = None  # the camera may move
-        if e.type in (T.WHEEL, T.BUTTON_UP):  # the camera comes to rest (after Open3D has handled the event)
-            self.app.post_to_main_thread(self.window, self._camera_moved)
+        if e.type in (T.WHEEL, T.BUTTON_UP) and not self._relight_posted:
+            # the camera comes to rest: relight after Open3D has handled the event, once for a burst of them
+            self._relight_posted = True
+            self.app.post_to_main_thread(self.window, self._posted_relight)
         return gui.Widget.EventCallbackResult.IGNORED
 
     def _pump(self):
