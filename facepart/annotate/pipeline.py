@@ -57,9 +57,10 @@ class AnnotateResult(NamedTuple):
 
 def run_key(model: FaceModel, settings: AnnotateSettings, segmenter_desc: str, vote_mask: np.ndarray | None = None
             ) -> str:
-    """Hash of everything that decides a single view's votes (a checkpoint or shard is reusable when it matches)."""
+    """Hash of everything that decides a single view's votes (a checkpoint or shard is reusable when it matches):
+    the model's topology and content, the settings that shape a view, the segmenter, the vote mask."""
     mask = np.packbits(model.vote_mask if vote_mask is None else vote_mask)
-    blob = json.dumps([model.fingerprint.as_dict(), settings.view_key(), segmenter_desc,
+    blob = json.dumps([model.fingerprint.as_dict(), model.content_digest(), settings.view_key(), segmenter_desc,
                        hashlib.sha256(mask.tobytes()).hexdigest()[:16]], sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 

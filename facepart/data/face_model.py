@@ -7,6 +7,7 @@ outside (outward normals).
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -134,6 +135,22 @@ class FaceModel:
     @property
     def fingerprint(self) -> Fingerprint:
         return Fingerprint.of(self.n_vertices, self.triangles)
+
+    def content_digest(self) -> str:
+        """16 hex digits of everything a render of the model depends on beyond its topology: the mean shape,
+        the bases, the colours, the masks and the landmarks that frame it (a checkpoint or shard of another
+        shape, unit, loader option or texture of the same mesh must not be reused)."""
+        digest = hashlib.blake2b(digest_size=8)
+        for array in (self.vertices, self.identity_basis, self.expression_basis, self.albedo, self.albedo_basis,
+                      self.landmarks68, self.render_mask, self.eyeball_mask):
+            if array is None:
+                digest.update(b"none;")
+                continue
+            array = np.ascontiguousarray(array)
+            digest.update(f"{array.dtype.str}{array.shape};".encode())
+            digest.update(array)  # its buffer: no copy
+        digest.update(self.expression_kind.encode())
+        return digest.hexdigest()
 
     @property
     def render_triangles(self) -> np.ndarray:
