@@ -28,7 +28,7 @@ from .annotate.pipeline import (AnnotateResult, RunStats, agreement, annotate, b
                                 make_scene_mask, run_key, union_agreement)
 from .annotate.settings import AnnotateSettings, sampling_for
 from .annotate.store import read_votes, remove_checkpoint, write_votes
-from .annotate.views import frontal_view
+from .annotate.views import AXES_HINT, frontal_view
 from .annotate.vote import VOTED
 from .data.annotation import Annotation
 from .data.face_model import FaceModel
@@ -210,7 +210,7 @@ def check_eval_views(eval_views) -> None:
 def _check_some_view_voted(result: AnnotateResult, segmenter: PartSegmenter) -> None:
     if result.views and all(v.status != VOTED for v in result.views):
         raise FacepartError(f"{segmenter.name} found no face in any of the {len(result.views)} renders; nothing to "
-                            "vote (try --segmenter oracle to check the set-up, or a smaller --yaw)")
+                            f"vote ({AXES_HINT}, or try a smaller --yaw)")
 
 
 # -- shards ---------------------------------------------------------------------------
@@ -278,9 +278,9 @@ def merge_shards(paths: Sequence[str | Path], model: FaceModel, out: str | Path 
     except (TypeError, KeyError) as exc:
         raise FacepartError(f"{paths[0]}: incomplete shard header ({exc})") from None
     if run_key(model, settings, first["segmenter"], make_scene_mask(model, settings)) != first["key"]:
-        raise FacepartError(f"{paths[0]}: the shards were voted on another set of vertices than model {model.name} "
-                            "has as loaded here (a --vertex-mask, which merge does not take, or another model "
-                            "file): merging them would not give the unsharded run's annotation")
+        raise FacepartError(f"{paths[0]}: the shards were voted with model {model.name} other than as loaded here "
+                            "(another shape, unit, loader option or texture, or a --vertex-mask, which merge does "
+                            "not take): merging them would not give the unsharded run's annotation")
     n = first["shard"][1]
     have = sorted({h["shard"][0] for h in headers})
     if have != list(range(n)):

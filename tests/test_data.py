@@ -75,6 +75,39 @@ def test_mesh_blendshapes_and_colours(tmp_path, demo_model):
         load_mesh(tmp_path / "head.ply", blendshapes=shapes)
 
 
+# (up, front) of the file, and the file's coordinates of a point given in facepart's frame (x, y, z)
+TURNS = {("z", "-y"): lambda v: np.stack([v[:, 0], -v[:, 2], v[:, 1]], 1),  # a scan: +z up, looking along -y
+         ("-x", "z"): lambda v: np.stack([-v[:, 1], v[:, 0], v[:, 2]], 1),  # lying on its side
+         ("y", "-z"): lambda v: np.stack([-v[:, 0], v[:, 1], -v[:, 2]], 1)}  # looking away from the viewer
+
+
+@pytest.mark.parametrize("up, front", list(TURNS))
+def test_a_mesh_in_other_axes_is_turned_into_facepart_s_frame(tmp_path, demo_model, up, front):
+    turn = TURNS[(up, front)]
+    trimesh.Trimesh(turn(demo_model.vertices), demo_model.triangles, process=False).export(tmp_path / "head.ply")
+    shapes = tmp_path / "shapes"
+    shapes.mkdir()
+    moved = demo_model.vertices + demo_model.expression_basis[0]
+    trimesh.Trimesh(turn(moved), demo_model.triangles, process=False).export(shapes / "jawOpen.ply")
+    model = load_model(tmp_path / "head.ply", blendshapes=shapes, unit="m", up=up, front=front)
+    np.testing.assert_allclose(model.vertices, demo_model.vertices, atol=1e-6)
+    np.testing.assert_allclose(model.expression_basis[0], demo_model.expression_basis[0], atol=1e-6)
+    assert np.array_equal(model.triangles, demo_model.triangles)  # a rotation keeps the winding outward
+    assert any(f"up {up}, front {front}" in note for note in model.meta["notes"])
+    as_is = load_model(tmp_path / "head.ply", unit="m")
+    assert not np.allclose(as_is.vertices, demo_model.vertices, atol=1e-3) and "notes" not in as_is.meta
+
+
+@pytest.mark.parametrize("options, needle", [(dict(up="z", front="z"), "must be different axes"),
+                                             (dict(up="y", front="-y"), "must be different axes"),
+                                             (dict(up="w"), "up: expected an axis"),
+                                             (dict(front="--z"), "front: expected an axis")])
+def test_bad_mesh_axes_are_one_line(tmp_path, demo_model, options, needle):
+    trimesh.Trimesh(demo_model.vertices, demo_model.triangles, process=False).export(tmp_path / "head.ply")
+    with pytest.raises(FacepartError, match=needle):
+        load_model(tmp_path / "head.ply", **options)
+
+
 def test_bad_models_give_one_clear_error(tmp_path):
     nan_obj = tmp_path / "nan.obj"
     nan_obj.write_text("v 0 0 0\nv 1 0 nan\nv 0 1 0\nf 1 2 3\n")

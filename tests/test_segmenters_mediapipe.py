@@ -130,3 +130,22 @@ def test_overlay_figure(segmenter, ict_views, tmp_path):
     assert cv2.imwrite(str(tmp_path / "overlay.png"), fig[..., ::-1])
     blank = segment_figure(segmenter, np.full((64, 64, 3), 90, np.uint8))
     assert blank.shape[1] == 3 * 64
+
+
+def test_a_scan_lying_in_other_axes_is_found_once_its_axes_are_given(tmp_path, demo_model):
+    """A head mesh with +z up looking along -y: MediaPipe finds no face, and the one line says what to give."""
+    import trimesh
+    from cli_run import facepart
+
+    v = demo_model.vertices
+    scan = tmp_path / "scan.ply"
+    trimesh.Trimesh(np.stack([v[:, 0], -v[:, 2], v[:, 1]], 1), demo_model.triangles, process=False,
+                    vertex_colors=(demo_model.albedo * 255).astype(np.uint8)).export(scan)
+    common = ("--segmenter", "mediapipe", "--variants", 4, "--size", 320, "--eval-views", 0, "--no-preview")
+    lost = facepart("annotate", scan, "--out", tmp_path / "out", *common)
+    error = lost.stderr.strip().splitlines()[-1]
+    assert lost.returncode == 1 and "Traceback" not in lost.stderr, lost.stderr
+    assert error.startswith("Error: mediapipe found no face") and "-O up=z -O front=-y" in error, error
+    found = facepart("annotate", scan, "-O", "up=z", "-O", "front=-y", "--out", tmp_path / "out", *common)
+    assert found.returncode == 0, found.stderr
+    assert "4 views parsed, 0 skipped" in found.stdout  # none taken from the first run's checkpoint

@@ -40,6 +40,7 @@ from ..segmenters.landmarks import Detection, LandmarkSet, get_landmark_set, mak
 from .pipeline import Scene, make_scene, render_view
 from .settings import MAX_VARIANTS, check_finite_fields, check_int_option
 from .variants import SamplingSettings, posed_vertices, sample_variant
+from .views import AXES_HINT
 
 HELD_OUT_OFFSET = 2_000_000  # variant indices of the check views: never used for the embedding
 MM = 1000.0  # metres -> millimetres
@@ -912,8 +913,7 @@ def embed_landmarks(model: FaceModel, detector="mediapipe", landmark_set="68", s
             if not hits.found.any():
                 raise FacepartError(
                     f"{detector.name} found no face in any of the {settings.variants} renders of {model.name}; "
-                    f"nothing to embed (check that the model is a face looking along +z with `facepart render`, "
-                    f"or try a smaller --yaw)")
+                    f"nothing to embed ({AXES_HINT}, or try a smaller --yaw)")
             if not hits.hit.any():
                 raise FacepartError(f"{detector.name} found faces in {int(hits.found.sum())} renders of {model.name}, "
                                     "but no landmark fell on the model's surface")

@@ -21,6 +21,11 @@ from .settings import AnnotateSettings
 from .variants import Variant, frontal_variant, head_frame, posed_vertices, sample_variant
 
 
+#: What to check when a parser finds no face in any render (most often: the model lies in other axes).
+AXES_HINT = ("check that the model is +y up and looks along +z with `facepart render`; a mesh in other axes "
+             "takes -O up=AXIS -O front=AXIS, e.g. -O up=z -O front=-y")
+
+
 class Scene(NamedTuple):
     """What every view of a run shares.
 

@@ -26,7 +26,8 @@ def _model_options(command):
     f = wrapper
     f = click.option("--model-option", "-O", "model_option", multiple=True, metavar="KEY=VALUE",
                      help="A format-specific loader option, e.g. -O topology=53215 (BFM 2009), -O jaw_open=0.2 "
-                          "(FLAME), -O simplified=true (FaceVerse v2); see docs/formats.md.")(f)
+                          "(FLAME), -O simplified=true (FaceVerse v2), -O up=z -O front=-y (a mesh that is not "
+                          "+y up looking along +z); see docs/formats.md.")(f)
     f = click.option("--texture", type=click.Path(dir_okay=False), default=None,
                      help="A UV texture image for a model with UVs (colours are sampled per vertex).")(f)
     f = click.option("--unit", type=click.Choice(["m", "dm", "cm", "mm", "um"]), default=None,

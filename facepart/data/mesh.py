@@ -1,8 +1,10 @@
 """Any triangle mesh (OBJ, PLY, GLB/GLTF, OFF, STL) through trimesh, with optional blend shapes.
 
 Vertex order is preserved (``process=False``, ``maintain_order=True``). The
-mesh is assumed to be in facepart's axes (+y up, +z toward the viewer, +x the
-subject's left); its unit is given or guessed from its size.
+mesh is taken to be in facepart's axes (+y up, +z toward the viewer, +x the
+subject's left) unless ``up`` and ``front`` say how the file lies (a scan with
++z up looking along -y: ``up="z", front="-y"``); its unit is given or guessed
+from its size.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import numpy as np
 
 from ..errors import FacepartError
 from .face_model import FaceModel
-from .formats.frame import UNIT_SCALE, guess_unit
+from .formats.frame import UNIT_SCALE, axes_rotation, guess_unit
 
 MESH_SUFFIXES = (".obj", ".ply", ".glb", ".gltf", ".off", ".stl")
 UNITS = UNIT_SCALE
@@ -103,9 +105,15 @@ def read_mesh_arrays_uv(path: str | Path):
     return np.asarray(mesh.vertices, np.float64), np.asarray(mesh.faces, np.int64), colors, uv
 
 
-def load_mesh(path: str | Path, blendshapes: str | Path | None = None, unit: str | None = None) -> FaceModel:
-    """Load a mesh file, and optionally a folder of same-topology meshes as blend shapes."""
+def load_mesh(path: str | Path, blendshapes: str | Path | None = None, unit: str | None = None,
+              up: str = "y", front: str = "z") -> FaceModel:
+    """Load a mesh file, and optionally a folder of same-topology meshes as blend shapes.
+
+    ``up``, ``front``: the file's axes the head points along and the face looks along
+    (``-O up=z -O front=-y``); the model is rotated into facepart's frame.
+    """
     path = Path(path)
+    rotation = axes_rotation(up, front)  # a bad axis is reported before the file is read
     if not path.exists():
         raise FacepartError(f"{path}: file not found")
     vertices, triangles, colors, uv = read_mesh_arrays_uv(path)
@@ -136,14 +144,16 @@ def load_mesh(path: str | Path, blendshapes: str | Path | None = None, unit: str
             names.append(f.stem)
             deltas.append((v - vertices) * scale)
 
+    turned = not np.array_equal(rotation, np.eye(3))
     return FaceModel(
         name=path.stem,
-        vertices=vertices * scale,
+        vertices=(vertices @ rotation.T if turned else vertices) * scale,
         triangles=triangles,
-        expression_basis=np.stack(deltas) if deltas else None,
+        expression_basis=(np.stack(deltas) @ rotation.T if turned else np.stack(deltas)) if deltas else None,
         expression_kind="blendshape",
         expression_names=tuple(names),
         albedo=colors,
         uv=uv,
-        meta={"format": f"mesh ({path.suffix.lower().lstrip('.')})", "units": unit, "path": str(path)},
+        meta={"format": f"mesh ({path.suffix.lower().lstrip('.')})", "units": unit, "path": str(path),
+              **({"notes": [f"rotated into facepart's frame from up {up}, front {front}"]} if turned else {})},
     )

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ...errors import FacepartError
+
 #: Metres per unit.
 UNIT_SCALE = {"m": 1.0, "dm": 0.1, "cm": 0.01, "mm": 1e-3, "um": 1e-6}
 
@@ -33,6 +35,30 @@ def orient_outward(vertices: np.ndarray, triangles_: np.ndarray, notes: list[str
                      "documented winding)")
         return triangles_[:, [0, 2, 1]]
     return triangles_
+
+
+#: Axis names a file's up and front directions may be given as.
+AXES = {"x": (1.0, 0.0, 0.0), "y": (0.0, 1.0, 0.0), "z": (0.0, 0.0, 1.0)}
+
+
+def parse_axis(text: str, what: str) -> np.ndarray:
+    """(3,) unit vector of an axis name: x, y, z, +x, ..., -z. One line for anything else."""
+    name = str(text).strip().lower()
+    sign = -1.0 if name.startswith("-") else 1.0
+    axis = AXES.get(name.lstrip("+-")) if len(name.lstrip("+-")) == 1 and name.count("-") + name.count("+") <= 1 \
+        else None
+    if axis is None:
+        raise FacepartError(f"{what}: expected an axis (x, y, z, -x, -y or -z), got '{text}'")
+    return sign * np.asarray(axis)
+
+
+def axes_rotation(up: str = "y", front: str = "z") -> np.ndarray:
+    """(3, 3) rotation taking a file whose head points ``up`` and whose face looks along ``front`` into
+    facepart's frame (+y up, +z toward the viewer, +x = up x front, the subject's left): ``v @ R.T``."""
+    u, f = parse_axis(up, "up"), parse_axis(front, "front")
+    if abs(float(u @ f)) > 0.5:
+        raise FacepartError(f"up ({up}) and front ({front}) must be different axes, not the same or opposite")
+    return np.stack([np.cross(u, f), u, f])
 
 
 #: 0-based iBUG 68 indices used to check a frame.
