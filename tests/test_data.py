@@ -172,3 +172,48 @@ def test_uncoloured_models_get_brows_lips_and_eyes_painted_from_their_landmarks(
     assert np.any(np.all(np.isclose(albedo[painted], SCLERA_COLOR), axis=1))
     cheek = np.argmin(np.linalg.norm(v - 0.5 * (v[lm[2]] + v[lm[31]]), axis=1))
     np.testing.assert_allclose(albedo[cheek], NEUTRAL_SKIN, atol=1e-6)
+
+
+def _textured_obj(folder, model, textures: dict[str, str], image_names=("skin.png",)):
+    """The model as an OBJ with planar UVs (u along x, v along y), left half of the polygons in material 'a',
+    right half in 'b'; ``textures``: material -> map_Kd line's file; images: left half red, right half blue."""
+    from PIL import Image
+
+    v = model.vertices
+    uv = (v[:, :2] - v[:, :2].min(0)) / np.ptp(v[:, :2], axis=0)
+    right = v[model.triangles].mean(axis=1)[:, 0] > 0
+    lines = ["mtllib head.mtl"] + [f"v {x:.6f} {y:.6f} {z:.6f}" for x, y, z in v] + [f"vt {a:.6f} {b:.6f}" for a, b in uv]
+    for material, tris in (("a", model.triangles[~right]), ("b", model.triangles[right])):
+        lines.append(f"usemtl {material}")
+        lines += [f"f {i + 1}/{i + 1} {j + 1}/{j + 1} {k + 1}/{k + 1}" for i, j, k in tris]
+    (folder / "head.obj").write_text("\n".join(lines) + "\n")
+    (folder / "head.mtl").write_text("".join(f"newmtl {m}\nKd 1 1 1\nmap_Kd {f}\n" for m, f in textures.items()))
+    image = np.zeros((64, 64, 3), np.uint8)
+    image[:, :32] = (255, 0, 0)
+    image[:, 32:] = (0, 0, 255)
+    for name in image_names:
+        Image.fromarray(image).save(folder / name)
+    return uv
+
+
+def test_an_obj_is_coloured_by_its_own_material_texture(tmp_path, demo_model):
+    uv = _textured_obj(tmp_path, demo_model, {"a": "-s 1 1 1 skin.png", "b": "skin.png"})
+    model = load_model(tmp_path / "head.obj", unit="m")
+    assert model.meta["material_texture"] == str(tmp_path / "skin.png") and model.meta["texture"]
+    red, blue = uv[:, 0] < 0.45, uv[:, 0] > 0.55
+    assert (model.albedo[red, 0] > 0.9).all() and (model.albedo[red, 2] < 0.1).all()
+    assert (model.albedo[blue, 2] > 0.9).all() and (model.albedo[blue, 0] < 0.1).all()
+    assert model.albedo_basis.shape[0] > 0  # skin-tone variation around the texture, as with --texture
+
+    # an explicit --texture wins; several texture images or a missing one: no colour, and a note says why
+    plain = tmp_path / "grey.png"
+    from PIL import Image
+
+    Image.fromarray(np.full((8, 8, 3), 128, np.uint8)).save(plain)
+    assert np.allclose(load_model(tmp_path / "head.obj", unit="m", texture=plain).albedo, 128 / 255, atol=1e-3)
+    _textured_obj(tmp_path, demo_model, {"a": "skin.png", "b": "other.png"}, ("skin.png", "other.png"))
+    model = load_model(tmp_path / "head.obj", unit="m")
+    assert "texture" not in model.meta and any("2 texture images" in n for n in model.meta["notes"])
+    _textured_obj(tmp_path, demo_model, {"a": "gone.png", "b": "gone.png"})
+    model = load_model(tmp_path / "head.obj", unit="m")
+    assert "texture" not in model.meta and any("gone.png is not beside it" in n for n in model.meta["notes"])

@@ -61,11 +61,12 @@ def load_model(spec: str | Path, format: str | None = None, **options) -> FaceMo
         options: format-specific options (e.g. ``blendshapes=``, ``unit=`` for meshes;
             ``topology=`` for BFM 2009; see each format's module); None values are ignored.
             ``texture=IMG`` (any format whose model has UVs) gives the model the per-vertex
-            colours of a UV texture image.
+            colours of a UV texture image; an OBJ's own material texture is used when it is not given.
     """
     options = {k: v for k, v in options.items() if v is not None}
     texture = options.pop("texture", None)
     model = _load_model(spec, format, options)
+    texture = texture if texture is not None else model.meta.get("material_texture")  # an OBJ's own texture
     if texture is not None:
         from .textures import apply_texture
 

@@ -111,12 +111,24 @@ def load_mesh(path: str | Path, blendshapes: str | Path | None = None, unit: str
 
     ``up``, ``front``: the file's axes the head points along and the face looks along
     (``-O up=z -O front=-y``); the model is rotated into facepart's frame.
+    An OBJ with UVs whose materials name one diffuse texture (``map_Kd``) records it in
+    ``meta["material_texture"]``; :func:`~facepart.data.load_model` colours the model with it
+    unless ``texture=`` is given.
     """
     path = Path(path)
     rotation = axes_rotation(up, front)  # a bad axis is reported before the file is read
     if not path.exists():
         raise FacepartError(f"{path}: file not found")
-    vertices, triangles, colors, uv = read_mesh_arrays_uv(path)
+    texture, no_texture = None, ""
+    if path.suffix.lower() == ".obj":
+        from .obj import material_texture, read_obj, vertex_uv
+
+        obj = read_obj(path)
+        vertices, triangles, colors, uv = obj.vertices, obj.triangles, obj.vertex_colors, vertex_uv(obj)
+        if uv is not None and colors is None:
+            texture, no_texture = material_texture(path, obj)
+    else:
+        vertices, triangles, colors, uv = read_mesh_arrays_uv(path)
     if not np.all(np.isfinite(vertices)):
         raise FacepartError(f"{path}: {int((~np.isfinite(vertices)).any(axis=1).sum())} vertices are NaN or infinite")
     extent = float(np.ptp(vertices, axis=0).max()) if len(vertices) else 0.0
@@ -145,6 +157,8 @@ def load_mesh(path: str | Path, blendshapes: str | Path | None = None, unit: str
             deltas.append((v - vertices) * scale)
 
     turned = not np.array_equal(rotation, np.eye(3))
+    notes = ([f"rotated into facepart's frame from up {up}, front {front}"] if turned else []) + \
+        ([f"no colour from the OBJ's materials: {no_texture}"] if no_texture else [])
     return FaceModel(
         name=path.stem,
         vertices=(vertices @ rotation.T if turned else vertices) * scale,
@@ -155,5 +169,6 @@ def load_mesh(path: str | Path, blendshapes: str | Path | None = None, unit: str
         albedo=colors,
         uv=uv,
         meta={"format": f"mesh ({path.suffix.lower().lstrip('.')})", "units": unit, "path": str(path),
-              **({"notes": [f"rotated into facepart's frame from up {up}, front {front}"]} if turned else {})},
+              **({"material_texture": str(texture)} if texture is not None else {}),
+              **({"notes": notes} if notes else {})},
     )

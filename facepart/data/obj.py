@@ -24,6 +24,7 @@ class ObjMesh(NamedTuple):
     uv: np.ndarray | None  # (T, 2) texture coordinates as listed in the file
     corner_uv: np.ndarray | None = None  # (F, 3) int64 0-based 'vt' index of each triangle corner, -1 = none
     vertex_colors: np.ndarray | None = None  # (V, 3) colours in [0, 1] from 'v x y z r g b' lines
+    material_libraries: tuple[str, ...] = ()  # the 'mtllib' file names, as written
 
 
 def _read_text(path: Path) -> str:
@@ -67,8 +68,11 @@ def read_obj(path: str | Path) -> ObjMesh:
     vlines, vtlines = [], []
     tris, tri_poly, materials, tri_uv = [], [], [], []
     material = ""
+    libraries: list[str] = []
     for ln in _read_text(path).splitlines():
-        if ln.startswith("v "):
+        if ln.startswith("mtllib"):
+            libraries.append(ln[6:].strip())
+        elif ln.startswith("v "):
             vlines.append(ln)
         elif ln.startswith("vt "):
             vtlines.append(ln)
@@ -112,7 +116,46 @@ def read_obj(path: str | Path) -> ObjMesh:
     if vlines and all(len(ln.split()) >= 7 for ln in vlines):
         rgb = _floats(["v " + " ".join(ln.split()[4:7]) for ln in vlines], 3, path, "v (colour)")
         colors = np.clip(rgb / (255.0 if rgb.size and rgb.max() > 1.0 else 1.0), 0.0, 1.0)
-    return ObjMesh(vertices, tri, np.array(tri_poly, dtype=np.int64), materials, uv, corner_uv, colors)
+    return ObjMesh(vertices, tri, np.array(tri_poly, dtype=np.int64), materials, uv, corner_uv, colors,
+                   tuple(lib for lib in libraries if lib))
+
+
+#: Material libraries larger than this are not read (bytes).
+MAX_MATERIAL_FILE = 16 * 2**20
+
+
+def material_texture(path: str | Path, mesh: ObjMesh) -> tuple[Path | None, str]:
+    """The one diffuse texture (``map_Kd``) of the materials the OBJ's polygons use, read from its material
+    libraries beside it: (image path, "") or (None, why not: "" when the file names no texture at all).
+
+    Several different textures (a photogrammetry atlas in pieces) are not merged: the reason says so.
+    """
+    folder = Path(path).parent
+    textures: dict[str, Path] = {}
+    for library in mesh.material_libraries:
+        lib = folder / library
+        try:  # a regular file of a sane size only (not a device or a pipe that never ends)
+            if not lib.is_file() or lib.stat().st_size > MAX_MATERIAL_FILE:
+                continue
+            text = lib.read_text(errors="replace")
+        except OSError:
+            continue  # an unreadable material file: the mesh is still usable without colour
+        name = ""
+        for ln in text.splitlines():
+            ln = ln.strip()
+            if ln.startswith("newmtl"):
+                name = ln[6:].strip()
+            elif ln.startswith("map_Kd") and name and len(ln.split()) > 1:
+                textures.setdefault(name, lib.parent / ln.split()[-1])  # options (-s, -o ...) come first
+    used = {textures[m] for m in set(mesh.polygon_material) if m in textures}
+    if not used:
+        return None, ""
+    if len(used) > 1:
+        return None, f"its materials use {len(used)} texture images; give one with --texture"
+    image = used.pop()
+    if not image.is_file():
+        return None, f"its material's texture {image.name} is not beside it"
+    return image, ""
 
 
 def vertex_uv(mesh: ObjMesh) -> np.ndarray | None:
