@@ -113,11 +113,9 @@ def covered_angle_weights(view: View, scene: Scene, mode: str, grazing: float) -
     """(N,) float32 the view-angle weight of a vote from each covered pixel, in ``view_pixels(view)`` order:
     :func:`view_angle_weights` of the triangle under it, read from the renderer's ``fragments.facing`` when
     it has one."""
-    frag, px = view.fragments, view_pixels(view)
+    px = view_pixels(view)
     if px.facing is not None:
         return _angle_weight(px.facing, mode, grazing)
-    if frag.facing is not None:
-        return _angle_weight(frag.facing.ravel()[px.flat], mode, grazing)
     return view_angle_weights(view, scene, mode, grazing)[px.triangle]
 
 

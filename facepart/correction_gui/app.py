@@ -42,7 +42,7 @@ TOOLS = ("navigate", "brush", "erase", "lasso", "rectangle", "fill")
 #: "pbr": Open3D's lit material (smoother; for machines with a GPU).
 SHADINGS = ("headlight", "pbr")
 #: Headlight shading is re-applied only when it changes by more than this somewhere (of 1 = full light):
-#: a wheel step moves the light along the view axis and changes it by about 1%, an orbit by far more.
+#: a wheel step moves the light along the view axis and changes it by about 1.5% (ICT), an orbit by far more.
 RELIGHT_TOLERANCE = 0.02
 
 

@@ -149,10 +149,10 @@ def pixel_corners(fragments: Fragments, triangles: np.ndarray, uv: np.ndarray, d
     width = fragments.mask.shape[1]
     flat = np.flatnonzero(fragments.mask)
     triangle = fragments.triangle_id.ravel()[flat].astype(np.int64)
-    facing = None
     if fragments.bary is not None:  # the renderer interpolated them
         bary, facing = _surface_rows(fragments, flat)
     else:
+        facing = None if fragments.facing is None else fragments.facing.ravel()[flat]
         rows, cols = np.divmod(flat, width)
         corners = triangles[triangle]
         centres = np.stack([cols + 0.5, rows + 0.5], axis=1).astype(np.float32)

@@ -44,12 +44,10 @@ AXES = {"x": (1.0, 0.0, 0.0), "y": (0.0, 1.0, 0.0), "z": (0.0, 0.0, 1.0)}
 def parse_axis(text: str, what: str) -> np.ndarray:
     """(3,) unit vector of an axis name: x, y, z, +x, ..., -z. One line for anything else."""
     name = str(text).strip().lower()
-    sign = -1.0 if name.startswith("-") else 1.0
-    axis = AXES.get(name.lstrip("+-")) if len(name.lstrip("+-")) == 1 and name.count("-") + name.count("+") <= 1 \
-        else None
-    if axis is None:
+    sign, axis = (-1.0, name[1:]) if name.startswith("-") else (1.0, name.removeprefix("+"))
+    if axis not in AXES:
         raise FacepartError(f"{what}: expected an axis (x, y, z, -x, -y or -z), got '{text}'")
-    return sign * np.asarray(axis)
+    return sign * np.asarray(AXES[axis])
 
 
 def axes_rotation(up: str = "y", front: str = "z") -> np.ndarray:
