@@ -22,7 +22,7 @@ from typing import Callable, NamedTuple, Sequence
 
 import numpy as np
 
-from .annotate.evaluate import PartIoU, part_iou
+from .annotate.evaluate import HELD_OUT_MEAN, PartIoU, part_iou
 from .annotate.refine import stored_quality_lines
 from .annotate.pipeline import (AnnotateResult, RunStats, agreement, annotate, build_annotation, convergence,
                                 make_scene_mask, run_key, union_agreement)
@@ -174,6 +174,10 @@ def annotate_model(model: FaceModel, segmenter: PartSegmenter, settings: Annotat
                                   "again to finish" if checkpoint else "interrupted; nothing was written") from None
             ann.settings["held_out_part_iou"] = {n: (None if v != v else round(float(v), 4))
                                                  for n, v in zip(iou.names, iou.iou)}
+            span = iou.interval()
+            ann.settings[HELD_OUT_MEAN] = {"mean": None if iou.mean != iou.mean else round(iou.mean, 4),
+                                           "views": iou.views,
+                                           "interval_95": None if span is None else [round(x, 4) for x in span]}
     if hand is not None:
         from .data.edits import apply_kept_edits
 

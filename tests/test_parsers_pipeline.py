@@ -1,6 +1,7 @@
 """Real parsers inside the whole pipeline: MediaPipe on the ICT model, masks made elsewhere, the CLI."""
 
 import json
+import re
 
 import numpy as np
 from cli_run import facepart
@@ -145,3 +146,8 @@ def test_annotate_with_mediapipe_prints_calibration_and_part_iou(ict_path, tmp_p
     assert "W0000" not in r.stderr  # MediaPipe's C++ banners stay quiet
     info = facepart("info", tmp_path / "o" / "annotation.npz")
     assert "held-out Part IoU" in info.stdout
+    # the mean, its view count and its bootstrap interval, as the run printed them
+    printed = re.search(r"mean +([0-9.]+) +\(3 held-out views; 95% interval over views ([0-9.]+)-([0-9.]+)\)",
+                        r.stdout)
+    assert printed, r.stdout
+    assert f"mean {printed[1]} over 3 held-out views (95% interval {printed[2]}-{printed[3]})" in info.stdout

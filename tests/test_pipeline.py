@@ -145,6 +145,27 @@ def test_held_out_part_iou_is_high_for_the_truth_and_low_for_a_wrong_labelling(d
     wrong = part_iou(demo_model, swapped, seg, settings, views=4)
     assert wrong.iou[left] < 0.05 and wrong.iou[PARTS.index("nose")] > 0.999
     assert "left_eye" in wrong.table() and "mean" in wrong.table()
+    # per-view counts add up to the totals; a labelling every view agrees with has no spread
+    np.testing.assert_array_equal(wrong.view_intersection.sum(axis=0), wrong.intersection)
+    np.testing.assert_array_equal(wrong.view_union.sum(axis=0), wrong.union)
+    assert exact.interval() == pytest.approx((1.0, 1.0))
+
+
+def test_held_out_part_iou_interval_brackets_the_mean_and_shows_in_the_table(demo_model, demo_truth):
+    from facepart.annotate.evaluate import part_iou
+    from facepart.segmenters.oracle import OracleNoise
+
+    settings = AnnotateSettings(variants=10, size=256)
+    noisy = OracleSegmenter(demo_truth, PARTS, OracleNoise(jitter=0.02, islands=4.0), seed=3)
+    iou = part_iou(demo_model, demo_truth, noisy, settings, views=6)
+    low, high = iou.interval()
+    assert 0.0 < low < iou.mean < high <= 1.0, (low, iou.mean, high)
+    assert f"95% interval over views {low:.3f}-{high:.3f}" in iou.table()
+    # the interval comes from the views: one view alone gives none, and a wider level gives a wider span
+    assert iou._replace(views=1, view_intersection=iou.view_intersection[:1],
+                        view_union=iou.view_union[:1]).interval() is None
+    wide = iou.interval(level=0.99)
+    assert wide[0] <= low and wide[1] >= high
 
 
 def test_the_stability_rule_adds_only_new_views_and_always_equals_a_fresh_sum(demo_model):
@@ -164,3 +185,15 @@ def test_the_stability_rule_adds_only_new_views_and_always_equals_a_fresh_sum(de
         decisions.append(rule(given))
         assert np.array_equal(rule.table, vote_table(given, demo_model.n_vertices, n_parts).ravel())
     assert decisions[0] is False and 0 <= rule.changed < 0.5 and decisions[-1] is True
+
+
+def test_held_out_mean_text_reads_what_a_run_stores_and_skips_a_damaged_record():
+    from facepart.annotate.evaluate import HELD_OUT_MEAN, held_out_mean_text
+
+    stored = {HELD_OUT_MEAN: {"mean": 0.7512, "views": 40, "interval_95": [0.7288, 0.7714]}}
+    assert held_out_mean_text(stored) == "mean 0.751 over 40 held-out views (95% interval 0.729-0.771)"
+    assert held_out_mean_text({HELD_OUT_MEAN: {"mean": 0.5, "views": 2, "interval_95": None}}) == \
+        "mean 0.500 over 2 held-out views"
+    for damaged in ({}, {HELD_OUT_MEAN: "0.75"}, {HELD_OUT_MEAN: {"mean": "x", "views": 3}},
+                    {HELD_OUT_MEAN: {"views": 3}}, None):
+        assert held_out_mean_text(damaged) is None

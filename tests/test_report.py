@@ -33,7 +33,7 @@ def embedded_images(page: str) -> list[np.ndarray]:
 def demo_run(tmp_path_factory):
     """A real oracle run on the demo head, and its report written by the command line."""
     out = tmp_path_factory.mktemp("report") / "demo"
-    r = facepart("annotate", "demo", "--out", out, "--variants", 8, "--size", 192, "--eval-views", 2, "--seed", 0)
+    r = facepart("annotate", "demo", "--out", out, "--variants", 8, "--size", 192, "--eval-views", 3, "--seed", 0)
     assert r.returncode == 0, r.stderr
     r = facepart("report", out, "--out", out / "page.html")
     assert r.returncode == 0, r.stderr
@@ -110,6 +110,11 @@ def test_report_page_content_from_a_real_run(demo_run):
     assert [n for n, _ in rows] == [n for n in ann.parts.names if n in iou]
     for name, value in rows:
         assert value == ("n/a" if iou[name] is None else f"{iou[name]:.3f}")
+    # with the mean's view count and bootstrap interval, as stored by the run
+    stored = ann.settings["held_out_part_iou_mean"]
+    assert stored["views"] == 3 and stored["interval_95"][0] <= stored["mean"] <= stored["interval_95"][1]
+    assert (f"mean {stored['mean']:.3f} over 3 held-out views (95% interval {stored['interval_95'][0]:.3f}-"
+            f"{stored['interval_95'][1]:.3f})") in page
     assert "No view skipped: the parser used all 8 renders." in page
     assert "Not recorded in this run" not in page  # the run recorded its convergence curve
     assert "The run stored no quality figures" not in page  # runs store their quality report

@@ -76,8 +76,12 @@ def info(path, export_regions, model_args):
         if quality:
             click.echo("\n".join(quality))
         if s.get("held_out_part_iou"):
+            from ..annotate.evaluate import held_out_mean_text
+
+            mean = held_out_mean_text(s)
             click.echo("held-out Part IoU: " + ", ".join(f"{n} {v if v is not None else 'n/a'}"
-                                                          for n, v in s["held_out_part_iou"].items()))
+                                                          for n, v in s["held_out_part_iou"].items())
+                       + (f"; {mean}" if mean else ""))
         return
     if p.suffix == ".json" and fmt is None:
         from ..export.indexfiles import is_facepart_json

@@ -25,7 +25,7 @@ REPORT_FILE = "report.html"
 VIEW_SIZE = 320
 
 #: Settings keys that have a section of their own (not repeated in the settings table).
-SHOWN_ELSEWHERE = ("held_out_part_iou", "convergence", "quality", "skipped_views", "skip_reasons", "segmenter",
+SHOWN_ELSEWHERE = ("held_out_part_iou", "held_out_part_iou_mean", "convergence", "quality", "skipped_views", "skip_reasons", "segmenter",
                    "model")
 
 CSS = """
@@ -291,10 +291,16 @@ def _iou_section(ann: Annotation) -> str:
         rows.append([label, "n/a" if value is None else f"{value:.3f}", bar])
     valid = [v for v in iou.values() if v is not None]
     rows.append(["mean", f"{np.mean(valid):.3f}" if valid else "n/a", ""])
+    from ..annotate.evaluate import held_out_mean_text
+
+    mean = held_out_mean_text(ann.settings)
+    spread = (f"<p>The {_e(mean)}: the interval, from drawing the views again with replacement, is how far the "
+              "mean would move with another set of held-out renders.</p>") if mean else ""
     return _section("iou", "Held-out Part IoU", "<p>Each part of the annotation drawn into renders that did not vote, "
                     "against the segmenter's own part map of the same renders (intersection over union, summed over "
                     "the views; n/a: the part appeared in neither).</p>" + _table(["part", "IoU", ""], rows,
-                                                                                  numeric_from=1, total_last=True))
+                                                                                  numeric_from=1, total_last=True)
+                    + spread)
 
 
 def _convergence_section(ann: Annotation) -> str:
