@@ -526,3 +526,20 @@ def test_refine_labels_runs_the_three_stages_and_info_prints_them(ict, tmp_path)
     assert "graph cut, smooth 0.25" in r.stdout
     broken = stored_quality_lines({"quality": {"report": {"vertices": 1}}})
     assert len(broken) == 1 and "unreadable" in broken[0]
+
+
+def test_quality_report_on_a_mesh_with_vertices_no_triangle_uses():
+    """Scans carry unused vertices: they belong to no mesh component, make no piece and no hole, and the
+    report is the same as without them (it once read uninitialised memory for them)."""
+    v, tri = grid(5, 5)
+    labels = np.full(len(v), PARTS.index("skin"))
+    labels[[6, 7, 8]] = PARTS.index("nose")
+    labels[12] = -1  # a hole in the skin
+    plain = quality_report(labels, tri, PARTS)
+    unused = np.vstack([v, np.full((200, 3), 1e-3)])  # 200 vertices, some labelled, on no triangle
+    more = np.concatenate([labels, np.tile([PARTS.index("nose"), -1], 100)])
+    for _ in range(3):  # uninitialised memory differs between calls: ask more than once
+        q = quality_report(more, tri, PARTS)
+        assert q.pieces == plain.pieces and q.component_sizes == plain.component_sizes == {0: 25}
+        assert q.unlabelled_in_face == plain.unlabelled_in_face == 1
+        assert q.vertices["nose"] == 3 + 100  # still counted as labelled

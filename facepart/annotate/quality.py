@@ -215,7 +215,8 @@ def quality_report(labels: np.ndarray, triangles: np.ndarray, parts, confidence:
     # Pieces: one connected-components pass over the edges joining equal labels.
     mesh_comp = _components(n, edges)
     comp_ids, comp_sizes = np.unique(mesh_comp[on_triangle], return_counts=True)
-    rank = np.empty(int(mesh_comp.max()) + 1 if n else 0, np.int64)  # renumber: 0 = largest component
+    # renumber: 0 = largest component; vertices on no triangle (unused by the mesh) get -1 and no pieces
+    rank = np.full(int(mesh_comp.max()) + 1 if n else 0, -1, np.int64)
     rank[comp_ids[np.argsort(-comp_sizes, kind="stable")]] = np.arange(len(comp_ids))
     mesh_comp = rank[mesh_comp]
     same = (labels[edges[:, 0]] == labels[edges[:, 1]]) & (labels[edges[:, 0]] >= 0)
@@ -225,6 +226,7 @@ def quality_report(labels: np.ndarray, triangles: np.ndarray, parts, confidence:
     for p, name in enumerate(names):
         members = labelled[labels[labelled] == p]
         vertices[name] = int(len(members))
+        members = members[on_triangle[members]]
         per: dict[int, int] = {}
         if len(members):
             first = _first_of(piece, members, np.unique(piece[members]))
