@@ -95,10 +95,15 @@ class PartIoU(NamedTuple):
         return "\n".join(rows)
 
 
+def _part_ious(intersection: np.ndarray, union: np.ndarray) -> np.ndarray:
+    """(P,) intersection / union per part, NaN where the part is in neither map."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(union > 0, intersection / np.maximum(union, 1), np.nan)
+
+
 def _mean_iou(intersection: np.ndarray, union: np.ndarray) -> float:
     """Mean over parts of summed intersection / summed union (parts in neither map left out)."""
-    with np.errstate(invalid="ignore", divide="ignore"):
-        iou = np.where(union > 0, intersection / np.maximum(union, 1), np.nan)
+    iou = _part_ious(intersection, union)
     return float(np.nanmean(iou)) if np.isfinite(iou).any() else float("nan")
 
 
@@ -161,6 +166,5 @@ def part_iou(model: FaceModel, labels: np.ndarray, segmenter: PartSegmenter, set
     view_inter = np.array(per_view_inter, np.int64).reshape(-1, n_parts)
     view_union = np.array(per_view_union, np.int64).reshape(-1, n_parts)
     inter, union = view_inter.sum(axis=0), view_union.sum(axis=0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        iou = np.where(union > 0, inter / np.maximum(union, 1), np.nan)
-    return PartIoU(tuple(segmenter.parts.names), iou, inter, union, len(view_inter), skipped, view_inter, view_union)
+    return PartIoU(tuple(segmenter.parts.names), _part_ious(inter, union), inter, union, len(view_inter), skipped,
+                   view_inter, view_union)

@@ -25,8 +25,8 @@ REPORT_FILE = "report.html"
 VIEW_SIZE = 320
 
 #: Settings keys that have a section of their own (not repeated in the settings table).
-SHOWN_ELSEWHERE = ("held_out_part_iou", "held_out_part_iou_mean", "convergence", "quality", "skipped_views", "skip_reasons", "segmenter",
-                   "model")
+SHOWN_ELSEWHERE = ("held_out_part_iou", "held_out_part_iou_mean", "convergence", "quality", "skipped_views",
+                   "skip_reasons", "segmenter", "model")
 
 CSS = """
 body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,"DejaVu Sans",sans-serif;color:#222;line-height:1.4;
