@@ -16,11 +16,36 @@ import errno
 import json
 import os
 import shutil
+import stat
 import tempfile
 from pathlib import Path
 from typing import Iterable, Iterator
 
 from .errors import FacepartError
+
+
+_FILE_KINDS = ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+               (stat.S_ISSOCK, "a socket"), (stat.S_ISDIR, "a folder"))
+
+
+def check_regular_file(path: str | os.PathLike, what: str = "a file") -> Path:
+    """``path`` as a Path if it is a regular file (symlinks followed); else one line naming it. Call before
+    opening an input: a FIFO or a device would block ``open`` forever or read without end."""
+    if not str(path).strip():
+        raise FacepartError(f"the path of {what} is empty")
+    path = Path(path)
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        raise FacepartError(f"{path}: file not found") from None
+    except OSError as exc:
+        raise FacepartError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    if not stat.S_ISREG(mode):
+        kind = next((name for test, name in _FILE_KINDS if test(mode)), "a special file")
+        if kind == "a folder":
+            raise FacepartError(f"{path}: expected {what}, got a folder")
+        raise FacepartError(f"{path} is not a regular file ({kind}); expected {what}")
+    return path
 
 
 @contextlib.contextmanager
@@ -30,7 +55,7 @@ def open_input(path: str | os.PathLike, mode: str = "rb", what: str = "a file", 
     mode, bytes that are not text in the file's encoding."""
     if not str(path).strip():
         raise FacepartError(f"the path of {what} is empty")
-    path = Path(path)
+    path = check_regular_file(path, what)
     try:
         fh = open(path, mode, **kwargs)
     except FileNotFoundError:

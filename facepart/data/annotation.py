@@ -168,6 +168,9 @@ _COUNT_MAX = np.iinfo(np.int32).max
 
 def _read_arrays(path: Path) -> dict[str, np.ndarray]:
     """Every :data:`LAYOUT` entry of the archive, each checked for its dtype kind and shape."""
+    from ..io_utils import check_regular_file
+
+    check_regular_file(path, "an annotation file (.npz)")
     try:
         archive = np.load(path, allow_pickle=False)
     except Exception as exc:  # noqa: BLE001 - BadZipFile, ValueError, OSError, EOFError... on damaged files
@@ -219,9 +222,9 @@ def load_annotation(path: str | Path) -> Annotation:
     path = Path(path)
     if path.is_dir():
         path = path / ANNOTATION_FILE
-    if not path.is_file():
+    if not path.exists():
         raise FacepartError(f"{path}: annotation file not found")
-    d = _read_arrays(path)
+    d = _read_arrays(path)  # refuses a FIFO or a device
     names = [str(n) for n in d["part_names"]]
     v, p = d["labels"].shape[0], len(names)
     if v == 0 or p == 0:

@@ -50,7 +50,7 @@ FULL_VERTEX_COUNT = 26719
 
 
 def is_ict_folder(path: Path) -> bool:
-    return path.is_dir() and (path / NEUTRAL).is_file()
+    return path.is_dir() and (path / NEUTRAL).exists()  # a FIFO or folder is refused by the loader
 
 
 def geometry_mask(n_vertices: int, names) -> np.ndarray:
@@ -99,14 +99,14 @@ def load_ict(folder: str | Path, max_identities: int | None = None) -> FaceModel
     folder = Path(folder)
     if not folder.is_dir():
         raise FacepartError(f"{folder}: expected an ICT-FaceKit folder")
-    if not (folder / NEUTRAL).is_file():
+    if not (folder / NEUTRAL).exists():
         raise FacepartError(f"{folder}: not an ICT-FaceKit folder (no {NEUTRAL})")
     mesh = read_obj(folder / NEUTRAL)
     neutral = mesh.vertices
     n = len(neutral)
 
     info_path = folder / "vertex_indices.json"
-    known, landmarks = read_vertex_indices(info_path, n) if info_path.is_file() else ([], None)
+    known, landmarks = read_vertex_indices(info_path, n) if info_path.exists() else ([], None)
     identity_files = sorted(folder.glob("identity*.obj"))[:max_identities]
     expression_files = [folder / f"{name}.obj" for name in known if (folder / f"{name}.obj").is_file()]
     if not known:  # no list: every other OBJ of the folder is an expression

@@ -66,12 +66,22 @@ def load_model(spec: str | Path, format: str | None = None, **options) -> FaceMo
     options = {k: v for k, v in options.items() if v is not None}
     texture = options.pop("texture", None)
     model = _load_model(spec, format, options)
+    own = texture is None and model.meta.get("material_texture") is not None
     texture = texture if texture is not None else model.meta.get("material_texture")  # an OBJ's own texture
-    if texture is not None:
+    if own:
+        from .textures import apply_texture
+
+        try:
+            apply_texture(model, texture)
+        except FacepartError as err:  # a broken material texture costs the colour, not the mesh
+            model.meta.pop("material_texture", None)
+            model.meta.setdefault("notes", []).append(f"no colour from the OBJ's materials: {err}")
+            texture = None
+    elif texture is not None:
         from .textures import apply_texture
 
         apply_texture(model, texture)
-    else:
+    if texture is None:
         from .appearance import paint_from_landmarks
 
         paint_from_landmarks(model)
@@ -98,6 +108,10 @@ def _load_model(spec, format, options) -> FaceModel:
     path = Path(spec)
     if not path.exists():
         raise FacepartError(f"{path}: no such file or folder")
+    if not path.is_dir():
+        from ..io_utils import check_regular_file
+
+        check_regular_file(path, "a face model file")  # a FIFO or a device would block detection forever
     fmt = FORMATS[format] if format is not None else detect_format(path)
     options = _checked_options(fmt, options)
     if path.is_dir() != fmt.folder:

@@ -19,6 +19,9 @@ from .formats.frame import UNIT_SCALE, axes_rotation, guess_unit
 
 MESH_SUFFIXES = (".obj", ".ply", ".glb", ".gltf", ".off", ".stl")
 UNITS = UNIT_SCALE
+#: Farthest a vertex may lie from the origin, in metres: beyond it float32 keeps no millimetres (and 1e20
+#: overflows float32 once squared).
+MAX_COORDINATE_M = 1e4
 
 
 def _stl_source(path: Path):
@@ -50,9 +53,129 @@ def _stl_source(path: Path):
     return io.BytesIO(data)
 
 
+def _gltf_json(path: Path):
+    """The JSON part of a .gltf, or of a .glb's first chunk (None when a .glb has none: trimesh reports it)."""
+    from ..io_utils import loads_json, open_input
+
+    with open_input(path, "rb", "a glTF file") as fh:
+        data = fh.read()
+    if path.suffix.lower() == ".glb":
+        if len(data) < 20 or data[:4] != b"glTF" or data[16:20] != b"JSON":
+            return None
+        data = data[20:20 + int.from_bytes(data[12:16], "little")]
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise FacepartError(f"{path}: not a readable glTF file (its JSON is not UTF-8 text)") from None
+    return loads_json(text, str(path), "glTF file")
+
+
+def _check_gltf_uris(path: Path) -> None:
+    """Refuse a glTF whose buffers or images name anything but a regular file inside its folder (an absolute
+    path, '..', a URL, /dev/zero or a FIFO would be read without end or leak other files)."""
+    from urllib.parse import unquote
+
+    from ..io_utils import check_regular_file
+
+    doc = _gltf_json(path)
+    if not isinstance(doc, dict):
+        return  # trimesh reports a document that is not an object
+    folder = path.parent.resolve()
+    for key in ("buffers", "images"):
+        entries = doc.get(key)
+        for i, entry in enumerate(entries if isinstance(entries, list) else []):
+            uri = entry.get("uri") if isinstance(entry, dict) else None
+            if not isinstance(uri, str) or uri.startswith("data:"):
+                continue
+            name = unquote(uri)
+            target = (folder / name).resolve()
+            if "://" in uri or Path(name).is_absolute() or (target != folder and folder not in target.parents):
+                raise FacepartError(f"{path}: {key}[{i}] refers to '{uri}'; expected a file name relative to "
+                                    "the glTF's folder, inside it")
+            try:
+                check_regular_file(folder / name, f"the data of {key}[{i}]")
+            except FacepartError as err:
+                raise FacepartError(f"{path}: {key}[{i}]: {err}") from None
+
+
+def _data_lines(text: str) -> list[list[str]]:
+    return [toks for toks in (ln.split("#", 1)[0].split() for ln in text.splitlines()) if toks]
+
+
+def _off_counts(path: Path, text: str) -> tuple[int, int, int, int] | None:
+    """(declared vertices, declared faces, complete vertex lines, complete face lines) of an OFF file."""
+    rows = _data_lines(text)
+    if not rows or not rows[0][0].upper().endswith("OFF"):
+        return None
+    head = rows[0][1:] or (rows[1] if len(rows) > 1 else [])
+    body = rows[1:] if rows[0][1:] else rows[2:]
+    try:
+        nv, nf = int(head[0]), int(head[1])
+    except (IndexError, ValueError):
+        return None  # trimesh reports a malformed header
+    verts = sum(1 for toks in body[:nv] if len(toks) >= 3)
+    faces = body[nv:nv + max(nf, 0)]
+    done = sum(1 for toks in faces if toks[0].isdigit() and len(toks) >= 1 + int(toks[0]))
+    return nv, nf, verts, done
+
+
+def _ply_counts(path: Path, text: str) -> tuple[int, int, int, int] | None:
+    """Like :func:`_off_counts`, for an ASCII PLY (None for a binary one, whose length trimesh checks)."""
+    head, sep, body = text.partition("end_header")
+    if not sep or "format ascii" not in head:
+        return None
+    elements: list[list] = []  # [name, count, first property is a list]
+    for ln in head.splitlines():
+        toks = ln.split()
+        if len(toks) >= 3 and toks[0] == "element":
+            try:
+                elements.append([toks[1], int(toks[2]), None])
+            except ValueError:
+                return None
+        elif toks[:1] == ["property"] and elements and elements[-1][2] is None:
+            elements[-1][2] = toks[1:2] == ["list"]
+    rows = [ln.split() for ln in body.splitlines()[1:] if ln.strip()]
+    got, at = {}, 0
+    for name, count, is_list in elements:
+        chunk = rows[at:at + max(count, 0)]
+        at += max(count, 0)
+        if is_list:
+            got[name] = sum(1 for toks in chunk if toks[0].isdigit() and len(toks) >= 1 + int(toks[0]))
+        else:
+            got[name] = len(chunk)
+    declared = {name: count for name, count, _ in elements}
+    if "vertex" not in declared:
+        return None
+    return declared["vertex"], declared.get("face", 0), got["vertex"], got.get("face", 0)
+
+
+def _check_declared_counts(path: Path) -> None:
+    """Refuse an ASCII PLY or OFF file that holds fewer complete vertices or faces than its header declares
+    (a truncated download): trimesh would load the part that is there without a word."""
+    from ..io_utils import open_input
+
+    with open_input(path, "rb", "a mesh file") as fh:
+        text = fh.read().decode("latin-1")
+    counts = (_off_counts if path.suffix.lower() == ".off" else _ply_counts)(path, text)
+    if counts is None:
+        return
+    nv, nf, got_v, got_f = counts
+    if nv < 0 or nf < 0:
+        raise FacepartError(f"{path}: the header declares {nv} vertices and {nf} faces; expected counts of 0 or more")
+    if (got_v, got_f) != (nv, nf):
+        raise FacepartError(f"{path}: the header declares {nv} vertices and {nf} faces, but the file holds "
+                            f"{got_v} and {got_f} complete ones; is it truncated?")
+
+
 def _load_trimesh(path: Path):
     from ..interrupts import import_held
+    from ..io_utils import check_regular_file
 
+    check_regular_file(path, "a mesh file")
+    if path.suffix.lower() in (".gltf", ".glb"):
+        _check_gltf_uris(path)
+    elif path.suffix.lower() in (".ply", ".off"):
+        _check_declared_counts(path)
     trimesh = import_held("trimesh")  # trimesh's own optional imports swallow Ctrl-C
 
     try:
@@ -137,6 +260,10 @@ def load_mesh(path: str | Path, blendshapes: str | Path | None = None, unit: str
     if unit not in UNITS:
         raise FacepartError(f"unknown unit '{unit}'; use one of {', '.join(UNITS)}")
     scale = UNITS[unit]
+    reach = float(np.abs(vertices).max()) * scale if len(vertices) else 0.0
+    if reach > MAX_COORDINATE_M:
+        raise FacepartError(f"{path}: a vertex lies {reach:.3g} m from the origin (unit {unit}); expected a head "
+                            f"within {MAX_COORDINATE_M:.0e} m of it (recentre the mesh, or give its unit)")
 
     names, deltas = [], []
     if blendshapes is not None:

@@ -28,7 +28,7 @@ class ObjMesh(NamedTuple):
 
 
 def _read_text(path: Path) -> str:
-    with open_input(path, "r", "an OBJ file", errors="replace") as fh:
+    with open_input(path, "r", "an OBJ file", encoding="utf-8-sig", errors="replace") as fh:  # drops a BOM
         return fh.read()
 
 
@@ -56,7 +56,7 @@ def _numbers(row: list[str], width: int) -> bool:
 def read_obj_vertices(path: str | Path) -> np.ndarray:
     """(V, 3) float64 vertex positions of an OBJ file, in file order."""
     path = Path(path)
-    lines = [ln for ln in _read_text(path).splitlines() if ln.startswith("v ")]
+    lines = [ln for ln in _read_text(path).splitlines() if ln.lstrip().startswith(("v ", "v\t"))]
     if not lines:
         raise FacepartError(f"{path}: no vertices ('v' lines) found; is this an OBJ file?")
     return _floats(lines, 3, path, "v")
@@ -70,46 +70,52 @@ def read_obj(path: str | Path) -> ObjMesh:
     material = ""
     libraries: list[str] = []
     for ln in _read_text(path).splitlines():
-        if ln.startswith("mtllib"):
-            libraries.append(ln[6:].strip())
-        elif ln.startswith("v "):
+        toks = ln.split()  # any whitespace: tabs and indented lines are common
+        key = toks[0] if toks else ""
+        if key == "v":
             vlines.append(ln)
-        elif ln.startswith("vt "):
+        elif key == "vt":
             vtlines.append(ln)
-        elif ln.startswith("usemtl"):
-            material = ln[6:].strip()
-        elif ln.startswith("f "):
+        elif key == "f":
             try:
-                corners = [tok.split("/") for tok in ln.split()[1:]]
+                corners = [tok.split("/") for tok in toks[1:]]
                 idx = [int(c[0]) for c in corners]
                 tex = [int(c[1]) if len(c) > 1 and c[1] else 0 for c in corners]
             except ValueError:
-                raise FacepartError(f"{path}: malformed face line '{ln[:60]}'") from None
+                raise FacepartError(f"{path}: malformed face line '{ln.strip()[:60]}'") from None
             if len(idx) < 3:
-                raise FacepartError(f"{path}: a face with fewer than 3 vertices: '{ln[:60]}'")
+                raise FacepartError(f"{path}: a face with fewer than 3 vertices: '{ln.strip()[:60]}'")
             if 0 in idx or max(map(abs, idx + tex)) > LARGEST_INDEX:
                 raise FacepartError(f"{path}: a face refers to vertex 0 or one far beyond the file's vertices "
-                                    f"(OBJ indices start at 1): '{ln[:60]}'")
+                                    f"(OBJ indices start at 1): '{ln.strip()[:60]}'")
+            # OBJ: 1-based; a negative index counts back from the last vertex defined so far
+            nv, nvt = len(vlines), len(vtlines)
+            if min(idx) < -nv or min(tex) < -nvt:
+                raise FacepartError(f"{path}: a face's negative index reaches before the first vertex or texture "
+                                    f"coordinate defined above it: '{ln.strip()[:60]}'")
+            idx = [i - 1 if i > 0 else nv + i for i in idx]
+            tex = [t - 1 if t > 0 else (nvt + t if t < 0 else -1) for t in tex]  # -1: none
             poly = len(materials)
             materials.append(material)
             for k in range(1, len(idx) - 1):
                 tris.append((idx[0], idx[k], idx[k + 1]))
                 tri_uv.append((tex[0], tex[k], tex[k + 1]))
                 tri_poly.append(poly)
+        elif key == "mtllib":
+            libraries.append(ln.strip()[6:].strip())
+        elif key == "usemtl":
+            material = ln.strip()[6:].strip()
     if not vlines:
         raise FacepartError(f"{path}: no vertices ('v' lines) found; is this an OBJ file?")
     vertices = _floats(vlines, 3, path, "v")
     tri = np.array(tris, dtype=np.int64).reshape(-1, 3)
     n = len(vertices)
-    tri = np.where(tri < 0, tri + n, tri - 1)  # OBJ: 1-based, negatives count from the end
     if tri.size and (tri.min() < 0 or tri.max() >= n):
         raise FacepartError(f"{path}: a face refers to a vertex beyond the {n} vertices in the file")
     uv = _floats(vtlines, 2, path, "vt") if vtlines else None
     corner_uv = None
     if uv is not None and tri_uv:
-        t = np.array(tri_uv, dtype=np.int64).reshape(-1, 3)
-        corner_uv = np.where(t < 0, t + len(uv), t - 1)  # 0 (absent) becomes -1
-        corner_uv[t == 0] = -1
+        corner_uv = np.array(tri_uv, dtype=np.int64).reshape(-1, 3)  # -1: no texture coordinate
         if corner_uv.max() >= len(uv) or corner_uv.min() < -1:
             raise FacepartError(f"{path}: a face refers to a texture coordinate beyond the {len(uv)} in the file")
     colors = None

@@ -40,7 +40,7 @@ from ..bfm_topology import FRONT_KEYPOINTS_68
 from ..regions import RegionSet
 from .arrays import colour_01, column_basis, floats, indices, per_vertex, triangles, vertex_major
 from .builder import make_model
-from .containers import companion, fetch, mat_variable_names, read_mat, reading
+from .containers import check_regular_file, companion, fetch, mat_variable_names, read_mat, reading
 from .frame import plausible_unit, UNIT_SCALE
 
 EXPECTED = "a BFM 2009 01_MorphableModel.mat (shapeMU, shapePC, shapeEV, tl)"
@@ -54,6 +54,7 @@ def is_bfm2009(path: Path) -> bool:
 
 def read_exp_pca(path: Path) -> tuple[np.ndarray, np.ndarray]:
     """(M, 3) expMU and (K, M, 3) unscaled expPC (micrometres) of an ``Exp_Pca.bin``."""
+    check_regular_file(path, "an Exp_Pca.bin file")
     with reading(path, "Exp_Pca.bin expression basis"):
         size = path.stat().st_size
         with open(path, "rb") as fh:
@@ -78,6 +79,7 @@ def read_exp_pca(path: Path) -> tuple[np.ndarray, np.ndarray]:
 def read_std_exp(path: Path, k: int) -> np.ndarray:
     import warnings
 
+    check_regular_file(path, "a std_exp.txt file")
     with reading(path, "std_exp.txt (expression standard deviations)"), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # an empty file is reported below
         std = np.loadtxt(path, dtype=np.float64).reshape(-1)

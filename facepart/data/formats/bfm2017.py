@@ -27,7 +27,7 @@ import numpy as np
 from ...errors import FacepartError, require
 from .arrays import colour_01, column_basis, floats, numeric, triangles, vertex_major
 from .builder import make_model
-from .containers import fetch, reading
+from .containers import check_regular_file, fetch, reading
 from .frame import plausible_unit, UNIT_SCALE
 
 EXPECTED = "a BFM 2017/2019 statismo .h5 file (shape/model/mean, pcaBasis, pcaVariance, representer/cells)"
@@ -55,6 +55,7 @@ def read_statismo(path: Path) -> dict[str, np.ndarray]:
     """The datasets facepart uses (``DATASETS``) that the file has, as arrays."""
     h5py = require("h5py", "reading BFM 2017/2019 .h5 models", "pip install h5py")
     out = {}
+    check_regular_file(path, "an HDF5 file")
     with reading(path, "HDF5 file"):
         with h5py.File(path, "r") as fh:
             for name in DATASETS:

@@ -14,6 +14,7 @@ from typing import Iterator, Mapping
 import numpy as np
 
 from ...errors import FacepartError, require
+from ...io_utils import check_regular_file
 
 
 def _short(exc: BaseException) -> str:
@@ -57,6 +58,7 @@ def read_mat(path: Path, variables: list[str] | None = None) -> dict:
             raise
     h5py = require("h5py", "reading MATLAB v7.3 files", "pip install h5py")
     out = {}
+    check_regular_file(path, "a MATLAB .mat file")
     with reading(path, "MATLAB v7.3 .mat file"):
         with h5py.File(path, "r") as fh:
             for key in fh.keys():
@@ -76,6 +78,7 @@ def mat_variable_names(path: Path) -> set[str]:
     try:
         import h5py
 
+        check_regular_file(path)
         with h5py.File(path, "r") as fh:
             return set(fh.keys())
     except Exception:  # noqa: BLE001

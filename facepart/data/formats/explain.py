@@ -60,6 +60,9 @@ def _explain(path: Path) -> str:
     if suffix in (".h5", ".hdf5"):
         import h5py
 
+        from ...io_utils import check_regular_file
+
+        check_regular_file(path, "an HDF5 file")
         with h5py.File(path, "r") as fh:
             return f"an HDF5 file with groups {_keys(fh.keys())}; expected statismo groups shape/model/..."
     return ""

@@ -157,6 +157,9 @@ def _walk(buf: bytes, bo: str, want, names_only: bool):
 
 
 def _read(path: Path) -> bytes:
+    from ...io_utils import check_regular_file
+
+    check_regular_file(path, "a MATLAB .mat file")
     try:
         return Path(path).read_bytes()
     except FileNotFoundError:

@@ -383,7 +383,7 @@ def _npy_header(data: bytes, source: str) -> tuple[dict, int]:
 def npy_is_pickle(path: str | Path) -> bool:
     """True if a .npy file holds pickled objects (dtype ``O``); reads only the header."""
     path = Path(path)
-    with open(path, "rb") as fh:
+    with open_input(path, "rb", "a .npy file") as fh:
         head = fh.read(65536 + 12)
     header, _ = _npy_header(head, str(path))
     return header["descr"] in ("|O", "O")

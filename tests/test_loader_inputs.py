@@ -1,0 +1,143 @@
+"""Loaders refuse special files, truncated and absurd meshes in one line, and read OBJ quirks right."""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+import trimesh
+
+from facepart.data import load_model
+from facepart.data.obj import read_obj
+from facepart.errors import FacepartError
+from facepart.io_utils import check_regular_file
+
+fifo_only = pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs os.mkfifo")
+
+
+def _head(path, **kw):
+    """A head-sized (20 cm) sphere written by trimesh to ``path``."""
+    mesh = trimesh.creation.icosphere(subdivisions=2, radius=0.1)
+    mesh.export(path, **kw)
+    return mesh
+
+
+@fifo_only
+def test_check_regular_file_refuses_a_fifo_and_a_folder(tmp_path):
+    os.mkfifo(tmp_path / "pipe.obj")
+    with pytest.raises(FacepartError, match=r"pipe.obj is not a regular file \(a FIFO\)"):
+        check_regular_file(tmp_path / "pipe.obj", "a mesh file")
+    with pytest.raises(FacepartError, match="got a folder"):
+        check_regular_file(tmp_path, "a mesh file")
+
+
+@fifo_only
+def test_fifos_given_as_inputs_are_refused_not_waited_on(tmp_path):
+    """Each load runs in a child process with a timeout, so a regression fails instead of hanging."""
+    for name in ("m.npy", "m.pkl", "m.mat", "m.h5", "m.obj", "m.ply", "bs/smile.obj", "buf.bin", "truth.json",
+                 "ict/generic_neutral_mesh.obj"):
+        (tmp_path / name).parent.mkdir(exist_ok=True)
+        os.mkfifo(tmp_path / name)
+    _head(tmp_path / "base.ply")
+    (tmp_path / "scene.gltf").write_text(json.dumps({"asset": {"version": "2.0"},
+                                                     "buffers": [{"uri": "buf.bin", "byteLength": 12}]}))
+    script = textwrap.dedent(f"""
+        from pathlib import Path
+        from facepart.data import load_model
+        from facepart.data.annotation import read_parts_json
+        from facepart.errors import FacepartError
+        d = Path({str(tmp_path)!r})
+        calls = [lambda n=n: load_model(d / n) for n in ("m.npy", "m.pkl", "m.mat", "m.h5", "m.obj", "m.ply")]
+        calls += [lambda: load_model(d / "m.obj", format="mesh"), lambda: load_model(d / "m.npy", format="faceverse"),
+                  lambda: load_model(d / "base.ply", blendshapes=d / "bs"), lambda: load_model(d / "scene.gltf"),
+                  lambda: read_parts_json(d / "truth.json"), lambda: load_model(d / "ict")]
+        for call in calls:
+            try:
+                call()
+                print("LOADED")
+            except FacepartError as err:
+                print(err)
+    """)
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    lines = out.stdout.splitlines()
+    assert out.returncode == 0 and len(lines) == 12, out.stderr[-2000:]
+    assert all("is not a regular file (a FIFO)" in line for line in lines), lines
+
+
+def test_gltf_buffers_must_be_files_inside_its_folder(tmp_path):
+    """In a child process with a memory cap: trimesh would read /dev/zero without end."""
+    for i, uri in enumerate(("/dev/zero", "../outside.bin", "http://example.invalid/x.bin")):
+        (tmp_path / f"s{i}.gltf").write_text(json.dumps({"asset": {"version": "2.0"},
+                                                         "buffers": [{"uri": uri, "byteLength": 12}]}))
+    script = textwrap.dedent(f"""
+        import resource
+        from pathlib import Path
+        resource.setrlimit(resource.RLIMIT_AS, (3 << 30, 3 << 30))
+        from facepart.data import load_model
+        from facepart.errors import FacepartError
+        for i in range(3):
+            try:
+                load_model(Path({str(tmp_path)!r}) / f"s{{i}}.gltf")
+                print("LOADED")
+            except FacepartError as err:
+                print(err)
+    """)
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    lines = out.stdout.splitlines()
+    assert out.returncode == 0 and len(lines) == 3, out.stderr[-2000:]
+    assert all(f"s{i}.gltf: buffers[0] refers to" in line and "inside it" in line for i, line in enumerate(lines))
+
+
+def test_obj_with_bom_tabs_and_indented_lines(tmp_path):
+    path = tmp_path / "quirks.obj"
+    path.write_bytes("\ufeffv 0 0 0\n  v 0.1 0 0\nv\t0 0.1 0\n\tv 0 0 0.1\nf\t1\t2\t3\n  f 1 3 4\n".encode())
+    obj = read_obj(path)
+    np.testing.assert_allclose(obj.vertices, [[0, 0, 0], [0.1, 0, 0], [0, 0.1, 0], [0, 0, 0.1]])
+    np.testing.assert_array_equal(obj.triangles, [[0, 1, 2], [0, 2, 3]])
+
+
+def test_obj_negative_indices_count_back_from_the_vertices_so_far(tmp_path):
+    path = tmp_path / "rel.obj"
+    path.write_text("v 0 0 0\nv .1 0 0\nv 0 .1 0\nf -3 -2 -1\nv 0 0 .1\nv .1 0 .1\nv 0 .1 .1\nf -3 -2 -1\n")
+    np.testing.assert_array_equal(read_obj(path).triangles, [[0, 1, 2], [3, 4, 5]])
+    path.write_text("v 0 0 0\nv .1 0 0\nf -3 -2 -1\nv 0 .1 0\n")  # -3 reaches before the first vertex
+    with pytest.raises(FacepartError, match="before the first vertex"):
+        read_obj(path)
+
+
+@pytest.mark.parametrize("suffix, kw", [(".ply", {"encoding": "ascii"}), (".off", {})])
+def test_truncated_ascii_ply_and_off_are_refused(tmp_path, suffix, kw):
+    path = tmp_path / f"head{suffix}"
+    mesh = _head(path, **kw)
+    assert len(load_model(path).triangles) == len(mesh.faces)  # the whole file loads
+    lines = path.read_text().splitlines()
+    path.write_text("\n".join(lines[:-10]) + "\n")  # the last 10 faces are cut off
+    with pytest.raises(FacepartError, match=rf"head{suffix}: the header declares {len(mesh.vertices)} vertices and "
+                                            rf"{len(mesh.faces)} faces, but the file holds .* {len(mesh.faces) - 10}"):
+        load_model(path)
+
+
+@pytest.mark.parametrize("scale", [1e20, 1e30])
+def test_huge_coordinates_are_refused(tmp_path, scale):
+    path = tmp_path / "huge.ply"
+    mesh = trimesh.creation.icosphere(subdivisions=1, radius=0.1)
+    mesh.apply_scale(scale)
+    mesh.export(path)
+    with pytest.raises(FacepartError, match="huge.ply: a vertex lies .* m from the origin .*expected a head within"):
+        load_model(path)
+
+
+def test_a_broken_material_texture_costs_only_the_colour(tmp_path):
+    (tmp_path / "skin.png").write_bytes(b"not a png")
+    (tmp_path / "head.mtl").write_text("newmtl skin\nmap_Kd skin.png\n")
+    mesh = trimesh.creation.icosphere(subdivisions=1, radius=0.1)
+    lines = ["mtllib head.mtl", "usemtl skin"] + [f"v {x} {y} {z}" for x, y, z in mesh.vertices]
+    lines += [f"vt {u} {v}" for u, v in np.random.default_rng(0).random((len(mesh.vertices), 2))]
+    lines += [f"f {a}/{a} {b}/{b} {c}/{c}" for a, b, c in mesh.faces + 1]
+    (tmp_path / "head.obj").write_text("\n".join(lines) + "\n")
+    model = load_model(tmp_path / "head.obj")
+    assert len(model.triangles) == len(mesh.faces)
+    assert any("no colour from the OBJ's materials" in n and "skin.png" in n for n in model.meta["notes"])
