@@ -353,14 +353,17 @@ def test_ply_split_writes_one_mesh_per_part_with_original_ids(demo_ann, demo_mod
     import trimesh
 
     written = export(demo_ann, "ply", tmp_path / "parts.ply", model=demo_model, split=True, groups="default")
-    assert [p.name for p in written] == [f"{n}.ply" for n in (*PAPER_PARTS, "face", "eyes", "eyebrows", "lips")]
+    assert [p.name for p in written] == [f"{n}.ply" for n in (*PAPER_PARTS, "face", "eyes", "eyebrows", "lips")] + [
+        "split.json"]
+    for name in PAPER_PARTS:  # vertex_id is exactly the part's vertices; faces have all three corners in it
+        mesh = trimesh.load(tmp_path / "parts" / f"{name}.ply", process=False)
+        ids = mesh.metadata["_ply_raw"]["vertex"]["data"]["vertex_id"]
+        member = demo_ann.membership()[:, PAPER_PARTS.index(name)]
+        assert (ids == np.flatnonzero(member)).all()
+        assert np.allclose(mesh.vertices, demo_model.vertices[ids], atol=1e-6)
+        assert len(mesh.faces) == member[demo_model.triangles].all(axis=1).sum()
     nose = trimesh.load(tmp_path / "parts" / "nose.ply", process=False)
-    ids = nose.metadata["_ply_raw"]["vertex"]["data"]["vertex_id"]
-    assert np.allclose(nose.vertices, demo_model.vertices[ids], atol=1e-6)
     assert (np.asarray(nose.visual.vertex_colors)[:, :3] == [50, 205, 50]).all()
-    member = demo_ann.membership()[:, PAPER_PARTS.index("nose")]
-    majority = member[demo_model.triangles].sum(axis=1) >= 2
-    assert len(nose.faces) == majority.sum()
     with pytest.raises(FacepartError, match="split"):
         read_annotation(tmp_path / "parts" / "nose.ply")
 

@@ -161,6 +161,28 @@ def test_transfer_cli_writes_a_normal_annotation_and_refuses_moved(ict_model, ic
     assert "not in the same frame" in refused.output and len(refused.output.strip().splitlines()) == 1
 
 
+@pytest.mark.parametrize("option, value", [("--max-distance", "-5"), ("--max-distance", "0"),
+                                           ("--max-distance", "nan"), ("--smooth", "-1"), ("--max-median", "nan"),
+                                           ("--max-median", "-1")])
+def test_transfer_refuses_a_bad_distance_or_smoothing_option(tmp_path, option, value):
+    result = run("transfer", "demo", "--to", "demo", "--out", tmp_path / "out", option, value)
+    assert result.exit_code == 1
+    assert result.output.strip().splitlines() == [f"Error: {option} must be " + result.output.split(" must be ")[1]
+                                                  .strip()]
+    assert not (tmp_path / "out").exists()
+
+
+def test_smoothing_stops_once_nothing_changes(monkeypatch):
+    from facepart.export import transfer
+
+    calls = []
+    argmax = np.argmax
+    monkeypatch.setattr(transfer.np, "argmax", lambda *a, **k: calls.append(1) or argmax(*a, **k))
+    tris = np.array([[0, 1, 2], [0, 2, 3], [0, 3, 1]])
+    out = transfer.smooth_labels(np.array([1, 0, 0, 0]), 4, tris, 2, rounds=10**5)
+    assert out.tolist() == [0, 0, 0, 0] and len(calls) < 10  # not 100000 rounds
+
+
 def test_transfer_via_an_index_map(ict_model, ict_annotation, tmp_path):
     """A 3DDFA-style indices_A_B.npy between a sub-topology (first 11248 ICT vertices) and the full one."""
     import trimesh

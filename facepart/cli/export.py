@@ -70,8 +70,10 @@ def export_cmd(annotation, to, out, model, from_format, rule, parts, groups, tri
 def transfer(annotation, target, out_dir, via, source, align, smooth, max_median, max_distance, model_args):
     """Carry ANNOTATION to another topology MODEL_B (a normal annotation of MODEL_B in OUT)."""
     from ..data import load_model
-    from ..export.transfer import transfer_file
+    from ..export.transfer import check_transfer_options, transfer_file
 
+    if not via:  # before loading the models: a typo costs no minutes
+        check_transfer_options(smooth, max_median, max_distance)
     target_model = _load(target, model_args)
     source_model = load_model(source) if source else None
     options = {} if via else dict(smooth_rings=smooth, max_median_mm=max_median, max_distance_mm=max_distance,

@@ -87,6 +87,18 @@ def default_output(source, exporter) -> Path:
     return (path if path.is_dir() else path.parent) / exporter.output_name
 
 
+def check_suffix(target: Path, exporter, split: bool = False) -> None:
+    """Refuse an output whose suffix is not the format's (``--to npz --out x.json`` would write an npz named .json).
+
+    Folder outputs (``uvmask``, ``ply --split``) and names without a suffix are not checked."""
+    suffixes = [s for s in exporter.suffixes if s]
+    if not suffixes or split or not target.suffix or target.is_dir():
+        return
+    if target.suffix.lower() not in suffixes:
+        raise FacepartError(f"{target}: the {exporter.name} format writes {' or '.join(suffixes)} files, not "
+                            f"'{target.suffix}'; give an --out ending in {suffixes[0]}")
+
+
 def export_annotation(source: str | Path | Annotation, to: str, out: str | Path | None = None, *, model=None,
                       source_format: str | None = None, **options) -> ExportReport:
     """Write ``source`` (an Annotation or any readable annotation file) in format ``to``.
@@ -108,6 +120,7 @@ def export_annotation(source: str | Path | Annotation, to: str, out: str | Path 
     elif model is not None:
         ann.check_topology(model.fingerprint, f"the model {model.name}")
     target = Path(out) if out is not None else default_output(source, exporter)
+    check_suffix(target, exporter, bool(options.get("split")))
     if out is None and target.name in (ANNOTATION_FILE, PARTS_FILE) and target.exists():
         raise FacepartError(f"{target} exists (a run's own file); give --out to write the {to} export elsewhere")
     if not isinstance(source, Annotation) and target.exists() and Path(source).exists() and \

@@ -20,7 +20,7 @@ from ..data.annotation import Annotation
 from ..data.topology import Fingerprint
 from ..errors import FacepartError
 from ..io_utils import open_input, write_bytes_atomic
-from .common import check_fingerprint
+from .common import check_fingerprint, file_fingerprint, index_array
 from .options import ExportOptions
 from .view import PartView, annotation_from_sets
 
@@ -93,7 +93,7 @@ def _literals(path: Path) -> dict:
             if name in ("TOPOLOGY", "PARTS"):
                 try:
                     out[name] = ast.literal_eval(node.value)
-                except ValueError:
+                except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
                     raise FacepartError(f"{path}: {name} is not a plain literal") from None
     return out
 
@@ -111,6 +111,6 @@ def read_blender(path: Path, model=None, topology: Fingerprint | None = None, **
     lit = _literals(path)
     if "PARTS" not in lit or "TOPOLOGY" not in lit or not isinstance(lit["PARTS"], dict):
         raise FacepartError(f"{path}: not a facepart Blender script (no TOPOLOGY / PARTS)")
-    found = Fingerprint.from_dict(lit["TOPOLOGY"], f"{path}: TOPOLOGY")
-    sets = {str(k): np.asarray(v, np.int64) for k, v in lit["PARTS"].items()}
+    found = file_fingerprint(lit["TOPOLOGY"], f"{path}: TOPOLOGY")
+    sets = {str(k): index_array(v, str(path), str(k)) for k, v in lit["PARTS"].items()}
     return annotation_from_sets(sets, check_fingerprint(found, path, model, topology), str(path))

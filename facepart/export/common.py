@@ -58,3 +58,65 @@ def safe_name(name: str) -> str:
 
 def int_list(idx: np.ndarray) -> list[int]:
     return [int(i) for i in np.asarray(idx).ravel()]
+
+
+#: The most vertices (and triangles) a file may claim: far above any face model, far below what would exhaust memory.
+MAX_ELEMENTS = 100_000_000
+
+
+def _plain_int(value) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+
+def count_field(value, where: str, what: str, minimum: int = 1) -> int:
+    """``value`` as a count in ``minimum..MAX_ELEMENTS`` (an integer, not a float or a bool), or one line naming
+    ``where``."""
+    if not _plain_int(value) or not minimum <= int(value) <= MAX_ELEMENTS:
+        raise FacepartError(f"{where}: {what} must be an integer in {minimum}..{MAX_ELEMENTS}, got {value!r:.60}")
+    return int(value)
+
+
+def file_fingerprint(d, where: str) -> Fingerprint:
+    """The topology a file states (``{"n_vertices", "n_triangles", "triangle_hash"}``), its counts checked to be
+    plausible integers before anything is sized by them."""
+    if not isinstance(d, dict):
+        raise FacepartError(f"{where}: the topology entry needs n_vertices, n_triangles, triangle_hash")
+    for key, minimum in (("n_vertices", 1), ("n_triangles", 0)):
+        if key in d:
+            count_field(d[key], where, f"topology {key}", minimum)
+    return Fingerprint.from_dict(d, where)
+
+
+def index_array(values, where: str, part: str, base: int = 0) -> np.ndarray:
+    """A list of integer ids (0-based after subtracting ``base``) as int64; floats (even 2.0: ids are integers),
+    bools, strings and numbers beyond int64 are refused with one line naming ``where`` and the part."""
+    if isinstance(values, np.ndarray):
+        if values.dtype.kind not in "iu":
+            raise FacepartError(f"{where}: part '{part}' holds non-integer ids (dtype {values.dtype})")
+        values = values.ravel().tolist()
+    if not isinstance(values, (list, tuple)):
+        raise FacepartError(f"{where}: part '{part}' is not a list of integer ids")
+    bad = [v for v in values if not _plain_int(v)][:1]  # a list: the bad value may itself be None
+    if bad:
+        bad = bad[0]
+        raise FacepartError(f"{where}: part '{part}' holds a non-integer id ({bad!r:.40}); ids must be integers")
+    big = next((v for v in values if not -(2 ** 62) < int(v) < 2 ** 62), None)
+    if big is not None:
+        raise FacepartError(f"{where}: part '{part}' holds the id {str(big)[:40]}, far outside any mesh")
+    return np.asarray(values, np.int64).reshape(-1) - int(base)
+
+
+def unique_file_names(names, where: str, make=None, fold_case: bool = True) -> dict[str, str]:
+    """Part name -> ``make(name)`` (default :func:`safe_name`), refusing two parts that would get the same name
+    (case-insensitively: macOS and Windows file systems would still collide) with one line naming both."""
+    make = make or safe_name
+    out, seen = {}, {}
+    for name in names:
+        key = make(name)
+        folded = key.lower() if fold_case else key
+        other = seen.get(folded)
+        if other is not None:
+            raise FacepartError(f"{where}: parts '{other}' and '{name}' both become '{key}'; rename one of them")
+        seen[folded] = name
+        out[name] = key
+    return out

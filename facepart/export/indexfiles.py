@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import re
 from pathlib import Path
 
@@ -36,7 +37,7 @@ from ..data.annotation import Annotation
 from ..data.topology import Fingerprint
 from ..errors import FacepartError
 from ..io_utils import open_input, read_json_file, write_bytes_atomic, write_json_atomic
-from .common import check_fingerprint, int_list, reader_fingerprint
+from .common import check_fingerprint, file_fingerprint, index_array, int_list, reader_fingerprint, unique_file_names
 from .options import ExportOptions
 from .view import PartView, annotation_from_sets
 
@@ -44,8 +45,34 @@ JSON_FORMAT = "facepart-parts"
 JSON_VERSION = 1
 
 
+def _no_duplicate_keys(path: Path):
+    def hook(pairs):
+        out = {}
+        for key, value in pairs:
+            if key in out:
+                raise FacepartError(f"{path}: the key '{key}' appears twice in one JSON object; "
+                                    "expected each part (key) once")
+            out[key] = value
+        return out
+    return hook
+
+
 def _read_json(path: Path, what: str):
-    return read_json_file(path, re.sub(r"^(a|an) ", "", what))
+    """The file's JSON, refusing an object with a repeated key (json would silently keep the last one)."""
+    what = re.sub(r"^(a|an) ", "", what)
+    with open_input(path, "rb", f"a {what} file") as fh:
+        raw = fh.read()
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise FacepartError(f"{path}: not a readable {what} (not UTF-8 text)") from None
+    try:
+        return json.loads(text, object_pairs_hook=_no_duplicate_keys(path))
+    except RecursionError:
+        raise FacepartError(f"{path}: not a readable {what} (nested too deeply)") from None
+    except (ValueError, TypeError) as exc:  # JSONDecodeError, an int of too many digits
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
+        raise FacepartError(f"{path}: not a readable {what} ({first})") from None
 
 
 def _json_or_none(path: Path):
@@ -56,15 +83,41 @@ def _json_or_none(path: Path):
         return None
 
 
-def _index_dict(data, path: Path, what: str) -> dict[str, np.ndarray]:
+def _index_dict(data, path: Path, what: str, base: int = 0) -> dict[str, np.ndarray]:
     if not isinstance(data, dict) or not data:
         raise FacepartError(f"{path}: expected {what}: a JSON object of part name -> list of vertex ids")
     out = {}
     for name, idx in data.items():
-        if not isinstance(idx, list) or not all(isinstance(i, int) and not isinstance(i, bool) for i in idx):
+        if not isinstance(idx, list):
             raise FacepartError(f"{path}: part '{name}' is not a list of integer vertex ids")
-        out[str(name)] = np.asarray(idx, np.int64)
+        out[str(name)] = index_array(idx, str(path), str(name), base)
     return out
+
+
+def _part_table(table, path: Path) -> tuple[dict[str, tuple], set[str]]:
+    """(name -> colour, names marked as groups) from a rich JSON's ``part_table``, every entry checked."""
+    if table is None:
+        return {}, set()
+    if not isinstance(table, list):
+        raise FacepartError(f"{path}: 'part_table' must be a list of {{name, color, group}} objects")
+    colors, groups = {}, set()
+    for k, t in enumerate(table):
+        if not isinstance(t, dict) or not isinstance(t.get("name"), str):
+            raise FacepartError(f"{path}: part_table entry {k} must be an object with a string 'name'")
+        name = t["name"]
+        if "color" in t:
+            c = t["color"]
+            if not (isinstance(c, list) and len(c) == 3
+                    and all(isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= 255 for v in c)):
+                raise FacepartError(f"{path}: part_table colour of '{name}' must be 3 integers in 0..255, "
+                                    f"got {c!r:.60}")
+            colors[name] = tuple(c)
+        g = t.get("group", False)
+        if not isinstance(g, bool):
+            raise FacepartError(f"{path}: part_table 'group' of '{name}' must be true or false, got {g!r:.40}")
+        if g:
+            groups.add(name)
+    return colors, groups
 
 
 # -- json ---------------------------------------------------------------------------------
@@ -105,17 +158,42 @@ def read_json(path: Path, model=None, topology: Fingerprint | None = None, **_) 
     doc = _read_json(path, "a facepart parts JSON")
     if not isinstance(doc, dict) or doc.get("format") != JSON_FORMAT:
         raise FacepartError(f"{path}: not a facepart parts JSON (no \"format\": \"{JSON_FORMAT}\")")
-    if int(doc.get("format_version", 1)) > JSON_VERSION:
-        raise FacepartError(f"{path}: written by a newer facepart (format {doc['format_version']}); please upgrade")
-    found = Fingerprint.from_dict(doc.get("topology"), str(path))
+    version = doc.get("format_version", 1)
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise FacepartError(f"{path}: 'format_version' must be a positive integer, got {version!r:.40}")
+    if version > JSON_VERSION:
+        raise FacepartError(f"{path}: written by a newer facepart (format {version}); please upgrade")
+    index_base = doc.get("index_base", 0)
+    if index_base not in (0, 1) or isinstance(index_base, bool):
+        raise FacepartError(f"{path}: 'index_base' must be 0 or 1, got {index_base!r:.40}")
+    found = file_fingerprint(doc.get("topology"), str(path))
     fingerprint = check_fingerprint(found, path, model, topology)
-    sets = _index_dict(doc.get("parts"), path, "'parts'")
-    table = doc.get("part_table") or []
-    groups = {str(t.get("name")) for t in table if isinstance(t, dict) and t.get("group")}
-    colors = {str(t["name"]): tuple(int(c) for c in t["color"]) for t in table
-              if isinstance(t, dict) and "name" in t and isinstance(t.get("color"), list) and len(t["color"]) == 3}
-    base = {k: v for k, v in sets.items() if k not in groups}  # groups are derived: read the parts they merge
-    return annotation_from_sets(base or sets, fingerprint, str(path), colors)
+    sets = _index_dict(doc.get("parts"), path, "'parts'", base=index_base)
+    colors, groups = _part_table(doc.get("part_table"), path)
+    return annotation_from_sets(_drop_groups(sets, groups, doc.get("groups"), path), fingerprint, str(path), colors)
+
+
+def _drop_groups(sets: dict, groups: set[str], defined, path: Path) -> dict:
+    """The parts without the groups that can be derived again (:class:`PartView` merges them on export).
+
+    A part_table entry marked ``"group": true`` is dropped only when ``groups`` defines it from parts present in
+    the file and its vertices are exactly their union. Otherwise (its member parts were left out by ``--parts``,
+    ``groups`` does not define it, or the file was edited) it is kept as a plain part: dropping it would lose
+    its vertices.
+    """
+    plain = [k for k in sets if k not in groups]
+    defined = defined if isinstance(defined, dict) else {}
+    derived = set()
+    for g in groups & set(sets):
+        members = defined.get(g)
+        if members == ["all"]:
+            members = plain
+        if (isinstance(members, list) and members and plain
+                and all(isinstance(m, str) and m in plain for m in members)):
+            union = np.unique(np.concatenate([sets[m] for m in members]))
+            if np.array_equal(union, np.unique(sets[g])):
+                derived.add(g)
+    return {k: v for k, v in sets.items() if k not in derived}
 
 
 # -- parts.json (plain) ----------------------------------------------------------------------
@@ -157,12 +235,9 @@ def snake(name: str) -> str:
 def write_meshcapade(annotation: Annotation, path: Path, **options) -> list[Path]:
     """``{camelCaseName: [vertex ids]}`` like ``smplx_vert_segmentation.json``."""
     view = PartView.of(annotation, ExportOptions.of(options))
-    out = {}
-    for n, idx in view.indices().items():
-        key = camel(n)
-        if key in out:
-            raise FacepartError(f"parts '{n}' and another part both become '{key}' in camelCase")
-        out[key] = int_list(idx)
+    indices = view.indices()
+    keys = unique_file_names(indices, f"{path}: Meshcapade keys", make=camel, fold_case=False)
+    out = {keys[n]: int_list(idx) for n, idx in indices.items()}
     write_json_atomic(path, out)
     return [Path(path)]
 
@@ -179,10 +254,13 @@ def is_meshcapade(path: Path) -> bool:
 def read_meshcapade(path: Path, model=None, topology: Fingerprint | None = None, **_) -> Annotation:
     path = Path(path)
     raw = _index_dict(_read_json(path, "a Meshcapade segmentation JSON"), path, "a Meshcapade segmentation")
-    sets = {}
+    sets, keys = {}, {}
     for key, idx in raw.items():
         name = snake(key)
-        sets[name] = np.concatenate([sets[name], idx]) if name in sets else idx
+        if name in sets:
+            raise FacepartError(f"{path}: keys '{keys[name]}' and '{key}' both name the part '{name}'; "
+                                "expected one key per part")
+        sets[name], keys[name] = idx, key
     return annotation_from_sets({k: np.unique(v) for k, v in sets.items()},
                                 reader_fingerprint(path, "Meshcapade segmentation", model, topology), str(path))
 
@@ -224,6 +302,8 @@ def read_csv(path: Path, model=None, topology: Fingerprint | None = None, **_) -
             vertex = int(row[0])
         except ValueError:
             raise FacepartError(f"{path}:{line}: '{row[0]}' is not a vertex index") from None
+        if not -(2 ** 62) < vertex < 2 ** 62:
+            raise FacepartError(f"{path}:{line}: vertex index {row[0][:40]} is far outside any mesh")
         sets.setdefault(row[1].strip(), []).append(vertex)
     return annotation_from_sets({k: np.asarray(v, np.int64) for k, v in sets.items()},
                                 reader_fingerprint(path, "csv", model, topology), str(path))

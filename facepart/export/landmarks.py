@@ -62,7 +62,8 @@ import numpy as np
 
 from ..annotate.landmarks import LandmarkEmbedding, LandmarkSettings, embed_landmarks
 from ..errors import FacepartError
-from ..io_utils import atomic_path, ensure_writable_dir, read_json_file, write_bytes_atomic, write_json_atomic
+from ..io_utils import (atomic_file_set, atomic_path, ensure_writable_dir, read_json_file, write_bytes_atomic,
+                        write_json_atomic)
 from .registry import register
 
 #: FLAME's dynamic embedding: 79 bins of 1 degree (see the module docstring for their yaws).
@@ -151,7 +152,8 @@ def write_flame_npz(emb: LandmarkEmbedding, path, **_) -> list[Path]:
 
 
 def write_flame_pkl(emb: LandmarkEmbedding, path, **_) -> list[Path]:
-    """``flame_static_embedding.pkl`` (+ ``flame_dynamic_embedding.npy`` when a landmark is dynamic)."""
+    """``flame_static_embedding.pkl`` and ``flame_dynamic_embedding.npy``: FLAME_PyTorch loads both (the dynamic
+    one whenever ``use_face_contour``), so the second is written even with no dynamic landmark: 79 empty rows."""
     _require_embedded(emb, "flame-lmk-pkl")
     static_path = _target(path, "flame_static_embedding.pkl")
     if static_path.name == "flame_static_embedding.pkl":
@@ -163,13 +165,12 @@ def write_flame_pkl(emb: LandmarkEmbedding, path, **_) -> list[Path]:
     data = {"lmk_face_idx": emb.triangle[static].astype(np.uint32), "lmk_b_coords": emb.bary[static].astype(np.float64)}
     write_bytes_atomic(static_path, pickle.dumps(data, protocol=2))
     written = [static_path]
-    if len(emb.dynamic_ids):
-        dyn_idx, dyn_b = flame_dynamic_arrays(emb)
-        dyn = {"lmk_face_idx": [row for row in dyn_idx], "lmk_b_coords": [row for row in dyn_b]}
-        with atomic_path(dynamic_path) as tmp:
-            with open(tmp, "wb") as fh:
-                np.save(fh, np.array(dyn, dtype=object), allow_pickle=True)
-        written.append(dynamic_path)
+    dyn_idx, dyn_b = flame_dynamic_arrays(emb)  # (79, D), D = 0 when no landmark is dynamic
+    dyn = {"lmk_face_idx": [row for row in dyn_idx], "lmk_b_coords": [row for row in dyn_b]}
+    with atomic_path(dynamic_path) as tmp:
+        with open(tmp, "wb") as fh:
+            np.save(fh, np.array(dyn, dtype=object), allow_pickle=True)
+    written.append(dynamic_path)
     return written
 
 
@@ -209,6 +210,19 @@ def write_realy(emb: LandmarkEmbedding, path, **_) -> list[Path]:
     return [target]
 
 
+def contour_problem(emb: LandmarkEmbedding) -> str | None:
+    """Why eos-contours cannot be written from ``emb`` (one line), or None when it can."""
+    groups = emb.landmark_set.groups
+    if any(groups[j] == "contour" for j in emb.dynamic_ids):
+        return None
+    name = emb.landmark_set.name
+    if "contour" not in set(groups):
+        return (f"eos-contours: landmark set {name} has no jaw contour points; use a set with contour points "
+                "(--set 68)")
+    return (f"eos-contours: none of the contour landmarks of set {name} was measured to move with yaw (dynamic) "
+            "in these renders; use more --variants or a wider --yaw, or leave out --to eos-contours")
+
+
 def contour_vertices(emb: LandmarkEmbedding, vertices: np.ndarray | None = None) -> dict[str, list[int]]:
     """eos's model contour: per side, the vertices the dynamic contour landmarks take over all yaw bins.
 
@@ -219,8 +233,7 @@ def contour_vertices(emb: LandmarkEmbedding, vertices: np.ndarray | None = None)
     dyn = emb.dynamic_ids
     contour = [k for k, j in enumerate(dyn) if emb.landmark_set.groups[j] == "contour"]
     if not contour:
-        raise FacepartError("eos-contours: no dynamic contour landmark in this embedding (the jaw line must be "
-                            "measured to move with yaw; use a set with contour points, e.g. --set 68)")
+        raise FacepartError(contour_problem(emb))
     pts = emb.point[emb.embedded]
     mid = 0.5 * (pts[:, 0].min() + pts[:, 0].max())
     width = pts[:, 0].max() - pts[:, 0].min()
@@ -276,17 +289,44 @@ def write_landmark_files(emb: LandmarkEmbedding, model, out_dir, formats=DEFAULT
     """Write ``formats`` (registry names of kind ``landmarks``) and ``landmarks.png`` into ``out_dir``."""
     from .registry import get_exporter
 
-    out = ensure_writable_dir(out_dir)
-    exporters = [get_exporter(name, kind="landmarks") for name in dict.fromkeys(formats)]
+    out = Path(out_dir)
+    names = list(dict.fromkeys(formats))
+    exporters = [get_exporter(name, kind="landmarks") for name in names]
+    if "eos-contours" in names and contour_problem(emb):  # before any file is written
+        raise FacepartError(contour_problem(emb))
     written: list[Path] = []
-    for exporter in exporters:
-        written += exporter.write(emb, out, vertices=model.vertices)
-    if figure:
-        from ..annotate.landmark_figure import render_landmark_figure
-        from ..annotate.preview import write_png
+    with atomic_file_set(out) as stage:  # every file or none: a failing format leaves no half-written set
+        for exporter in exporters:
+            written += exporter.write(emb, stage, vertices=model.vertices)
+        if figure:
+            from ..annotate.landmark_figure import render_landmark_figure
+            from ..annotate.preview import write_png
 
-        written.append(write_png(out / "landmarks.png", render_landmark_figure(model, emb, renderer=renderer)))
-    return written
+            written.append(write_png(stage / "landmarks.png", render_landmark_figure(model, emb, renderer=renderer)))
+    return [out / Path(p).name for p in written]
+
+
+def _missing_root(path: Path) -> Path | None:
+    """The outermost folder of ``path`` (itself included) that does not exist yet: what creating it creates."""
+    root = None
+    for p in (path, *path.parents):
+        if p.exists():
+            break
+        root = p
+    return root
+
+
+def _remove_created(path: Path, root: Path | None) -> None:
+    """Remove ``path`` and its parents up to ``root`` (the folders a failed command created) while empty."""
+    p = path
+    while root is not None:
+        try:
+            p.rmdir()
+        except OSError:
+            return
+        if p == root:
+            return
+        p = p.parent
 
 
 def run_landmarks(model, out_dir, detector="mediapipe", landmark_set="68", settings: LandmarkSettings | None = None,
@@ -302,8 +342,13 @@ def run_landmarks(model, out_dir, detector="mediapipe", landmark_set="68", setti
 
     for name in formats:  # unknown names fail before the long run, not after
         get_exporter(name, kind="landmarks")
-    out = ensure_writable_dir(out_dir)
-    settings = settings or LandmarkSettings()
-    with renderer_for(renderer, settings.size) as r:
-        emb = embed_landmarks(model, detector, landmark_set, settings, renderer=r, progress=progress)
-    return emb, write_landmark_files(emb, model, out, formats, figure)
+    created = _missing_root(Path(out_dir))
+    out = ensure_writable_dir(out_dir)  # a typo'd or read-only folder fails before the long run
+    try:
+        settings = settings or LandmarkSettings()
+        with renderer_for(renderer, settings.size) as r:
+            emb = embed_landmarks(model, detector, landmark_set, settings, renderer=r, progress=progress)
+        return emb, write_landmark_files(emb, model, out, formats, figure)
+    except BaseException:
+        _remove_created(out, created)  # no empty output folder left behind by a failed run
+        raise

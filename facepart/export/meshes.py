@@ -7,9 +7,11 @@ colour of its part (the smallest part holding it where parts overlap; grey
 comments, glTF scene ``extras``. The PLY also carries a ``short part``
 vertex property (the part id, -1 = none), which MeshLab shows as a scalar.
 
-``split=True`` gives one mesh per part, its triangles chosen by ``tri_rule``
-(default "majority"): PLY writes a folder of ``<part>.ply`` files (each with an
-``int vertex_id`` property: the vertex's index in the full model); OBJ writes
+``split=True`` gives one mesh per part. PLY writes a folder of ``<part>.ply`` files
+plus a ``split.json`` manifest, as one set: each file holds exactly the part's
+vertices (``int vertex_id`` property: the vertex's index in the full model) and
+the triangles with all three corners in the part (``tri_rule`` "all"). OBJ and
+GLB choose each part's triangles by ``tri_rule`` (default "majority"). OBJ writes
 one file with an ``o <part>`` object per part over the shared vertex list;
 GLB writes one scene with a node per part.
 
@@ -30,8 +32,8 @@ from ..data.annotation import Annotation
 from ..data.parts import KNOWN_COLORS, PAPER_PARTS, UNLABELLED_COLOR
 from ..data.topology import Fingerprint
 from ..errors import FacepartError, require
-from ..io_utils import ensure_writable_dir, write_bytes_atomic
-from .common import check_fingerprint, safe_name, writer_model
+from ..io_utils import atomic_file_set, write_bytes_atomic
+from .common import check_fingerprint, safe_name, unique_file_names, writer_model
 from .options import ExportOptions
 from .view import PartView, annotation_from_sets
 
@@ -102,16 +104,7 @@ def write_ply(annotation: Annotation, path: Path, **options) -> list[Path]:
     opts, model, view = _prepare(annotation, options, "ply")
     path = Path(path)
     if opts.split:
-        folder = ensure_writable_dir(path.with_suffix("") if path.suffix.lower() == ".ply" else path)
-        written = []
-        for name, colour, kept, tri in _part_meshes(view, model.triangles, opts.tri_rule or DEFAULT_TRI_RULE):
-            target = folder / f"{safe_name(name)}.ply"
-            comments = [f"facepart {__version__} part '{quote(name)}' of {quote(model.name)}; vertex_id = index "
-                        "in the full model"]
-            write_bytes_atomic(target, _ply_bytes(model.vertices[kept], np.tile(colour, (len(kept), 1)), tri,
-                                                  comments, vertex_id=kept))
-            written.append(target)
-        return written
+        return _write_ply_split(view, model, path.with_suffix("") if path.suffix.lower() == ".ply" else path, opts)
     labels = view.labels()
     write_bytes_atomic(path, _ply_bytes(model.vertices, _colours(view, labels), model.triangles,
                                         _comments(view, model), part=labels.astype(np.int16)))
@@ -202,6 +195,71 @@ def read_ply(path: Path, model=None, topology: Fingerprint | None = None, **_) -
     return _annotation_from_labels(labels, legend, fingerprint, path)
 
 
+SPLIT_MANIFEST = "split.json"
+SPLIT_FORMAT = "facepart-ply-split"
+
+
+def previous_set(folder: Path, sidecar: str, fmt: str, key: str, suffix: str) -> list[str]:
+    """The file names a previous facepart export of kind ``fmt`` recorded in ``folder/sidecar`` (under ``key``),
+    so that a new export can remove the ones it does not rewrite. Only plain ``*suffix`` names it recorded are
+    returned (never a user's own files); an unreadable or foreign sidecar records nothing."""
+    import json
+
+    try:
+        doc = json.loads((folder / sidecar).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return []
+    if not isinstance(doc, dict) or doc.get("format") != fmt:
+        return []
+    names = doc.get(key)
+    names = list(names.values()) if isinstance(names, dict) else names
+    if not isinstance(names, list):
+        return []
+    return [n for n in names if isinstance(n, str) and n.endswith(suffix) and "/" not in n and "\\" not in n
+            and n not in (".", "..") and not n.startswith(".")]
+
+
+def _write_ply_split(view: PartView, model, folder: Path, opts) -> list[Path]:
+    """One ``<part>.ply`` per part, written as one set with a ``split.json`` manifest.
+
+    Each file holds exactly the part's vertices (``vertex_id`` = their sorted indices in the full model, all in
+    the part's colour) and the triangles whose three corners are all in the part: the only faces that can be
+    written over those vertices. A part vertex in no such triangle stays as a lone point, so ``vertex_id`` is
+    always the part's vertex set. That is ``--tri-rule all``; "any" and "majority" would need vertices of other
+    parts and are refused. A re-export removes the part files the previous manifest lists and the new set
+    lacks; other files in the folder are left alone.
+    """
+    import json
+
+    if opts.tri_rule not in (None, "all"):
+        raise FacepartError(f"ply --split writes each part's own vertices, so its faces follow --tri-rule all; "
+                            f"got --tri-rule {opts.tri_rule}")
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise FacepartError(f"{folder}: expected a folder for the split PLY files, found a file")
+    files = unique_file_names(view.names, f"{folder}: ply --split file names")
+    files = {n: f"{stem}.ply" for n, stem in files.items()}
+    if SPLIT_MANIFEST.lower() in {f.lower() for f in files.values()}:
+        raise FacepartError(f"{folder}: a part name would overwrite the manifest {SPLIT_MANIFEST}")
+    triangles = np.asarray(model.triangles, np.int64)
+    inside = view.member[triangles].all(axis=1)  # (F, P): every corner in the part
+    previous = previous_set(folder, SPLIT_MANIFEST, SPLIT_FORMAT, "files", ".ply")
+    with atomic_file_set(folder, members=previous) as stage:
+        for i, name in enumerate(view.names):
+            kept = np.flatnonzero(view.member[:, i])
+            new = np.full(view.n_vertices, -1, np.int64)
+            new[kept] = np.arange(len(kept))
+            tri = new[triangles[inside[:, i]]].reshape(-1, 3)
+            comments = [f"facepart {__version__} part '{quote(name)}' of {quote(model.name)}; vertex_id = index "
+                        "in the full model"]
+            (stage / files[name]).write_bytes(_ply_bytes(model.vertices[kept], np.tile(view.colors[i], (len(kept), 1)),
+                                                         tri, comments, vertex_id=kept))
+        (stage / SPLIT_MANIFEST).write_text(json.dumps({
+            "format": SPLIT_FORMAT, "files": files, "tri_rule": "all", "rule": view.rule,
+            "topology": model.fingerprint.as_dict(), "facepart_version": __version__}, indent=1) + "\n")
+    return [folder / files[n] for n in view.names] + [folder / SPLIT_MANIFEST]
+
+
 def is_ply(path: Path) -> bool:
     return path.suffix.lower() == ".ply" and path.is_file()
 
@@ -221,9 +279,10 @@ def write_obj(annotation: Annotation, path: Path, **options) -> list[Path]:
         buf.write("# facepart-split: one object per part\n")
     np.savetxt(buf, np.hstack([model.vertices.astype(np.float64), colours]), fmt="v %.7g %.7g %.7g %.6f %.6f %.6f")
     if opts.split:
+        objects = unique_file_names(view.names, f"{path}: OBJ object names", fold_case=False)
         member = view.triangle_member(model.triangles, opts.tri_rule or DEFAULT_TRI_RULE)
         for i, name in enumerate(view.names):
-            buf.write(f"o {safe_name(name)}\n")
+            buf.write(f"o {objects[name]}\n")
             np.savetxt(buf, model.triangles[member[:, i]] + 1, fmt="f %d %d %d")
     else:
         buf.write(f"o {safe_name(model.name)}\n")
@@ -265,12 +324,13 @@ def write_glb(annotation: Annotation, path: Path, **options) -> list[Path]:
     path = Path(path)
     scene = trimesh.Scene()
     if opts.split:
+        nodes = unique_file_names(view.names, f"{path}: glb node names", fold_case=False)
         for name, colour, kept, tri in _part_meshes(view, model.triangles, opts.tri_rule or DEFAULT_TRI_RULE):
             if not len(tri):
                 continue
             mesh = trimesh.Trimesh(model.vertices[kept], tri, vertex_colors=np.tile([*colour, 255], (len(kept), 1)),
                                    process=False)
-            scene.add_geometry(mesh, geom_name=safe_name(name), node_name=safe_name(name))
+            scene.add_geometry(mesh, geom_name=nodes[name], node_name=nodes[name])
     else:
         labels = view.labels()
         rgba = np.hstack([_colours(view, labels), np.full((len(labels), 1), 255, np.uint8)])

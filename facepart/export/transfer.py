@@ -33,6 +33,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import math
+
 import numpy as np
 
 from ..data.annotation import Annotation
@@ -124,8 +126,24 @@ def smooth_labels(labels: np.ndarray, n_vertices: int, triangles: np.ndarray, n_
         counts = np.asarray(adj @ onehot)  # (V, L) neighbours per label
         top = counts.argmax(axis=1)
         flip = (top != out) & (counts[np.arange(n_vertices), top] > SMOOTH_SHARE * degree)
+        if not flip.any():  # a fixed point: further rounds change nothing
+            break
         out = np.where(flip, top, out)
     return out
+
+
+def check_transfer_options(smooth_rings: int = 1, max_median_mm: float | None = None,
+                           max_distance_mm: float | None = None) -> None:
+    """One line naming the option unless ``--smooth`` is a whole number >= 0 and ``--max-median`` and
+    ``--max-distance`` (mm) are finite and > 0 (None: their defaults)."""
+    from ..annotate.settings import check_int_option
+
+    check_int_option(smooth_rings, "smooth", 0)
+    for name, value in (("max-median", max_median_mm), ("max-distance", max_distance_mm)):
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+            raise FacepartError(f"--{name} must be a finite distance in mm greater than 0, got {value}")
 
 
 def _check_frame(median: float, p95: float, max_median_mm: float, source, target, align: str) -> None:
@@ -149,6 +167,7 @@ def transfer_by_surface(annotation: Annotation, source, target, *, smooth_rings:
         max_distance_mm: target vertices farther than this get no label (default: max(10 mm, 10 x median)).
         align: "none", or "landmarks" (similarity fit of the 68 landmarks first).
     """
+    check_transfer_options(smooth_rings, max_median_mm, max_distance_mm)
     annotation.check_topology(source.fingerprint, f"the source model {source.name}")
     notes = []
     points = target.vertices.astype(np.float64)

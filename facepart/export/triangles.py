@@ -32,7 +32,7 @@ from ..data.formats.safe_pickle import load_npy
 from ..data.topology import Fingerprint
 from ..errors import FacepartError
 from ..io_utils import atomic_path
-from .common import check_fingerprint, npz_format, safe_name, writer_model
+from .common import check_fingerprint, index_array, npz_format, safe_name, writer_model
 from .options import ExportOptions
 from .view import PartView, annotation_from_sets
 
@@ -105,7 +105,7 @@ def read_tri(path: Path, model=None, topology: Fingerprint | None = None, **_) -
         if not isinstance(data, dict) or not all(isinstance(v, np.ndarray) for v in data.values()):
             raise FacepartError(f"{path}: expected a pickled dict of part name -> triangle ids")
         names, rule = [str(k) for k in data], DEFAULT_TRI_RULE
-        tri_sets = [np.asarray(v, np.int64).ravel() for v in data.values()]
+        tri_sets = [index_array(v, str(path), str(k)) for k, v in data.items()]
         fingerprint = model.fingerprint
     else:
         try:
@@ -114,7 +114,7 @@ def read_tri(path: Path, model=None, topology: Fingerprint | None = None, **_) -
                     raise FacepartError(f"{path}: not a facepart triangle-parts file")
                 names = [str(x) for x in data["part_names"]]
                 rule = str(data["tri_rule"])
-                tri_sets = [data["tri_" + safe_name(nm)].astype(np.int64) for nm in names]
+                tri_sets = [index_array(data["tri_" + safe_name(nm)], str(path), nm) for nm in names]
                 found = Fingerprint.from_dict(data, str(path))
         except FacepartError:
             raise

@@ -23,6 +23,7 @@ the masks cannot tell them apart.
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -31,8 +32,8 @@ import numpy as np
 from ..data.annotation import Annotation
 from ..data.topology import Fingerprint
 from ..errors import FacepartError
-from ..io_utils import ensure_writable_dir, read_json_file, write_bytes_atomic, write_json_atomic
-from .common import check_fingerprint, safe_name, writer_model
+from ..io_utils import atomic_file_set, read_json_file
+from .common import check_fingerprint, file_fingerprint, unique_file_names, writer_model
 from .options import ExportOptions
 from .view import PartView, annotation_from_sets
 
@@ -111,28 +112,50 @@ def write_uvmask(annotation: Annotation, path: Path, **options) -> list[Path]:
     dropped = int((seams & member.any(axis=(1, 2))).sum())
     if dropped:
         opts.note(f"uvmask: {dropped} labelled triangles cut by texture seams left out")
-    folder = ensure_writable_dir(Path(path))
-    written = []
-    for tile in tiles:
-        in_tile = kept & (tile_of == tile).all(axis=1)
-        local = uv[tri[in_tile]] - np.array(tile, np.float64)  # (M, 3, 2)
-        suffix = ".png" if len(tiles) == 1 else f".{udim(*tile)}.png"
-        for i, name in enumerate(view.names):
-            mask = _fill(size, part_polygons(local, member[in_tile, :, i]))
-            target = folder / f"{safe_name(name)}{suffix}"
-            ok, buf = cv2.imencode(".png", mask)
-            if not ok:
-                raise FacepartError(f"{target}: could not encode the mask as PNG")
-            write_bytes_atomic(target, buf.tobytes())
-            written.append(target)
+    folder = Path(path)
+    if folder.exists() and not folder.is_dir():
+        raise FacepartError(f"{folder}: expected a folder for the UV masks, found a file")
+    stems = unique_file_names(view.names, f"{folder}: uvmask file names")
+    names = []
+    with atomic_file_set(folder, members=_previous_masks(folder)) as stage:
+        for tile in tiles:
+            in_tile = kept & (tile_of == tile).all(axis=1)
+            local = uv[tri[in_tile]] - np.array(tile, np.float64)  # (M, 3, 2)
+            suffix = ".png" if len(tiles) == 1 else f".{udim(*tile)}.png"
+            for i, name in enumerate(view.names):
+                mask = _fill(size, part_polygons(local, member[in_tile, :, i]))
+                file = f"{stems[name]}{suffix}"
+                ok, buf = cv2.imencode(".png", mask)
+                if not ok:
+                    raise FacepartError(f"{folder / file}: could not encode the mask as PNG")
+                (stage / file).write_bytes(buf.tobytes())
+                names.append(file)
+        (stage / SIDECAR).write_text(json.dumps({
+            "format": "facepart-uvmask", "size": size, "tiles": [udim(*t) for t in tiles], "rule": view.rule,
+            "parts": stems, "topology": view.fingerprint.as_dict(),
+            "row0": "v = 1", "threshold": "barycentric part indicator >= 0.5"}, indent=1) + "\n")
     if len(tiles) == 1 and tiles[0] != (0, 0):
         opts.note(f"uvmask: all labelled triangles lie in UDIM tile {udim(*tiles[0])}")
-    write_json_atomic(folder / SIDECAR, {
-        "format": "facepart-uvmask", "size": size, "tiles": [udim(*t) for t in tiles], "rule": view.rule,
-        "parts": {n: f"{safe_name(n)}" for n in view.names}, "topology": view.fingerprint.as_dict(),
-        "row0": "v = 1", "threshold": "barycentric part indicator >= 0.5"}, indent=1)
-    written.append(folder / SIDECAR)
-    return written
+    return [folder / n for n in names] + [folder / SIDECAR]
+
+
+def _previous_masks(folder: Path) -> list[str]:
+    """The mask files a previous uvmask export recorded in ``folder/uvmask.json`` (its parts x tiles), so that a
+    re-export removes the ones it does not rewrite; files the sidecar does not name are never touched."""
+    try:
+        meta = json.loads((folder / SIDECAR).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return []
+    if not isinstance(meta, dict) or meta.get("format") != "facepart-uvmask" or not isinstance(
+            meta.get("parts"), dict):
+        return []
+    tiles = meta.get("tiles") if isinstance(meta.get("tiles"), list) else [1001]
+    tiles = [t for t in tiles if isinstance(t, int) and not isinstance(t, bool)]
+    stems = [s for s in meta["parts"].values()
+             if isinstance(s, str) and s and "/" not in s and "\\" not in s and not s.startswith(".")]
+    if len(tiles) <= 1:
+        return [f"{s}.png" for s in stems]
+    return [f"{s}.{t}.png" for s in stems for t in tiles]
 
 
 def is_uvmask(path: Path) -> bool:
@@ -153,9 +176,16 @@ def read_uvmask(path: Path, model=None, topology: Fingerprint | None = None, **_
             raise FacepartError(f"{path / SIDECAR}: expected a JSON object (the UV masks' topology and tiles)")
         topo = meta.get("topology") or {}
         if topo:
-            check_fingerprint(Fingerprint.from_dict(topo, str(path / SIDECAR)), path, model, topology)
+            check_fingerprint(file_fingerprint(topo, str(path / SIDECAR)), path, model, topology)
     tiles = meta.get("tiles") or [1001]
-    names = list((meta.get("parts") or {}).items()) or [(f.stem, f.stem) for f in sorted(path.glob("*.png"))
+    if not isinstance(tiles, list) or not all(isinstance(t, int) and not isinstance(t, bool) and 1001 <= t <= 9999
+                                              for t in tiles):
+        raise FacepartError(f"{path / SIDECAR}: 'tiles' must be a list of UDIM numbers (1001..9999)")
+    parts = meta.get("parts") or {}
+    if not isinstance(parts, dict) or not all(
+            isinstance(s, str) and s and s == Path(s).name and not s.startswith(".") for s in parts.values()):
+        raise FacepartError(f"{path / SIDECAR}: 'parts' must map part names to mask file names in the folder")
+    names = list(parts.items()) or [(f.stem, f.stem) for f in sorted(path.glob("*.png"))
                                                          if not re.search(r"\.\d{4}$", f.stem)]
     if not names:
         raise FacepartError(f"{path}: no <part>.png masks in the folder")
