@@ -255,6 +255,90 @@ def annotate_shard(model: FaceModel, segmenter: PartSegmenter, settings: Annotat
     return path
 
 
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _check_shard_header(path, header: dict) -> tuple[int, int, int]:
+    """(i, n, variants) of a shard's header; a one-line error naming ``path`` when a field is not what
+    :func:`annotate_shard` writes."""
+    from .annotate.settings import MAX_VARIANTS
+
+    settings = header["settings"]
+    variants = settings.get("variants") if isinstance(settings, dict) else None
+    if not (_is_int(variants) and 1 <= variants <= MAX_VARIANTS):
+        raise FacepartError(f"{path}: shard header 'settings.variants' must be an integer 1..{MAX_VARIANTS}, "
+                            f"got {variants!r:.60}")
+    shard = header["shard"]  # N may exceed the variants (`annotate --shard 1/2 --variants 1`: an empty shard)
+    if not (isinstance(shard, list) and len(shard) == 2 and all(map(_is_int, shard))
+            and 0 <= shard[0] < shard[1] <= MAX_VARIANTS):
+        raise FacepartError(f"{path}: shard header 'shard' must be [I, N] with 0 <= I < N <= {MAX_VARIANTS}, "
+                            f"got {shard!r:.60}")
+    parts = header.get("parts")
+    if not (isinstance(parts, list) and parts and all(isinstance(p, str) and p for p in parts)):
+        raise FacepartError(f"{path}: shard header 'parts' must be a non-empty list of part names, "
+                            f"got {parts!r:.60}")
+    for field in ("key", "segmenter"):
+        if not isinstance(header.get(field), str):
+            raise FacepartError(f"{path}: shard header '{field}' must be a string, got {header.get(field)!r:.60}")
+    if not isinstance(header.get("fingerprint"), dict):
+        raise FacepartError(f"{path}: shard header 'fingerprint' must be a JSON object")
+    return shard[0], shard[1], variants
+
+
+def _check_same_run(path, header: dict, counts: tuple[int, int], first_path, first: dict,
+                    first_counts: tuple[int, int]) -> None:
+    """A one-line error naming ``path`` when its shard is not of the same run as the first shard's."""
+    (n, variants), (n0, variants0) = counts, first_counts
+    if n != n0:
+        what = f"it is one of {n} shards, {first_path} one of {n0}"
+    elif variants != variants0:
+        what = f"its run has {variants} variants, that of {first_path} {variants0}"
+    elif header["key"] != first["key"]:
+        what = f"run key {header['key']} vs {first['key']} of {first_path}"
+    else:
+        diff = [f for f in ("settings", "parts", "segmenter", "fingerprint") if header.get(f) != first.get(f)]
+        if not diff:
+            return
+        what = f"its {', '.join(diff)} differ from those of {first_path}"
+    raise FacepartError(f"{path}: this and {first_path} are shards of different runs ({what}): merge only the "
+                        "shards of one `annotate --shard I/N` command")
+
+
+def _missing_root(path: Path) -> Path | None:
+    """The outermost folder of ``path`` (itself included) that does not exist yet: what creating it creates."""
+    root = None
+    for p in (path, *path.parents):
+        if p.exists():
+            break
+        root = p
+    return root
+
+
+def _remove_created(path: Path, root: Path | None) -> None:
+    """Remove ``path`` and its parents up to ``root`` (the folders a failed command created) while empty."""
+    p = path
+    while root is not None:
+        try:
+            p.rmdir()
+        except OSError:
+            return
+        if p == root:
+            return
+        p = p.parent
+
+
+def _write_merged(out: Path, ann: Annotation, model: FaceModel | None) -> list[Path]:
+    """write_run_files into ``out``; a folder this call created is removed again when nothing could be written."""
+    created = _missing_root(out)
+    try:
+        return write_run_files(ensure_writable_dir(out), ann, model)
+    except BaseException:
+        _remove_created(out, created)
+        raise
+
+
 def merge_shards(paths: Sequence[str | Path], model: FaceModel, out: str | Path | None = None,
                  preview: bool = True) -> RunResult:
     """Sum the shards of one run into its annotation (the same, bit for bit, as the unsharded run's)."""
@@ -262,42 +346,53 @@ def merge_shards(paths: Sequence[str | Path], model: FaceModel, out: str | Path 
 
     if not paths:
         raise FacepartError("merge needs at least one shard file")
-    headers, views, keys = [], {}, set()
+    headers, shards, by_index = [], [], {}
     for path in paths:
         header, part = read_votes(path)
         if "shard" not in header or "settings" not in header:
             raise FacepartError(f"{path}: not a shard (a checkpoint file?)")
+        i, n, variants = _check_shard_header(path, header)
+        if headers:
+            _check_same_run(path, header, (n, variants), paths[0], headers[0], shards[0][1:3])
+        if i in by_index:
+            raise FacepartError(f"{path}: shard {i}/{n} given twice (also {by_index[i]}): merge each shard once")
+        allowed = range(i, variants, n)
+        bad = [v.index for v in part if v.index not in allowed]
+        if bad or len({v.index for v in part}) != len(part):
+            raise FacepartError(f"{path}: shard {i}/{n} holds views other than its variants {i}, {i + n}, ... "
+                                f"below {variants} (e.g. {bad[0] if bad else 'a repeated one'}): a damaged shard")
+        by_index[i] = path
         headers.append(header)
-        keys.add(header["key"])
-        for v in part:
-            views[v.index] = v
-    if len(keys) != 1:
-        raise FacepartError(f"the shards come from different runs (run keys {', '.join(sorted(keys))}): "
-                            "merge only shards of one command")
+        shards.append((i, n, variants, part))
     first = headers[0]
+    _, n, variants, _ = shards[0]
+    missing = sorted(set(range(n)) - set(by_index))
+    if missing:
+        shown = ", ".join(f"{i}/{n}" for i in missing[:10]) + (f" and {len(missing) - 10} more" if len(missing) > 10
+                                                               else "")
+        raise FacepartError(f"shard{'s' if len(missing) > 1 else ''} {shown} of the run of {paths[0]} "
+                            f"{'are' if len(missing) > 1 else 'is'} missing: merge needs all {n} shards of one run")
+    views = {v.index: v for *_, part in shards for v in part}
     try:
         model.fingerprint.check_matches(type(model.fingerprint)(**first["fingerprint"]), f"model {model.name}",
                                         f"the shards ({paths[0]})")
         settings = AnnotateSettings.from_dict(first["settings"])
+        parts = PartTable.from_names(first["parts"])
     except (TypeError, KeyError) as exc:
         raise FacepartError(f"{paths[0]}: incomplete shard header ({exc})") from None
+    except FacepartError as exc:
+        raise FacepartError(f"{paths[0]}: bad shard header: {exc}") from None
     if run_key(model, settings, first["segmenter"], make_scene_mask(model, settings)) != first["key"]:
         raise FacepartError(f"{paths[0]}: the shards were voted with model {model.name} other than as loaded here "
                             "(another shape, unit, loader option or texture, or a --vertex-mask, which merge does "
                             "not take): merging them would not give the unsharded run's annotation")
-    n = first["shard"][1]
-    have = sorted({h["shard"][0] for h in headers})
-    if have != list(range(n)):
-        missing = sorted(set(range(n)) - set(have))
-        raise FacepartError(f"shards {', '.join(f'{i}/{n}' for i in missing)} are missing; merge needs all {n}")
-    parts = PartTable.from_names(first["parts"])
     ordered = [views[i] for i in sorted(views)]
     t0 = time.perf_counter()
     ann, _ = build_annotation(model, parts, ordered, settings, first["segmenter"])
     ann.settings["run_key"] = first["key"]
     ann.settings["merged_shards"] = n
     ann.settings["convergence"] = convergence(ordered, ann.labels, len(parts))
-    files = write_run_files(ensure_writable_dir(out), ann, model if preview else None) if out is not None else []
+    files = _write_merged(Path(out), ann, model if preview else None) if out is not None else []
     skipped = sum(v.status != VOTED for v in ordered)
     stats = RunStats(len(ordered), skipped, 0, time.perf_counter() - t0, 0.0, 1)
     return RunResult(ann, stats, None, None, None, "", files, [])

@@ -350,3 +350,24 @@ def test_cli_says_in_one_line_when_no_render_shows_a_face(tmp_path):
 def test_cli_rejects_an_unknown_format_before_rendering(tmp_path):
     r = _cli("demo", "--out", tmp_path / "out", "--variants", 2, "--to", "nonsense")
     assert r.returncode == 1 and "unknown landmarks format 'nonsense'" in r.stderr and "landmarks:" not in r.stderr
+
+
+def test_cli_checks_eos_contours_before_writing_and_always_writes_flames_dynamic_file(tmp_path):
+    pytest.importorskip("mediapipe")
+    few = ("--variants", 8, "--size", 256, "--held-out", 2, "--to", "flame-lmk-pkl")  # too few for a dynamic jaw
+    r = _cli("demo", "--out", tmp_path / "new" / "out", *few, "--to", "eos-contours")
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    error = r.stderr.strip().splitlines()[-1]
+    assert "measured to move with yaw" in error and "--set 68" not in error, error
+    assert not (tmp_path / "new").exists()  # no half-written set, no empty folder
+    ok = _cli("demo", "--out", tmp_path / "ok", *few)
+    assert ok.returncode == 0, ok.stderr[-2000:]
+    conture = np.load(tmp_path / "ok" / "flame_dynamic_embedding.npy", allow_pickle=True, encoding="latin1")[()]
+    assert np.array(conture["lmk_face_idx"]).shape == (79, 0)  # no dynamic landmark: 79 empty bins
+    assert (tmp_path / "ok" / "landmarks.png").is_file()
+
+
+@pytest.mark.parametrize("width", [1e-9, 0.0, -5.0])
+def test_a_yaw_bin_narrower_than_a_tenth_of_a_degree_is_refused(width):
+    with pytest.raises(FacepartError, match="--bin-width must be between 0.1 and 180"):
+        LandmarkSettings(bin_width=width)

@@ -68,3 +68,42 @@ def test_a_checkpoint_of_another_shape_of_the_same_mesh_is_not_resumed(demo_mode
     assert again.stats.resumed_from == 4  # the same model: every view from the checkpoint
     turned = annotate(_changed(demo_model, "turned"), oracle, settings, checkpoint=tmp_path / "checkpoint")
     assert turned.stats.resumed_from == 0  # the views of the other pose are computed, not reused
+
+
+@pytest.fixture(scope="module")
+def shards(demo_model, demo_truth, tmp_path_factory):
+    """Shards 0/2 and 1/2 of one run, 1/3 of the same run cut in three, 1/2 of a run with 6 variants."""
+    from facepart.data.parts import PartTable
+    from facepart.segmenters.oracle import OracleSegmenter
+    from facepart.workflow import annotate_shard
+
+    oracle = OracleSegmenter(demo_truth, PartTable.paper())
+    root = tmp_path_factory.mktemp("shards")
+    run = lambda shard, variants=4: annotate_shard(demo_model, oracle, AnnotateSettings(variants=variants, size=32),
+                                                   shard, root / f"v{variants}")
+    return {"0/2": run((0, 2)), "1/2": run((1, 2)), "1/3": run((1, 3)), "1/2 of 6": run((1, 2), 6)}
+
+
+@pytest.mark.parametrize("pair, says", [(("0/2", "1/3"), "one of 3 shards"), (("0/2", "1/2 of 6"), "6 variants"),
+                                        (("0/2", "0/2"), "given twice"), (("0/2",), "1/2 of the run")])
+def test_merge_takes_only_every_shard_of_one_run_once(demo_model, shards, tmp_path, pair, says):
+    from facepart.errors import FacepartError
+    from facepart.workflow import merge_shards
+
+    with pytest.raises(FacepartError, match=says):
+        merge_shards([shards[s] for s in pair], demo_model, tmp_path / "out", preview=False)
+    assert not (tmp_path / "out").exists()  # no empty output folder left behind
+    assert merge_shards([shards["0/2"], shards["1/2"]], demo_model, tmp_path / "ok", preview=False).files
+
+
+@pytest.mark.parametrize("field, value, says", [("shard", "abc", "'shard' must be"), ("shard", [0, 10**12], "'shard'"),
+                                                ("parts", "abc", "'parts' must be"), ("shard", [0, 0], "'shard'")])
+def test_merge_names_the_shard_whose_header_is_bad(demo_model, shards, tmp_path, field, value, says):
+    from facepart.annotate.store import read_votes, write_votes
+    from facepart.errors import FacepartError
+    from facepart.workflow import merge_shards
+
+    header, views = read_votes(shards["0/2"])
+    bad = write_votes(tmp_path / "bad.npz", header["key"], views, {**header, field: value})
+    with pytest.raises(FacepartError, match=f"bad.npz: .*{says}"):
+        merge_shards([bad, shards["1/2"]], demo_model, tmp_path / "out")

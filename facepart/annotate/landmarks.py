@@ -47,6 +47,10 @@ MM = 1000.0  # metres -> millimetres
 MIN_QUARTER_VIEWS = 5  # inlier views a quarter of the yaw range needs to show a yaw dependence
 
 
+#: The finest yaw bin (degrees): finer bins hold no views of their own and only cost memory.
+MIN_BIN_WIDTH = 0.1
+
+
 @dataclass(frozen=True)
 class LandmarkSettings:
     """Settings of one landmark embedding (everything that changes its result).
@@ -81,8 +85,9 @@ class LandmarkSettings:
         for name in ("yaw", "pitch", "roll"):
             if not 0 <= getattr(self, name) <= 90:
                 raise FacepartError(f"--{name} must be between 0 and 90 degrees, got {getattr(self, name):g}")
-        if not 0 < self.bin_width <= 180:
-            raise FacepartError(f"--bin-width must be more than 0 and at most 180 degrees, got {self.bin_width:g}")
+        if not MIN_BIN_WIDTH <= self.bin_width <= 180:
+            raise FacepartError(f"--bin-width must be between {MIN_BIN_WIDTH:g} and 180 degrees, "
+                                f"got {self.bin_width:g}")
 
     def sampling(self) -> SamplingSettings:
         """The variant sampling: the model's identities, pose in the ranges, neutral unless ``expressions``."""

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import click
 
 from .. import __version__
 from ..annotate.settings import DEFAULT_CONTRAST, DEFAULT_SMOOTH, DEFAULT_YAW, RULES, VIEW_WEIGHTS, VOTE_MODES
+from ..errors import FacepartError
 from ..renderers.base import DEFAULT_RENDERER, RENDERERS
 from ..segmenters import MEDIAPIPE_YAW_RANGE, ORACLE_NOISE, SEGMENTER_SPECS
 from . import main
@@ -199,6 +201,7 @@ def render(model, out_dir, variants, size, seed, yaw, model_args):
     from ..io_utils import ensure_writable_dir
     from ..renderers.base import renderer_for
 
+    _check_yaw(yaw)
     settings = AnnotateSettings(variants=variants, size=size, seed=seed, sampling=sampling_for(None, yaw))
     out = ensure_writable_dir(out_dir)
     face = _load(model, model_args)
@@ -212,6 +215,22 @@ def render(model, out_dir, variants, size, seed, yaw, model_args):
                f"left/right calibration) into {out}/images; manifest: {manifest}.\n"
                f"Next: write label PNGs to {out}/masks/ (same names) and the label table to {out}/labels.yaml, "
                f"then: facepart vote {model} --masks {out} --out RESULT")
+
+
+def _check_yaw(yaw: float | None) -> None:
+    """--yaw is a range +-degrees: one line unless it is a finite angle in 0..180 (None: the default)."""
+    if yaw is not None and not 0 <= yaw <= 180:  # NaN fails too
+        raise FacepartError(f"--yaw must be a finite angle within 0..180 degrees (the range is +-YAW), got {yaw:g}")
+
+
+def _check_mask_pngs(masks_dir) -> None:
+    """One line when ``masks_dir/masks`` holds no .png label map (an empty folder, only .jpg files)."""
+    from ..segmenters.masks import MASKS_DIR
+
+    masks = Path(masks_dir) / MASKS_DIR
+    if not masks.is_dir() or not any(p.is_file() for p in masks.glob("*.png")):
+        raise FacepartError(f"{masks}: no mask PNGs found; expected your parser's one-channel label maps there as "
+                            f"PNGs named like the renders in {Path(masks_dir) / 'images'} (000000.png, ...)")
 
 
 @main.command()
@@ -235,6 +254,7 @@ def vote(model, masks_dir, out_dir, vertex_mask, preview, parser_args, model_arg
 
     quality = _quality_settings(quality)
     AnnotateSettings(**quality)  # checked before the output folder is made and the model is loaded
+    _check_mask_pngs(masks_dir)
     out = ensure_writable_dir(out_dir)
     face = _load(model, model_args)
     _apply_vertex_mask(face, vertex_mask)
@@ -260,10 +280,8 @@ def vote(model, masks_dir, out_dir, vertex_mask, preview, parser_args, model_arg
 @_model_options
 def merge(shards, model_spec, out_dir, preview, model_args):
     """Sum the SHARDS of one `annotate --shard I/N` run into its annotation (the same as one unsharded run)."""
-    from ..io_utils import ensure_writable_dir
     from ..workflow import merge_shards
 
-    out = ensure_writable_dir(out_dir)
     face = _load(model_spec, model_args)
-    result = merge_shards(shards, face, out, preview=preview)
+    result = merge_shards(shards, face, out_dir, preview=preview)  # creates out_dir only once the shards pass
     click.echo("\n".join(result.summary_lines(face.name)))

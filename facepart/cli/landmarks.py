@@ -21,7 +21,7 @@ from .options import _load, _model_options, _progress_bar
 @click.option("--variants", type=int, default=200, show_default=True, help="Renders used for the embedding.")
 @click.option("--yaw", type=float, default=40.0, show_default=True, help="Yaw range +-degrees of the renders.")
 @click.option("--bin-width", type=float, default=5.0, show_default=True,
-              help="Yaw bin of the dynamic (contour) embedding, degrees.")
+              help="Yaw bin of the dynamic (contour) embedding, degrees (0.1..180).")
 @click.option("--size", type=int, default=512, show_default=True, help="Render size in pixels (square).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the variants.")
 @click.option("--expressions/--no-expressions", default=False, show_default=True,
