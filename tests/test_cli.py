@@ -56,6 +56,9 @@ def test_bad_input_fails_in_one_line(tmp_path):
     _one_line_failure(facepart("annotate", "demo", "--out", blocker / "sub"), "a_file")
     _one_line_failure(facepart("annotate", "demo", "--out", "/proc/facepart-out"), "/proc/facepart-out")
     _one_line_failure(facepart("annotate", "demo", "--out", out, "--variants", 0), "--variants")
+    for command in ("annotate", "render"):  # a negative range is refused by both, not read as +-5 by one
+        _one_line_failure(facepart(command, "demo", "--out", tmp_path / "yaw", "--yaw", -5), "--yaw", "0..180")
+    assert not (tmp_path / "yaw").exists()
     _one_line_failure(facepart("info", tmp_path / "notes.txt"), "unknown model format")
 
 

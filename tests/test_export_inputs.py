@@ -108,6 +108,34 @@ def test_tri_float_ids_are_refused(tmp_path, demo_ann, demo_model):
     refused(path, "non-integer", model=demo_model)
 
 
+def test_tri_unknown_rule_is_refused_not_read_as_majority(tmp_path, demo_ann, demo_model):
+    path = tmp_path / "t.npz"
+    export(demo_ann, "tri", path, model=demo_model, tri_rule="all")
+    assert read_annotation(path, model=demo_model).settings["tri_rule"] == "all"
+    with np.load(path) as data:
+        arrays = dict(data)
+    arrays["tri_rule"] = np.array("mostly")
+    np.savez(path, **arrays)
+    refused(path, "tri_rule 'mostly'", model=demo_model)
+
+
+def test_model_options_without_model_are_refused_not_ignored(tmp_path, demo_ann):
+    from click.testing import CliRunner
+
+    from facepart.cli import main
+
+    path = tmp_path / "parts.facepart.json"
+    export(demo_ann, "json", path)
+    for flags in (["--format", "bogus"], ["--unit", "mm"], ["-O", "topology=53215"]):
+        result = CliRunner().invoke(main, ["export", str(path), "--to", "csv", "--out", str(tmp_path / "p.csv"),
+                                           *flags])
+        assert result.exit_code == 1 and "give --model MODEL" in result.output, (flags, result.output)
+        assert not (tmp_path / "p.csv").exists()
+    result = CliRunner().invoke(main, ["export", str(path), "--to", "csv", "--out", str(tmp_path / "p.csv"),
+                                       "--model", "demo", "--format", "bogus"])
+    assert result.exit_code == 1 and "unknown format 'bogus'" in result.output
+
+
 def colliding(demo_ann, first="a b", second="a_b"):
     member = demo_ann.membership()
     return annotation_from_sets({first: np.flatnonzero(member[:, 0]), second: np.flatnonzero(member[:, 1])},

@@ -200,6 +200,11 @@ def test_transfer_via_an_index_map(ict_model, ict_annotation, tmp_path):
                  "--out", tmp_path / "dst")
     assert result.exit_code == 0, result.output
     assert (load_annotation(tmp_path / "dst").labels == labels[:n]).all()
+    for flags in (["--smooth", "3"], ["--align", "landmarks", "--max-distance", "2"]):
+        result = run("transfer", tmp_path / "src", "--to", child, "--unit", "m", "--via", index_map,
+                     "--out", tmp_path / "dst2", *flags)
+        assert result.exit_code == 1 and "with --via the index map decides" in result.output, result.output
+        assert flags[0] in result.output and not (tmp_path / "dst2").exists()
 
 
 def test_landmark_alignment_rescues_a_moved_copy(ict_model, ict_annotation):

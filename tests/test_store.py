@@ -107,3 +107,17 @@ def test_merge_names_the_shard_whose_header_is_bad(demo_model, shards, tmp_path,
     bad = write_votes(tmp_path / "bad.npz", header["key"], views, {**header, field: value})
     with pytest.raises(FacepartError, match=f"bad.npz: .*{says}"):
         merge_shards([bad, shards["1/2"]], demo_model, tmp_path / "out")
+
+
+def test_a_shard_whose_voting_view_claims_another_status_is_refused(demo_model, shards, tmp_path):
+    """A view that carries votes must say it voted: otherwise its votes would count while the run reports
+    it as skipped (the summary's parsed-views figure would be wrong)."""
+    from facepart.annotate.store import read_votes, write_votes
+    from facepart.errors import FacepartError
+    from facepart.workflow import merge_shards
+
+    header, views = read_votes(shards["0/2"])
+    views[0] = views[0]._replace(status="garbage")
+    bad = write_votes(tmp_path / "bad.npz", header["key"], views, header)
+    with pytest.raises(FacepartError, match="bad.npz: .*status 'garbage'.* carries votes"):
+        merge_shards([bad, shards["1/2"]], demo_model, tmp_path / "out")

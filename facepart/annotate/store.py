@@ -20,7 +20,7 @@ import numpy as np
 
 from ..errors import FacepartError
 from ..io_utils import write_npz_atomic
-from .vote import ViewVotes
+from .vote import VOTED, ViewVotes
 
 FORMAT = "facepart-votes"
 FORMAT_VERSION = 1
@@ -75,6 +75,10 @@ def unpack(arrays, n_vertices: int | None = None, n_parts: int | None = None) ->
             or np.any(np.diff(voff) < 0) or off[-1] != len(vertex) or len(part) != len(vertex)
             or len(weight) != len(vertex) or voff[-1] != len(visible)):
         raise ValueError("inconsistent per-view vote arrays")
+    skipped_with_votes = (status != VOTED) & ((np.diff(off) > 0) | (np.diff(voff) > 0))
+    if skipped_with_votes.any():
+        i = int(np.argmax(skipped_with_votes))
+        raise ValueError(f"view {int(index[i])} has status '{str(status[i])[:40]}' (not '{VOTED}') but carries votes")
     return [ViewVotes(int(index[i]), vertex[off[i]:off[i + 1]], part[off[i]:off[i + 1]], weight[off[i]:off[i + 1]],
                       visible[voff[i]:voff[i + 1]], str(status[i])) for i in range(n)]
 

@@ -128,6 +128,7 @@ def annotate(model, out_dir, segmenter, truth, noise, garbage, variants, size, s
     if until_stable and not 0 < tolerance < 100:
         raise click.BadParameter("must lie between 0 and 100 (percent)", param_hint="--tolerance")
     # every number is checked before the output folder is made and the model and the parser are loaded
+    _check_yaw(yaw)
     settings = AnnotateSettings(variants=variants, size=size, seed=seed, sampling=sampling_for(None, yaw),
                                 **_quality_settings(quality))
     check_eval_views(eval_views)

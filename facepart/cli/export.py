@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from ..errors import FacepartError
 from . import main
 from .options import _load, _model_options
 
@@ -12,7 +13,14 @@ TRI_RULES = click.Choice(["all", "any", "majority"])
 
 
 def _model_or_none(model, model_args):
-    return _load(model, model_args) if model else None
+    """The --model, loaded with its options; None without --model (then model options are refused, not ignored)."""
+    if model:
+        return _load(model, model_args)
+    given = [name for name, value in model_args.items() if value]
+    if given:
+        flag = {"fmt": "--format", "model_option": "-O/--model-option"}.get(given[0], f"--{given[0]}")
+        raise FacepartError(f"{flag} describes the --model file; give --model MODEL with it")
+    return None
 
 
 @main.command("export")
@@ -72,7 +80,14 @@ def transfer(annotation, target, out_dir, via, source, align, smooth, max_median
     from ..data import load_model
     from ..export.transfer import check_transfer_options, transfer_file
 
-    if not via:  # before loading the models: a typo costs no minutes
+    if via:  # an index map decides every label: the projection's options would be silently ignored
+        ctx = click.get_current_context()
+        given = [f"--{name.replace('_', '-')}" for name in ("align", "smooth", "max_median", "max_distance")
+                 if ctx.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE]
+        if given:
+            raise FacepartError(f"{', '.join(given)} tune the surface projection; with --via the index map "
+                                f"decides every label, so leave {'it' if len(given) == 1 else 'them'} out")
+    else:  # before loading the models: a typo costs no minutes
         check_transfer_options(smooth, max_median, max_distance)
     target_model = _load(target, model_args)
     source_model = load_model(source) if source else None

@@ -33,6 +33,7 @@ from ..data.topology import Fingerprint
 from ..errors import FacepartError
 from ..io_utils import atomic_path
 from .common import check_fingerprint, index_array, npz_format, safe_name, writer_model
+from .options import TRI_RULES
 from .options import ExportOptions
 from .view import PartView, annotation_from_sets
 
@@ -114,6 +115,8 @@ def read_tri(path: Path, model=None, topology: Fingerprint | None = None, **_) -
                     raise FacepartError(f"{path}: not a facepart triangle-parts file")
                 names = [str(x) for x in data["part_names"]]
                 rule = str(data["tri_rule"])
+                if rule not in TRI_RULES:
+                    raise FacepartError(f"{path}: tri_rule '{rule[:40]}' is none of {', '.join(TRI_RULES)}")
                 tri_sets = [index_array(data["tri_" + safe_name(nm)], str(path), nm) for nm in names]
                 found = Fingerprint.from_dict(data, str(path))
         except FacepartError:
