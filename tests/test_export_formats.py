@@ -142,6 +142,27 @@ def test_uvmask_on_ict_writes_the_face_tile_and_recovers_face_vertices(ict_model
     back = read_annotation(tmp_path / "uv", model=ict_model)
     face = np.arange(ict_model.n_vertices) < 6706  # the narrow face, where the truth has its parts
     assert (back.labels[face] == labels[face]).mean() > 0.97
+    assert not any("share" in n for n in notes), notes  # neighbouring parts' common edge texels are no overlap
+
+
+def test_uvmask_says_when_two_parts_share_uv_space(ict_model, tmp_path):
+    """ICT's two eyeballs use one texture: eye parts that hold their fronts get identical masks, and the
+    export says so instead of silently writing two masks that cannot tell left from right."""
+    from truth import ict_truth
+
+    labels = ict_truth(ict_model).copy()
+    ids = np.arange(ict_model.n_vertices)
+    for eye, (lo, hi) in (("left_eye", (21451, 23020)), ("right_eye", (23021, 24590))):
+        ball = (ids >= lo) & (ids <= hi)
+        front = ball & (ict_model.vertices[:, 2] > np.quantile(ict_model.vertices[ball, 2], 0.8))
+        labels[front] = PAPER_PARTS.index(eye)
+    ann = annotation_from_sets({n: np.flatnonzero(labels == i) for i, n in enumerate(PAPER_PARTS)},
+                               ict_model.fingerprint, "ict with eyeballs")
+    notes = []
+    export(ann, "uvmask", tmp_path / "uv", model=ict_model, size=256, notes=notes)
+    shared = [n for n in notes if "share" in n]
+    assert len(shared) == 1 and "left_eye/right_eye" in shared[0] and "cannot tell them apart" in shared[0]
+    assert "nose/up_lip" not in shared[0] and "left_eyebrow/right_eyebrow" not in shared[0]
 
 
 # -- what each consumer expects --------------------------------------------------------------------

@@ -122,14 +122,18 @@ def write_uvmask(annotation: Annotation, path: Path, **options) -> list[Path]:
             in_tile = kept & (tile_of == tile).all(axis=1)
             local = uv[tri[in_tile]] - np.array(tile, np.float64)  # (M, 3, 2)
             suffix = ".png" if len(tiles) == 1 else f".{udim(*tile)}.png"
+            masks = []
             for i, name in enumerate(view.names):
                 mask = _fill(size, part_polygons(local, member[in_tile, :, i]))
+                masks.append(mask)
                 file = f"{stems[name]}{suffix}"
                 ok, buf = cv2.imencode(".png", mask)
                 if not ok:
                     raise FacepartError(f"{folder / file}: could not encode the mask as PNG")
                 (stage / file).write_bytes(buf.tobytes())
                 names.append(file)
+            for note in shared_texel_notes(view, masks, udim(*tile)):
+                opts.note(note)
         (stage / SIDECAR).write_text(json.dumps({
             "format": "facepart-uvmask", "size": size, "tiles": [udim(*t) for t in tiles], "rule": view.rule,
             "parts": stems, "topology": view.fingerprint.as_dict(),
@@ -137,6 +141,34 @@ def write_uvmask(annotation: Annotation, path: Path, **options) -> list[Path]:
     if len(tiles) == 1 and tiles[0] != (0, 0):
         opts.note(f"uvmask: all labelled triangles lie in UDIM tile {udim(*tiles[0])}")
     return [folder / n for n in names] + [folder / SIDECAR]
+
+
+#: Share of the smaller mask (each eroded by a texel) that two parts with no common vertex may overlap
+#: before a note says so.
+SHARED_TEXELS = 0.05
+
+
+def shared_texel_notes(view: PartView, masks: list[np.ndarray], tile: int) -> list[str]:
+    """One note naming the pairs of parts with no vertex in common whose (size, size) masks in ``tile`` still
+    overlap by more than :data:`SHARED_TEXELS` of the smaller one: their geometry shares UV space (ICT's two
+    eyeballs use one texture, over the face's), so the masks cannot tell those parts apart."""
+    import cv2
+
+    # eroded by a texel: neighbouring parts both fill the texels along their common edge
+    on = [cv2.erode(m, np.ones((3, 3), np.uint8)) > 0 for m in masks]
+    area = [int(m.sum()) for m in on]
+    pairs = []
+    for i in range(len(masks)):
+        for j in range(i + 1, len(masks)):
+            if not area[i] or not area[j] or (view.member[:, i] & view.member[:, j]).any():
+                continue
+            shared = int(np.count_nonzero(on[i] & on[j])) / min(area[i], area[j])
+            if shared > SHARED_TEXELS:
+                pairs.append(f"{view.names[i]}/{view.names[j]} {100 * shared:.0f}%")
+    if not pairs:
+        return []
+    return [f"uvmask: parts share texels in tile {tile} ({', '.join(pairs)} of the smaller mask): their geometry "
+            "uses the same UV space, so these masks cannot tell them apart"]
 
 
 def _previous_masks(folder: Path) -> list[str]:
