@@ -80,17 +80,18 @@ def _first_line(exc: BaseException) -> str:
     return ((str(exc).strip().splitlines() or [type(exc).__name__])[0])[:160]
 
 
-def loads_json(text: str, where: str, what: str):
-    """Parse JSON ``text``; a syntax error, a 100k-deep nesting or a 5000-digit number is one line naming ``where``."""
+def loads_json(text: str, where: str, what: str, object_pairs_hook=None):
+    """Parse JSON ``text``; a syntax error, a 100k-deep nesting or a 5000-digit number is one line naming ``where``.
+    ``object_pairs_hook`` is json's (e.g. one that refuses repeated keys)."""
     try:
-        return json.loads(text)
+        return json.loads(text, object_pairs_hook=object_pairs_hook)
     except RecursionError:
         raise FacepartError(f"{where}: not a readable {what} (nested too deeply)") from None
     except (ValueError, TypeError) as exc:  # JSONDecodeError, an int of too many digits
         raise FacepartError(f"{where}: not a readable {what} ({_first_line(exc)})") from None
 
 
-def read_json_file(path: str | os.PathLike, what: str):
+def read_json_file(path: str | os.PathLike, what: str, object_pairs_hook=None):
     """The content of a JSON file, or a one-line error naming the file and ``what`` it should be."""
     path = Path(path)
     with open_input(path, "rb", f"a {what} file") as fh:
@@ -99,7 +100,7 @@ def read_json_file(path: str | os.PathLike, what: str):
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise FacepartError(f"{path}: not a readable {what} (not UTF-8 text)") from None
-    return loads_json(text, str(path), what)
+    return loads_json(text, str(path), what, object_pairs_hook)
 
 
 def read_mapping_file(path: str | os.PathLike, what: str):
@@ -351,3 +352,26 @@ def write_npz_atomic(path: str | os.PathLike, arrays: dict, compressed: bool = T
                 with archive.open(f"{key}.npy", "w", force_zip64=True) as member:
                     np.lib.format.write_array(member, np.asanyarray(value), allow_pickle=False)
     return path
+
+
+def missing_root(path: str | os.PathLike) -> Path | None:
+    """The outermost folder of ``path`` (itself included) that does not exist yet: what creating it creates."""
+    root = None
+    for p in (Path(path), *Path(path).parents):
+        if p.exists():
+            break
+        root = p
+    return root
+
+
+def remove_created_dirs(path: str | os.PathLike, root: Path | None) -> None:
+    """Remove ``path`` and its parents up to ``root`` (the folders a failed command created) while empty."""
+    p = Path(path)
+    while root is not None:
+        try:
+            p.rmdir()
+        except OSError:
+            return
+        if p == root:
+            return
+        p = p.parent

@@ -34,7 +34,7 @@ from .data.annotation import Annotation
 from .data.face_model import FaceModel
 from .errors import FacepartError
 from .interrupts import Interrupted
-from .io_utils import ensure_writable_dir
+from .io_utils import ensure_writable_dir, missing_root, remove_created_dirs
 from .renderers.base import Renderer, renderer_for
 from .segmenters.base import PartSegmenter
 
@@ -306,36 +306,13 @@ def _check_same_run(path, header: dict, counts: tuple[int, int], first_path, fir
                         "shards of one `annotate --shard I/N` command")
 
 
-def _missing_root(path: Path) -> Path | None:
-    """The outermost folder of ``path`` (itself included) that does not exist yet: what creating it creates."""
-    root = None
-    for p in (path, *path.parents):
-        if p.exists():
-            break
-        root = p
-    return root
-
-
-def _remove_created(path: Path, root: Path | None) -> None:
-    """Remove ``path`` and its parents up to ``root`` (the folders a failed command created) while empty."""
-    p = path
-    while root is not None:
-        try:
-            p.rmdir()
-        except OSError:
-            return
-        if p == root:
-            return
-        p = p.parent
-
-
 def _write_merged(out: Path, ann: Annotation, model: FaceModel | None) -> list[Path]:
     """write_run_files into ``out``; a folder this call created is removed again when nothing could be written."""
-    created = _missing_root(out)
+    created = missing_root(out)
     try:
         return write_run_files(ensure_writable_dir(out), ann, model)
     except BaseException:
-        _remove_created(out, created)
+        remove_created_dirs(out, created)
         raise
 
 

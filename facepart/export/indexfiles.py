@@ -59,20 +59,7 @@ def _no_duplicate_keys(path: Path):
 
 def _read_json(path: Path, what: str):
     """The file's JSON, refusing an object with a repeated key (json would silently keep the last one)."""
-    what = re.sub(r"^(a|an) ", "", what)
-    with open_input(path, "rb", f"a {what} file") as fh:
-        raw = fh.read()
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise FacepartError(f"{path}: not a readable {what} (not UTF-8 text)") from None
-    try:
-        return json.loads(text, object_pairs_hook=_no_duplicate_keys(path))
-    except RecursionError:
-        raise FacepartError(f"{path}: not a readable {what} (nested too deeply)") from None
-    except (ValueError, TypeError) as exc:  # JSONDecodeError, an int of too many digits
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
-        raise FacepartError(f"{path}: not a readable {what} ({first})") from None
+    return read_json_file(path, re.sub(r"^(a|an) ", "", what), object_pairs_hook=_no_duplicate_keys(path))
 
 
 def _json_or_none(path: Path):

@@ -62,8 +62,8 @@ import numpy as np
 
 from ..annotate.landmarks import LandmarkEmbedding, LandmarkSettings, embed_landmarks
 from ..errors import FacepartError
-from ..io_utils import (atomic_file_set, atomic_path, ensure_writable_dir, read_json_file, write_bytes_atomic,
-                        write_json_atomic)
+from ..io_utils import (atomic_file_set, atomic_path, ensure_writable_dir, missing_root, read_json_file,
+                        remove_created_dirs, write_bytes_atomic, write_json_atomic)
 from .registry import register
 
 #: FLAME's dynamic embedding: 79 bins of 1 degree (see the module docstring for their yaws).
@@ -306,29 +306,6 @@ def write_landmark_files(emb: LandmarkEmbedding, model, out_dir, formats=DEFAULT
     return [out / Path(p).name for p in written]
 
 
-def _missing_root(path: Path) -> Path | None:
-    """The outermost folder of ``path`` (itself included) that does not exist yet: what creating it creates."""
-    root = None
-    for p in (path, *path.parents):
-        if p.exists():
-            break
-        root = p
-    return root
-
-
-def _remove_created(path: Path, root: Path | None) -> None:
-    """Remove ``path`` and its parents up to ``root`` (the folders a failed command created) while empty."""
-    p = path
-    while root is not None:
-        try:
-            p.rmdir()
-        except OSError:
-            return
-        if p == root:
-            return
-        p = p.parent
-
-
 def run_landmarks(model, out_dir, detector="mediapipe", landmark_set="68", settings: LandmarkSettings | None = None,
                   formats=DEFAULT_FORMATS, figure: bool = True, *, renderer=None, progress=None
                   ) -> tuple[LandmarkEmbedding, list[Path]]:
@@ -342,7 +319,7 @@ def run_landmarks(model, out_dir, detector="mediapipe", landmark_set="68", setti
 
     for name in formats:  # unknown names fail before the long run, not after
         get_exporter(name, kind="landmarks")
-    created = _missing_root(Path(out_dir))
+    created = missing_root(Path(out_dir))
     out = ensure_writable_dir(out_dir)  # a typo'd or read-only folder fails before the long run
     try:
         settings = settings or LandmarkSettings()
@@ -350,5 +327,5 @@ def run_landmarks(model, out_dir, detector="mediapipe", landmark_set="68", setti
             emb = embed_landmarks(model, detector, landmark_set, settings, renderer=r, progress=progress)
         return emb, write_landmark_files(emb, model, out, formats, figure)
     except BaseException:
-        _remove_created(out, created)  # no empty output folder left behind by a failed run
+        remove_created_dirs(out, created)  # no empty output folder left behind by a failed run
         raise
