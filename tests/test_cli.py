@@ -60,6 +60,12 @@ def test_bad_input_fails_in_one_line(tmp_path):
         _one_line_failure(facepart(command, "demo", "--out", tmp_path / "yaw", "--yaw", -5), "--yaw", "0..180")
     assert not (tmp_path / "yaw").exists()
     _one_line_failure(facepart("info", tmp_path / "notes.txt"), "unknown model format")
+    # a failed command leaves no empty output folder of its own making behind (a pre-existing one stays)
+    for args in (("annotate", tmp_path / "notes.txt", "--out", tmp_path / "new" / "deeper"),
+                 ("render", tmp_path / "missing.obj", "--out", tmp_path / "new"),
+                 ("annotate", tmp_path / "notes.txt", "--out", tmp_path / "empty")):
+        _one_line_failure(facepart(*args))
+    assert not (tmp_path / "new").exists() and (tmp_path / "empty").is_dir()
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders")

@@ -14,7 +14,7 @@ from ..renderers.base import DEFAULT_RENDERER, RENDERERS
 from ..segmenters import MEDIAPIPE_YAW_RANGE, ORACLE_NOISE, SEGMENTER_SPECS
 from . import main
 from .options import (_apply_vertex_mask, _load, _model_options, _parser_options, _progress_bar,
-                      _segmenter_options)
+                      _removes_new_empty_out_dir, _segmenter_options)
 
 
 def _quality_options(command):
@@ -110,6 +110,7 @@ def _echo_calibration(calibration) -> None:
 @_run_options
 @_parser_options
 @_model_options
+@_removes_new_empty_out_dir
 def annotate(model, out_dir, segmenter, truth, noise, garbage, variants, size, seed, yaw, vertex_mask, eval_views,
              preview, keep_edits, write_report, until_stable, tolerance, shard, renderer_name, workers, parser_args,
              model_args, **quality):
@@ -190,6 +191,7 @@ def known_truth(seg, face):
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the variants (>= 0).")
 @click.option("--yaw", type=float, default=DEFAULT_YAW, show_default=True, help="Yaw range +-degrees.")
 @_model_options
+@_removes_new_empty_out_dir
 def render(model, out_dir, variants, size, seed, yaw, model_args):
     """Render MODEL's variants to OUT/images/ for a parser that runs elsewhere.
 
@@ -245,6 +247,7 @@ def _check_mask_pngs(masks_dir) -> None:
 @_quality_options
 @_parser_options
 @_model_options
+@_removes_new_empty_out_dir
 def vote(model, masks_dir, out_dir, vertex_mask, preview, parser_args, model_args, **quality):
     """Vote with label maps made outside facepart (see `facepart render`) and write the annotation."""
     from ..annotate.render_set import render_set_settings

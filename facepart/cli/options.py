@@ -15,6 +15,25 @@ MODEL_OPTIONS = ("fmt", "blendshapes", "unit", "texture", "model_option")
 PARSER_OPTIONS = ("labels", "parser_config", "device", "cleanup", "keep_forehead", "ear_parser")
 
 
+def _removes_new_empty_out_dir(command):
+    """If the command fails, remove the ``out_dir`` folders it created while they are still empty (a model
+    that does not load leaves no empty folder behind; an interrupted run's checkpoint keeps its folder)."""
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        from ..io_utils import missing_root, remove_created_dirs
+
+        out_dir = kwargs.get("out_dir")
+        created = missing_root(out_dir) if out_dir else None
+        try:
+            return command(*args, **kwargs)
+        except BaseException:
+            if created is not None:
+                remove_created_dirs(out_dir, created)
+            raise
+
+    return wrapper
+
+
 def _model_options(command):
     """Adds the model-loading options; the command receives them as one ``model_args`` dict."""
 
