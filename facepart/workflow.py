@@ -255,7 +255,6 @@ def annotate_shard(model: FaceModel, segmenter: PartSegmenter, settings: Annotat
     return path
 
 
-
 def _is_int(value) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 

@@ -367,4 +367,3 @@ def read_glb(path: Path, model=None, topology: Fingerprint | None = None, **_) -
     fingerprint = _check_file_topology(Fingerprint.of(len(mesh.vertices), mesh.faces), stated, path, model, topology)
     legend, labels = _labels_from_colours(np.asarray(mesh.visual.vertex_colors)[:, :3], legend, path)
     return _annotation_from_labels(labels, legend, fingerprint, path)
-

@@ -106,5 +106,3 @@ def companion(path: Path, given, names: tuple[str, ...]) -> Path | None:
         if cand.is_file():
             return cand
     return None
-
-
