@@ -354,24 +354,30 @@ def write_npz_atomic(path: str | os.PathLike, arrays: dict, compressed: bool = T
     return path
 
 
-def missing_root(path: str | os.PathLike) -> Path | None:
-    """The outermost folder of ``path`` (itself included) that does not exist yet: what creating it creates."""
-    root = None
-    for p in (Path(path), *Path(path).parents):
+@contextlib.contextmanager
+def removing_new_dirs_on_failure(path: str | os.PathLike | None) -> Iterator[None]:
+    """``with removing_new_dirs_on_failure(out):`` if the block fails (an error, Ctrl-C), remove the folders of
+    ``out`` that did not exist when it began, while they are still empty: a failed command leaves no empty
+    output folder that looks like a finished run's, and never touches a folder that has files (a checkpoint)."""
+    if path is None:
+        yield
+        return
+    path = Path(path)
+    created = None  # the outermost folder of ``path`` (itself included) that does not exist yet
+    for p in (path, *path.parents):
         if p.exists():
             break
-        root = p
-    return root
-
-
-def remove_created_dirs(path: str | os.PathLike, root: Path | None) -> None:
-    """Remove ``path`` and its parents up to ``root`` (the folders a failed command created) while empty."""
-    p = Path(path)
-    while root is not None:
-        try:
-            p.rmdir()
-        except OSError:
-            return
-        if p == root:
-            return
-        p = p.parent
+        created = p
+    try:
+        yield
+    except BaseException:
+        p = path
+        while created is not None:
+            try:
+                p.rmdir()
+            except OSError:
+                break
+            if p == created:
+                break
+            p = p.parent
+        raise

@@ -34,7 +34,7 @@ from .data.annotation import Annotation
 from .data.face_model import FaceModel
 from .errors import FacepartError
 from .interrupts import Interrupted
-from .io_utils import ensure_writable_dir, missing_root, remove_created_dirs
+from .io_utils import ensure_writable_dir, removing_new_dirs_on_failure
 from .renderers.base import Renderer, renderer_for
 from .segmenters.base import PartSegmenter
 
@@ -307,12 +307,8 @@ def _check_same_run(path, header: dict, counts: tuple[int, int], first_path, fir
 
 def _write_merged(out: Path, ann: Annotation, model: FaceModel | None) -> list[Path]:
     """write_run_files into ``out``; a folder this call created is removed again when nothing could be written."""
-    created = missing_root(out)
-    try:
+    with removing_new_dirs_on_failure(out):
         return write_run_files(ensure_writable_dir(out), ann, model)
-    except BaseException:
-        remove_created_dirs(out, created)
-        raise
 
 
 def merge_shards(paths: Sequence[str | Path], model: FaceModel, out: str | Path | None = None,

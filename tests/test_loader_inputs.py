@@ -34,6 +34,23 @@ def test_check_regular_file_refuses_a_fifo_and_a_folder(tmp_path):
         check_regular_file(tmp_path, "a mesh file")
 
 
+def _errors_in_child(setup: str, timeout: int) -> list[str]:
+    """Run ``setup``, which defines a list ``calls``, and then each call in a child Python (so a hang is a
+    timeout, not a stuck test run); one output line per call: its FacepartError, or LOADED."""
+    script = textwrap.dedent(setup) + textwrap.dedent("""
+        from facepart.errors import FacepartError
+        for call in calls:
+            try:
+                call()
+                print("LOADED")
+            except FacepartError as err:
+                print(err)
+    """)
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=timeout)
+    assert out.returncode == 0, out.stderr[-2000:]
+    return out.stdout.splitlines()
+
+
 @fifo_only
 def test_fifos_given_as_inputs_are_refused_not_waited_on(tmp_path):
     """Each load runs in a child process with a timeout, so a regression fails instead of hanging."""
@@ -44,26 +61,17 @@ def test_fifos_given_as_inputs_are_refused_not_waited_on(tmp_path):
     _head(tmp_path / "base.ply")
     (tmp_path / "scene.gltf").write_text(json.dumps({"asset": {"version": "2.0"},
                                                      "buffers": [{"uri": "buf.bin", "byteLength": 12}]}))
-    script = textwrap.dedent(f"""
+    lines = _errors_in_child(f"""
         from pathlib import Path
         from facepart.data import load_model
         from facepart.data.annotation import read_parts_json
-        from facepart.errors import FacepartError
         d = Path({str(tmp_path)!r})
         calls = [lambda n=n: load_model(d / n) for n in ("m.npy", "m.pkl", "m.mat", "m.h5", "m.obj", "m.ply")]
         calls += [lambda: load_model(d / "m.obj", format="mesh"), lambda: load_model(d / "m.npy", format="faceverse"),
                   lambda: load_model(d / "base.ply", blendshapes=d / "bs"), lambda: load_model(d / "scene.gltf"),
                   lambda: read_parts_json(d / "truth.json"), lambda: load_model(d / "ict")]
-        for call in calls:
-            try:
-                call()
-                print("LOADED")
-            except FacepartError as err:
-                print(err)
-    """)
-    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
-    lines = out.stdout.splitlines()
-    assert out.returncode == 0 and len(lines) == 12, out.stderr[-2000:]
+    """, timeout=120)
+    assert len(lines) == 12, lines
     assert all("is not a regular file (a FIFO)" in line for line in lines), lines
 
 
@@ -72,22 +80,14 @@ def test_gltf_buffers_must_be_files_inside_its_folder(tmp_path):
     for i, uri in enumerate(("/dev/zero", "../outside.bin", "http://example.invalid/x.bin")):
         (tmp_path / f"s{i}.gltf").write_text(json.dumps({"asset": {"version": "2.0"},
                                                          "buffers": [{"uri": uri, "byteLength": 12}]}))
-    script = textwrap.dedent(f"""
+    lines = _errors_in_child(f"""
         import resource
         from pathlib import Path
         resource.setrlimit(resource.RLIMIT_AS, (3 << 30, 3 << 30))
         from facepart.data import load_model
-        from facepart.errors import FacepartError
-        for i in range(3):
-            try:
-                load_model(Path({str(tmp_path)!r}) / f"s{{i}}.gltf")
-                print("LOADED")
-            except FacepartError as err:
-                print(err)
-    """)
-    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
-    lines = out.stdout.splitlines()
-    assert out.returncode == 0 and len(lines) == 3, out.stderr[-2000:]
+        calls = [lambda i=i: load_model(Path({str(tmp_path)!r}) / f"s{{i}}.gltf") for i in range(3)]
+    """, timeout=60)
+    assert len(lines) == 3, lines
     assert all(f"s{i}.gltf: buffers[0] refers to" in line and "inside it" in line for i, line in enumerate(lines))
 
 

@@ -129,14 +129,13 @@ def annotate(model, out_dir, segmenter, truth, noise, garbage, variants, size, s
     if until_stable and not 0 < tolerance < 100:
         raise click.BadParameter("must lie between 0 and 100 (percent)", param_hint="--tolerance")
     # every number is checked before the output folder is made and the model and the parser are loaded
-    _check_yaw(yaw)
     settings = AnnotateSettings(variants=variants, size=size, seed=seed, sampling=sampling_for(None, yaw),
                                 **_quality_settings(quality))
     check_eval_views(eval_views)
     out = ensure_writable_dir(out_dir)
     face = _load(model, model_args)
     _apply_vertex_mask(face, vertex_mask)
-    yaw_range = (-abs(yaw), abs(yaw)) if yaw is not None and yaw == yaw else "default"
+    yaw_range = (-yaw, yaw) if yaw is not None else "default"  # checked by sampling_for above
     seg = make_segmenter(segmenter, model=face, truth=truth, noise=noise, seed=seed, garbage=garbage,
                          yaw_range=yaw_range, **_segmenter_options(parser_args))
     try:
@@ -204,7 +203,6 @@ def render(model, out_dir, variants, size, seed, yaw, model_args):
     from ..io_utils import ensure_writable_dir
     from ..renderers.base import renderer_for
 
-    _check_yaw(yaw)
     settings = AnnotateSettings(variants=variants, size=size, seed=seed, sampling=sampling_for(None, yaw))
     out = ensure_writable_dir(out_dir)
     face = _load(model, model_args)
@@ -218,12 +216,6 @@ def render(model, out_dir, variants, size, seed, yaw, model_args):
                f"left/right calibration) into {out}/images; manifest: {manifest}.\n"
                f"Next: write label PNGs to {out}/masks/ (same names) and the label table to {out}/labels.yaml, "
                f"then: facepart vote {model} --masks {out} --out RESULT")
-
-
-def _check_yaw(yaw: float | None) -> None:
-    """--yaw is a range +-degrees: one line unless it is a finite angle in 0..180 (None: the default)."""
-    if yaw is not None and not 0 <= yaw <= 180:  # NaN fails too
-        raise FacepartError(f"--yaw must be a finite angle within 0..180 degrees (the range is +-YAW), got {yaw:g}")
 
 
 def _check_mask_pngs(masks_dir) -> None:

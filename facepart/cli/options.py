@@ -20,16 +20,10 @@ def _removes_new_empty_out_dir(command):
     that does not load leaves no empty folder behind; an interrupted run's checkpoint keeps its folder)."""
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
-        from ..io_utils import missing_root, remove_created_dirs
+        from ..io_utils import removing_new_dirs_on_failure
 
-        out_dir = kwargs.get("out_dir")
-        created = missing_root(out_dir) if out_dir else None
-        try:
+        with removing_new_dirs_on_failure(kwargs.get("out_dir") or None):
             return command(*args, **kwargs)
-        except BaseException:
-            if created is not None:
-                remove_created_dirs(out_dir, created)
-            raise
 
     return wrapper
 

@@ -66,21 +66,19 @@ def load_model(spec: str | Path, format: str | None = None, **options) -> FaceMo
     options = {k: v for k, v in options.items() if v is not None}
     texture = options.pop("texture", None)
     model = _load_model(spec, format, options)
-    own = texture is None and model.meta.get("material_texture") is not None
-    texture = texture if texture is not None else model.meta.get("material_texture")  # an OBJ's own texture
-    if own:
+    own = texture is None  # the OBJ's own material texture, if any: a broken one costs the colour, not the mesh
+    texture = texture if texture is not None else model.meta.get("material_texture")
+    if texture is not None:
         from .textures import apply_texture
 
         try:
             apply_texture(model, texture)
-        except FacepartError as err:  # a broken material texture costs the colour, not the mesh
+        except FacepartError as err:
+            if not own:
+                raise
             model.meta.pop("material_texture", None)
             model.meta.setdefault("notes", []).append(f"no colour from the OBJ's materials: {err}")
             texture = None
-    elif texture is not None:
-        from .textures import apply_texture
-
-        apply_texture(model, texture)
     if texture is None:
         from .appearance import paint_from_landmarks
 

@@ -102,7 +102,7 @@ def _data_lines(text: str) -> list[list[str]]:
     return [toks for toks in (ln.split("#", 1)[0].split() for ln in text.splitlines()) if toks]
 
 
-def _off_counts(path: Path, text: str) -> tuple[int, int, int, int] | None:
+def _off_counts(text: str) -> tuple[int, int, int, int] | None:
     """(declared vertices, declared faces, complete vertex lines, complete face lines) of an OFF file."""
     rows = _data_lines(text)
     if not rows or not rows[0][0].upper().endswith("OFF"):
@@ -119,7 +119,7 @@ def _off_counts(path: Path, text: str) -> tuple[int, int, int, int] | None:
     return nv, nf, verts, done
 
 
-def _ply_counts(path: Path, text: str) -> tuple[int, int, int, int] | None:
+def _ply_counts(text: str) -> tuple[int, int, int, int] | None:
     """Like :func:`_off_counts`, for an ASCII PLY (None for a binary one, whose length trimesh checks)."""
     head, sep, body = text.partition("end_header")
     if not sep or "format ascii" not in head:
@@ -155,8 +155,11 @@ def _check_declared_counts(path: Path) -> None:
     from ..io_utils import open_input
 
     with open_input(path, "rb", "a mesh file") as fh:
-        text = fh.read().decode("latin-1")
-    counts = (_off_counts if path.suffix.lower() == ".off" else _ply_counts)(path, text)
+        data = fh.read()
+    is_off = path.suffix.lower() == ".off"
+    if not is_off and b"format ascii" not in data[:data.find(b"end_header")]:
+        return  # a binary PLY: trimesh checks its length
+    counts = (_off_counts if is_off else _ply_counts)(data.decode("latin-1"))
     if counts is None:
         return
     nv, nf, got_v, got_f = counts

@@ -62,16 +62,19 @@ def int_list(idx: np.ndarray) -> list[int]:
 
 #: The most vertices (and triangles) a file may claim: far above any face model, far below what would exhaust memory.
 MAX_ELEMENTS = 100_000_000
+#: Ids at or beyond this magnitude are refused before numpy sees them (int64 would overflow or wrap).
+MAX_ID = 2 ** 62
 
 
-def _plain_int(value) -> bool:
+def plain_int(value) -> bool:
+    """An integer (numpy's too), not a bool or a float."""
     return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
 
 
 def count_field(value, where: str, what: str, minimum: int = 1) -> int:
     """``value`` as a count in ``minimum..MAX_ELEMENTS`` (an integer, not a float or a bool), or one line naming
     ``where``."""
-    if not _plain_int(value) or not minimum <= int(value) <= MAX_ELEMENTS:
+    if not plain_int(value) or not minimum <= int(value) <= MAX_ELEMENTS:
         raise FacepartError(f"{where}: {what} must be an integer in {minimum}..{MAX_ELEMENTS}, got {value!r:.60}")
     return int(value)
 
@@ -96,11 +99,11 @@ def index_array(values, where: str, part: str, base: int = 0) -> np.ndarray:
         values = values.ravel().tolist()
     if not isinstance(values, (list, tuple)):
         raise FacepartError(f"{where}: part '{part}' is not a list of integer ids")
-    bad = [v for v in values if not _plain_int(v)][:1]  # a list: the bad value may itself be None
+    bad = [v for v in values if not plain_int(v)][:1]  # a list: the bad value may itself be None
     if bad:
         bad = bad[0]
         raise FacepartError(f"{where}: part '{part}' holds a non-integer id ({bad!r:.40}); ids must be integers")
-    big = next((v for v in values if not -(2 ** 62) < int(v) < 2 ** 62), None)
+    big = next((v for v in values if not -MAX_ID < int(v) < MAX_ID), None)
     if big is not None:
         raise FacepartError(f"{where}: part '{part}' holds the id {str(big)[:40]}, far outside any mesh")
     return np.asarray(values, np.int64).reshape(-1) - int(base)
@@ -120,3 +123,22 @@ def unique_file_names(names, where: str, make=None, fold_case: bool = True) -> d
         seen[folded] = name
         out[name] = key
     return out
+
+
+def own_sidecar(folder: Path, sidecar: str, fmt: str) -> dict | None:
+    """The JSON object a previous facepart export of kind ``fmt`` left in ``folder/sidecar`` (its manifest), or
+    None when there is none, it is unreadable, or it is another program's."""
+    import json
+
+    try:
+        doc = json.loads((Path(folder) / sidecar).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return doc if isinstance(doc, dict) and doc.get("format") == fmt else None
+
+
+def plain_file_names(names) -> list[str]:
+    """The entries of ``names`` that are plain, visible file names in one folder (no path separator, not
+    hidden): the only names a re-export may remove on the word of a manifest, which could have been edited."""
+    return [n for n in names
+            if isinstance(n, str) and n and "/" not in n and "\\" not in n and not n.startswith(".")]

@@ -36,7 +36,8 @@ from ..data.annotation import Annotation
 from ..data.topology import Fingerprint
 from ..errors import FacepartError
 from ..io_utils import open_input, read_json_file, write_bytes_atomic, write_json_atomic
-from .common import check_fingerprint, file_fingerprint, index_array, int_list, reader_fingerprint, unique_file_names
+from .common import (MAX_ID, check_fingerprint, file_fingerprint, index_array, int_list, plain_int,
+                     reader_fingerprint, unique_file_names)
 from .options import ExportOptions
 from .view import PartView, annotation_from_sets
 
@@ -94,7 +95,7 @@ def _part_table(table, path: Path) -> tuple[dict[str, tuple], set[str]]:
         if "color" in t:
             c = t["color"]
             if not (isinstance(c, list) and len(c) == 3
-                    and all(isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= 255 for v in c)):
+                    and all(plain_int(v) and 0 <= v <= 255 for v in c)):
                 raise FacepartError(f"{path}: part_table colour of '{name}' must be 3 integers in 0..255, "
                                     f"got {c!r:.60}")
             colors[name] = tuple(c)
@@ -145,7 +146,7 @@ def read_json(path: Path, model=None, topology: Fingerprint | None = None, **_) 
     if not isinstance(doc, dict) or doc.get("format") != JSON_FORMAT:
         raise FacepartError(f"{path}: not a facepart parts JSON (no \"format\": \"{JSON_FORMAT}\")")
     version = doc.get("format_version", 1)
-    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+    if not plain_int(version) or version < 1:
         raise FacepartError(f"{path}: 'format_version' must be a positive integer, got {version!r:.40}")
     if version > JSON_VERSION:
         raise FacepartError(f"{path}: written by a newer facepart (format {version}); please upgrade")
@@ -288,7 +289,7 @@ def read_csv(path: Path, model=None, topology: Fingerprint | None = None, **_) -
             vertex = int(row[0])
         except ValueError:
             raise FacepartError(f"{path}:{line}: '{row[0]}' is not a vertex index") from None
-        if not -(2 ** 62) < vertex < 2 ** 62:
+        if not -MAX_ID < vertex < MAX_ID:
             raise FacepartError(f"{path}:{line}: vertex index {row[0][:40]} is far outside any mesh")
         sets.setdefault(row[1].strip(), []).append(vertex)
     return annotation_from_sets({k: np.asarray(v, np.int64) for k, v in sets.items()},

@@ -62,8 +62,8 @@ import numpy as np
 
 from ..annotate.landmarks import LandmarkEmbedding, LandmarkSettings, embed_landmarks
 from ..errors import FacepartError
-from ..io_utils import (atomic_file_set, atomic_path, ensure_writable_dir, missing_root, read_json_file,
-                        remove_created_dirs, write_bytes_atomic, write_json_atomic)
+from ..io_utils import (atomic_file_set, atomic_path, ensure_writable_dir, read_json_file,
+                        removing_new_dirs_on_failure, write_bytes_atomic, write_json_atomic)
 from .registry import register
 
 #: FLAME's dynamic embedding: 79 bins of 1 degree (see the module docstring for their yaws).
@@ -292,8 +292,8 @@ def write_landmark_files(emb: LandmarkEmbedding, model, out_dir, formats=DEFAULT
     out = Path(out_dir)
     names = list(dict.fromkeys(formats))
     exporters = [get_exporter(name, kind="landmarks") for name in names]
-    if "eos-contours" in names and contour_problem(emb):  # before any file is written
-        raise FacepartError(contour_problem(emb))
+    if "eos-contours" in names and (problem := contour_problem(emb)):  # before any file is written
+        raise FacepartError(problem)
     written: list[Path] = []
     with atomic_file_set(out) as stage:  # every file or none: a failing format leaves no half-written set
         for exporter in exporters:
@@ -319,13 +319,9 @@ def run_landmarks(model, out_dir, detector="mediapipe", landmark_set="68", setti
 
     for name in formats:  # unknown names fail before the long run, not after
         get_exporter(name, kind="landmarks")
-    created = missing_root(Path(out_dir))
-    out = ensure_writable_dir(out_dir)  # a typo'd or read-only folder fails before the long run
-    try:
+    with removing_new_dirs_on_failure(out_dir):  # no empty output folder left behind by a failed run
+        out = ensure_writable_dir(out_dir)  # a typo'd or read-only folder fails before the long run
         settings = settings or LandmarkSettings()
         with renderer_for(renderer, settings.size) as r:
             emb = embed_landmarks(model, detector, landmark_set, settings, renderer=r, progress=progress)
         return emb, write_landmark_files(emb, model, out, formats, figure)
-    except BaseException:
-        remove_created_dirs(out, created)  # no empty output folder left behind by a failed run
-        raise

@@ -33,7 +33,7 @@ from ..data.parts import KNOWN_COLORS, PAPER_PARTS, UNLABELLED_COLOR
 from ..data.topology import Fingerprint
 from ..errors import FacepartError, require
 from ..io_utils import atomic_file_set, write_bytes_atomic
-from .common import check_fingerprint, safe_name, unique_file_names, writer_model
+from .common import check_fingerprint, own_sidecar, plain_file_names, safe_name, unique_file_names, writer_model
 from .options import ExportOptions
 from .view import PartView, annotation_from_sets
 
@@ -199,24 +199,12 @@ SPLIT_MANIFEST = "split.json"
 SPLIT_FORMAT = "facepart-ply-split"
 
 
-def previous_set(folder: Path, sidecar: str, fmt: str, key: str, suffix: str) -> list[str]:
-    """The file names a previous facepart export of kind ``fmt`` recorded in ``folder/sidecar`` (under ``key``),
-    so that a new export can remove the ones it does not rewrite. Only plain ``*suffix`` names it recorded are
-    returned (never a user's own files); an unreadable or foreign sidecar records nothing."""
-    import json
-
-    try:
-        doc = json.loads((folder / sidecar).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return []
-    if not isinstance(doc, dict) or doc.get("format") != fmt:
-        return []
-    names = doc.get(key)
-    names = list(names.values()) if isinstance(names, dict) else names
-    if not isinstance(names, list):
-        return []
-    return [n for n in names if isinstance(n, str) and n.endswith(suffix) and "/" not in n and "\\" not in n
-            and n not in (".", "..") and not n.startswith(".")]
+def _previous_split_files(folder: Path) -> list[str]:
+    """The part files the previous ``split.json`` in ``folder`` lists, so that a re-export removes those it does
+    not rewrite; other files in the folder are never touched."""
+    files = (own_sidecar(folder, SPLIT_MANIFEST, SPLIT_FORMAT) or {}).get("files")
+    names = list(files.values()) if isinstance(files, dict) else files if isinstance(files, list) else []
+    return [n for n in plain_file_names(names) if n.endswith(".ply")]
 
 
 def _write_ply_split(view: PartView, model, folder: Path, opts) -> list[Path]:
@@ -243,7 +231,7 @@ def _write_ply_split(view: PartView, model, folder: Path, opts) -> list[Path]:
         raise FacepartError(f"{folder}: a part name would overwrite the manifest {SPLIT_MANIFEST}")
     triangles = np.asarray(model.triangles, np.int64)
     inside = view.member[triangles].all(axis=1)  # (F, P): every corner in the part
-    previous = previous_set(folder, SPLIT_MANIFEST, SPLIT_FORMAT, "files", ".ply")
+    previous = _previous_split_files(folder)
     with atomic_file_set(folder, members=previous) as stage:
         for i, name in enumerate(view.names):
             kept = np.flatnonzero(view.member[:, i])

@@ -30,10 +30,9 @@ maps of :mod:`facepart.data.bfm_topology`, chained as needed.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import math
 
 import numpy as np
 

@@ -33,7 +33,8 @@ from ..data.annotation import Annotation
 from ..data.topology import Fingerprint
 from ..errors import FacepartError
 from ..io_utils import atomic_file_set, read_json_file
-from .common import check_fingerprint, file_fingerprint, unique_file_names, writer_model
+from .common import (check_fingerprint, file_fingerprint, own_sidecar, plain_file_names, plain_int, unique_file_names,
+                     writer_model)
 from .options import ExportOptions
 from .view import PartView, annotation_from_sets
 
@@ -174,17 +175,12 @@ def shared_texel_notes(view: PartView, masks: list[np.ndarray], tile: int) -> li
 def _previous_masks(folder: Path) -> list[str]:
     """The mask files a previous uvmask export recorded in ``folder/uvmask.json`` (its parts x tiles), so that a
     re-export removes the ones it does not rewrite; files the sidecar does not name are never touched."""
-    try:
-        meta = json.loads((folder / SIDECAR).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return []
-    if not isinstance(meta, dict) or meta.get("format") != "facepart-uvmask" or not isinstance(
-            meta.get("parts"), dict):
+    meta = own_sidecar(folder, SIDECAR, "facepart-uvmask")
+    if meta is None or not isinstance(meta.get("parts"), dict):
         return []
     tiles = meta.get("tiles") if isinstance(meta.get("tiles"), list) else [1001]
-    tiles = [t for t in tiles if isinstance(t, int) and not isinstance(t, bool)]
-    stems = [s for s in meta["parts"].values()
-             if isinstance(s, str) and s and "/" not in s and "\\" not in s and not s.startswith(".")]
+    tiles = [t for t in tiles if plain_int(t)]
+    stems = plain_file_names(meta["parts"].values())
     if len(tiles) <= 1:
         return [f"{s}.png" for s in stems]
     return [f"{s}.{t}.png" for s in stems for t in tiles]
@@ -210,8 +206,7 @@ def read_uvmask(path: Path, model=None, topology: Fingerprint | None = None, **_
         if topo:
             check_fingerprint(file_fingerprint(topo, str(path / SIDECAR)), path, model, topology)
     tiles = meta.get("tiles") or [1001]
-    if not isinstance(tiles, list) or not all(isinstance(t, int) and not isinstance(t, bool) and 1001 <= t <= 9999
-                                              for t in tiles):
+    if not isinstance(tiles, list) or not all(plain_int(t) and 1001 <= t <= 9999 for t in tiles):
         raise FacepartError(f"{path / SIDECAR}: 'tiles' must be a list of UDIM numbers (1001..9999)")
     parts = meta.get("parts") or {}
     if not isinstance(parts, dict) or not all(

@@ -20,7 +20,7 @@ from ..data.annotation import Annotation
 from ..data.parts import PAPER_PARTS, PartTable
 from ..data.topology import Fingerprint
 from ..errors import FacepartError
-from .common import MAX_ELEMENTS
+from .common import count_field
 from .options import ExportOptions
 
 
@@ -141,8 +141,7 @@ def annotation_from_sets(sets: dict[str, np.ndarray], fingerprint: Fingerprint, 
     in facepart's order, other names in the file's order.
     """
     n = fingerprint.n_vertices
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or not 1 <= n <= MAX_ELEMENTS:
-        raise FacepartError(f"{source}: the mesh's vertex count must be an integer in 1..{MAX_ELEMENTS}, got {n!r:.60}")
+    count_field(n, source, "the mesh's vertex count")
     names = list(sets)
     if set(names) == set(PAPER_PARTS):
         names = list(PAPER_PARTS)
