@@ -141,3 +141,81 @@ def test_a_broken_material_texture_costs_only_the_colour(tmp_path):
     model = load_model(tmp_path / "head.obj")
     assert len(model.triangles) == len(mesh.faces)
     assert any("no colour from the OBJ's materials" in n and "skin.png" in n for n in model.meta["notes"])
+
+
+def _write_obj(path, vertices, triangles, extra=()):
+    lines = list(extra) + [f"v {x:.7f} {y:.7f} {z:.7f}" for x, y, z in vertices]
+    lines += [f"f {a} {b} {c}" for a, b, c in np.asarray(triangles) + 1]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_inward_winding_is_turned_outward_so_the_views_can_vote(tmp_path):
+    # A mesh wound inward is shaded from behind and every vote is dropped as back-facing: the loader turns it.
+    from facepart.annotate.settings import AnnotateSettings
+    from facepart.annotate.views import frontal_view, make_scene
+    from facepart.annotate.vote import view_angle_weights
+    from facepart.renderers.base import make_renderer
+
+    demo = load_model("demo")
+    path = _write_obj(tmp_path / "inward.obj", demo.vertices, demo.triangles[:, [0, 2, 1]])
+    model = load_model(path)
+    assert np.array_equal(model.triangles, demo.triangles)
+    assert any("winding reversed" in n and "wound inward" in n for n in model.meta["notes"])
+    outward = load_model(_write_obj(tmp_path / "outward.obj", demo.vertices, demo.triangles))
+    assert np.array_equal(outward.triangles, demo.triangles)
+    assert not any("winding" in n for n in outward.meta.get("notes", []))
+    settings = AnnotateSettings(size=96)
+    with make_renderer(None, 96) as renderer:
+        view = frontal_view(model, 96, renderer)
+        weights = view_angle_weights(view, make_scene(model, 96), settings.view_weight, settings.grazing)
+    assert np.count_nonzero(weights) > 0.3 * np.count_nonzero(np.bincount(
+        view.fragments.triangle_id[view.fragments.mask].ravel()))
+
+
+def test_vertices_in_no_triangle_change_neither_unit_nor_framing(tmp_path):
+    from facepart.annotate.variants import head_frame
+
+    demo = load_model("demo")
+    plain = load_model(_write_obj(tmp_path / "plain.obj", demo.vertices, demo.triangles))
+    stray = np.vstack([demo.vertices, [[3.0, 0, 0], [-3.0, 0, 0]]])  # 6 m apart: would read as decimetres
+    model = load_model(_write_obj(tmp_path / "stray.obj", stray, demo.triangles))
+    assert model.meta["units"] == plain.meta["units"] == "m"
+    assert any("2 vertices are in no triangle" in n for n in model.meta["notes"])
+    for (c1, r1), (c2, r2) in [(head_frame(model, whole), head_frame(plain, whole)) for whole in (False, True)]:
+        assert np.allclose(c1, c2) and r1 == pytest.approx(r2)
+    assert any("unit guessed from the size" in n for n in plain.meta["notes"])
+    assert not any("unit guessed" in n for n in load_model(tmp_path / "plain.obj", unit="m").meta.get("notes", []))
+
+
+def test_stl_corners_are_welded_into_shared_vertices(tmp_path):
+    demo = load_model("demo")
+    used = np.unique(demo.triangles)
+    trimesh.Trimesh(demo.vertices, demo.triangles, process=False).export(tmp_path / "head.stl")
+    model = load_model(tmp_path / "head.stl")
+    assert model.n_vertices == len(used) and len(model.triangles) == len(demo.triangles)
+    assert np.allclose(model.vertices[model.triangles], demo.vertices[demo.triangles], atol=1e-6)  # same corners
+    assert any(f"{3 * len(demo.triangles)} triangle corners were welded into {len(used)}" in n
+               for n in model.meta["notes"])
+
+
+def test_a_gltf_of_several_meshes_says_they_are_joined(tmp_path):
+    scene = trimesh.Scene()
+    scene.add_geometry(trimesh.creation.icosphere(subdivisions=2, radius=0.1), node_name="head")
+    scene.add_geometry(trimesh.creation.icosphere(subdivisions=1, radius=0.01), node_name="left_eye")
+    scene.export(tmp_path / "two.glb")
+    model = load_model(tmp_path / "two.glb")
+    assert model.n_vertices == 162 + 42
+    assert any("places 2 meshes (head, left_eye); they are joined" in n for n in model.meta["notes"])
+    _head(tmp_path / "one.glb")
+    assert not any("meshes" in n for n in load_model(tmp_path / "one.glb").meta.get("notes", []))
+
+
+def test_a_missing_material_library_is_named(tmp_path):
+    mesh = trimesh.creation.icosphere(subdivisions=1, radius=0.1)
+    lines = ["mtllib gone.mtl", "usemtl skin"] + [f"v {x} {y} {z}" for x, y, z in mesh.vertices]
+    lines += [f"vt {u} {v}" for u, v in np.random.default_rng(0).random((len(mesh.vertices), 2))]
+    lines += [f"f {a}/{a} {b}/{b} {c}/{c}" for a, b, c in mesh.faces + 1]
+    (tmp_path / "head.obj").write_text("\n".join(lines) + "\n")
+    model = load_model(tmp_path / "head.obj")
+    assert any("material library gone.mtl is not beside it" in n for n in model.meta["notes"])

@@ -162,7 +162,7 @@ def head_frame(model: FaceModel, whole: bool = False) -> tuple[np.ndarray, float
     every pose, even for a model with neck and shoulders. Without landmarks,
     or with ``whole``, the whole rendered mesh is framed.
     """
-    pts = model.vertices[model.render_mask]
+    pts = model.vertices[np.unique(model.triangles[model.render_triangles])]  # drawn corners: no stray vertex
     centre = 0.5 * (pts.min(axis=0) + pts.max(axis=0))
     if model.landmarks68 is not None and len(model.landmarks68) and not whole:
         lm = model.vertices[model.landmarks68]

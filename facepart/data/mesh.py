@@ -15,7 +15,7 @@ import numpy as np
 
 from ..errors import FacepartError
 from .face_model import FaceModel
-from .formats.frame import UNIT_SCALE, axes_rotation, guess_unit
+from .formats.frame import UNIT_SCALE, axes_rotation, guess_unit, orient_outward
 
 MESH_SUFFIXES = (".obj", ".ply", ".glb", ".gltf", ".off", ".stl")
 UNITS = UNIT_SCALE
@@ -53,6 +53,17 @@ def _stl_source(path: Path):
     return io.BytesIO(data)
 
 
+def weld_corners(vertices: np.ndarray, triangles: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Merge vertices at identical positions (an STL's separate triangle corners), numbered in order of first
+    appearance: (keep (M,) ids of the vertices kept, (M, 3) vertices, (F, 3) triangles on them)."""
+    _, first, inverse = np.unique(vertices, axis=0, return_index=True, return_inverse=True)
+    order = np.argsort(first)
+    rank = np.empty_like(order)
+    rank[order] = np.arange(len(order))
+    keep = first[order]
+    return keep, vertices[keep], rank[inverse.reshape(-1)][triangles]
+
+
 def _gltf_json(path: Path):
     """The JSON part of a .gltf, or of a .glb's first chunk (None when a .glb has none: trimesh reports it)."""
     from ..io_utils import loads_json, open_input
@@ -68,6 +79,24 @@ def _gltf_json(path: Path):
     except UnicodeDecodeError:
         raise FacepartError(f"{path}: not a readable glTF file (its JSON is not UTF-8 text)") from None
     return loads_json(text, str(path), "glTF file")
+
+
+def gltf_scene_notes(path: Path) -> list[str]:
+    """A note when a glTF's nodes place more than one mesh (a head, its eyes, its teeth...): they are joined."""
+    doc = _gltf_json(path)
+    nodes = doc.get("nodes") if isinstance(doc, dict) else None
+    meshes = doc.get("meshes") if isinstance(doc, dict) else None
+    placed = [n for n in (nodes if isinstance(nodes, list) else [])
+              if isinstance(n, dict) and isinstance(n.get("mesh"), int)]
+    if len(placed) < 2:
+        return []
+    names = []
+    for n in placed:
+        m = meshes[n["mesh"]] if isinstance(meshes, list) and 0 <= n["mesh"] < len(meshes) else {}
+        names.append(str(n.get("name") or (m.get("name") if isinstance(m, dict) else None) or f"mesh {n['mesh']}"))
+    shown = ", ".join(names[:6]) + (f" and {len(names) - 6} more" if len(names) > 6 else "")
+    return [f"the file places {len(placed)} meshes ({shown}); they are joined into one model, vertices numbered "
+            "mesh after mesh"]
 
 
 def _check_gltf_uris(path: Path) -> None:
@@ -257,8 +286,24 @@ def load_mesh(path: str | Path, blendshapes: str | Path | None = None, unit: str
         vertices, triangles, colors, uv = read_mesh_arrays_uv(path)
     if not np.all(np.isfinite(vertices)):
         raise FacepartError(f"{path}: {int((~np.isfinite(vertices)).any(axis=1).sum())} vertices are NaN or infinite")
-    extent = float(np.ptp(vertices, axis=0).max()) if len(vertices) else 0.0
-    if unit is None:
+    notes = []
+    weld = None
+    if path.suffix.lower() == ".stl" and len(vertices):
+        stl_shape = (vertices.shape, triangles.shape)
+        weld, vertices, triangles = weld_corners(vertices, triangles)
+        colors = colors[weld] if colors is not None else None
+        uv = uv[weld] if uv is not None else None
+        if len(vertices) < stl_shape[0][0]:
+            notes.append(f"STL keeps no shared vertices: its {stl_shape[0][0]} triangle corners were welded into "
+                         f"{len(vertices)} vertices at identical positions; part files number these")
+    used = np.unique(triangles)
+    if 0 < len(used) < len(vertices):
+        notes.append(f"{len(vertices) - len(used)} vertices are in no triangle: kept so the file's vertex numbers "
+                     "stay, but never drawn or labelled, and left out of the size and the framing")
+    drawn = vertices[used] if len(used) else vertices
+    extent = float(np.ptp(drawn, axis=0).max()) if len(drawn) else 0.0
+    guessed = unit is None
+    if guessed:
         unit = guess_unit(extent)
     if unit not in UNITS:
         raise FacepartError(f"unknown unit '{unit}'; use one of {', '.join(UNITS)}")
@@ -279,6 +324,8 @@ def load_mesh(path: str | Path, blendshapes: str | Path | None = None, unit: str
             raise FacepartError(f"{folder}: no mesh files ({', '.join(MESH_SUFFIXES)}) in the blend-shape folder")
         for f in files:
             v, t, _ = read_mesh_arrays(f)
+            if weld is not None and (v.shape, t.shape) == stl_shape:  # the base's welding, corner for corner
+                v, t = v[weld], triangles
             if v.shape != vertices.shape or t.shape != triangles.shape or not np.array_equal(t, triangles):
                 raise FacepartError(f"{f}: {len(v)} vertices and {len(t)} triangles, but {path.name} has "
                                     f"{len(vertices)} and {len(triangles)} (or another triangle order); "
@@ -287,11 +334,18 @@ def load_mesh(path: str | Path, blendshapes: str | Path | None = None, unit: str
             deltas.append((v - vertices) * scale)
 
     turned = not np.array_equal(rotation, np.eye(3))
-    notes = ([f"rotated into facepart's frame from up {up}, front {front}"] if turned else []) + \
+    notes += ([f"rotated into facepart's frame from up {up}, front {front}"] if turned else []) + \
         ([f"no colour from the OBJ's materials: {no_texture}"] if no_texture else [])
+    if guessed:
+        notes.append(f"unit guessed from the size ({extent:.4g} units across reads as a head in {unit}); "
+                     "give --unit if that is wrong")
+    if path.suffix.lower() in (".glb", ".gltf"):
+        notes += gltf_scene_notes(path)
+    vertices = (vertices @ rotation.T if turned else vertices) * scale
+    triangles = orient_outward(vertices, triangles, notes, "the file's triangles were wound inward")
     return FaceModel(
         name=path.stem,
-        vertices=(vertices @ rotation.T if turned else vertices) * scale,
+        vertices=vertices,
         triangles=triangles,
         expression_basis=(np.stack(deltas) @ rotation.T if turned else np.stack(deltas)) if deltas else None,
         expression_kind="blendshape",

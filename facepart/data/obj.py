@@ -138,10 +138,12 @@ def material_texture(path: str | Path, mesh: ObjMesh) -> tuple[Path | None, str]
     """
     folder = Path(path).parent
     textures: dict[str, Path] = {}
+    missing = []
     for library in mesh.material_libraries:
         lib = folder / library
         try:  # a regular file of a sane size only (not a device or a pipe that never ends)
             if not lib.is_file() or lib.stat().st_size > MAX_MATERIAL_FILE:
+                missing += [] if lib.is_file() else [library]
                 continue
             text = lib.read_text(errors="replace")
         except OSError:
@@ -155,7 +157,7 @@ def material_texture(path: str | Path, mesh: ObjMesh) -> tuple[Path | None, str]
                 textures.setdefault(name, lib.parent / ln.split()[-1])  # options (-s, -o ...) come first
     used = {textures[m] for m in set(mesh.polygon_material) if m in textures}
     if not used:
-        return None, ""
+        return None, (f"its material library {missing[0]} is not beside it" if missing and not textures else "")
     if len(used) > 1:
         return None, f"its materials use {len(used)} texture images; give one with --texture"
     image = used.pop()

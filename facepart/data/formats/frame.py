@@ -28,11 +28,12 @@ def outward_flux(vertices: np.ndarray, triangles_: np.ndarray) -> float:
     return float(np.einsum("ij,ij->", normals, (a + b + c) / 3.0 - centre))
 
 
-def orient_outward(vertices: np.ndarray, triangles_: np.ndarray, notes: list[str]) -> np.ndarray:
-    """Reverse the winding if the (documented) winding still points inward; note it."""
-    if outward_flux(vertices, triangles_) < 0:
-        notes.append("triangle winding reversed so that normals face outward (the file disagreed with its "
-                     "documented winding)")
+def orient_outward(vertices: np.ndarray, triangles_: np.ndarray, notes: list[str],
+                   why: str = "the file disagreed with its documented winding") -> np.ndarray:
+    """Reverse the winding if it points inward (renders would shade the face from behind and drop every vote
+    as back-facing); note it, with ``why``."""
+    if len(triangles_) and outward_flux(vertices, triangles_) < 0:
+        notes.append(f"triangle winding reversed so that normals face outward ({why})")
         return triangles_[:, [0, 2, 1]]
     return triangles_
 
