@@ -38,6 +38,9 @@ from .io_utils import ensure_writable_dir, removing_new_dirs_on_failure
 from .renderers.base import Renderer, renderer_for
 from .segmenters.base import PartSegmenter
 
+#: Below this mean held-out Part IoU the run summary warns that the parser hardly agrees with the annotation.
+LOW_HELD_OUT_IOU = 0.25
+
 #: The checkpoint folder inside a run's output folder.
 CHECKPOINT_DIR = ".facepart-checkpoint"
 
@@ -104,6 +107,10 @@ class RunResult(NamedTuple):
         if self.part_iou is not None:
             lines.append("Held-out Part IoU (annotation vs the parser on renders not used for voting):")
             lines.append(self.part_iou.table())
+            if self.part_iou.mean < LOW_HELD_OUT_IOU:
+                lines.append(f"warning: the parser's own held-out maps agree with this annotation only "
+                             f"{self.part_iou.mean:.2f} (mean Part IoU; a usable run gives about 0.5-0.8): look at "
+                             f"preview.png. A model upside down, inside out or in other axes gives this; {AXES_HINT}")
         if self.files:
             lines.append("Wrote " + ", ".join(str(p) for p in self.files))
         return lines
@@ -156,7 +163,7 @@ def annotate_model(model: FaceModel, segmenter: PartSegmenter, settings: Annotat
     out = ensure_writable_dir(out) if out is not None else None
     checkpoint = out / CHECKPOINT_DIR if out is not None else None
     with renderer_for(renderer, settings.size) as renderer:
-        calibration = segmenter.calibrate(frontal_view(model, settings.size, renderer))
+        calibration = calibrate_upright(segmenter, model, settings, renderer)
         if calibration is not None and on_calibration is not None:
             on_calibration(calibration)
         result = annotate(model, segmenter, settings, renderer=renderer, progress=progress, checkpoint=checkpoint,
@@ -211,6 +218,17 @@ def check_eval_views(eval_views) -> None:
         raise FacepartError(f"--eval-views must be a whole number from 0 to 10000, got {eval_views!r}")
 
 
+def calibrate_upright(segmenter: PartSegmenter, model: FaceModel, settings: AnnotateSettings, renderer: Renderer):
+    """Calibrate ``segmenter`` on the model's frontal render; one line when the parser sees the face upside
+    down there (eyes and brows below the lips), before any vote is cast. Returns the calibration."""
+    calibration = segmenter.calibrate(frontal_view(model, settings.size, renderer))
+    if getattr(calibration, "upside_down", False):
+        raise FacepartError(f"{segmenter.name} sees {model.name} upside down in the frontal render (eyes and brows "
+                            f"around row {calibration.eyes_row:.0f}, below the lips around row "
+                            f"{calibration.mouth_row:.0f}); {AXES_HINT}")
+    return calibration
+
+
 def _check_some_view_voted(result: AnnotateResult, segmenter: PartSegmenter) -> None:
     if result.views and all(v.status != VOTED for v in result.views):
         raise FacepartError(f"{segmenter.name} found no face in any of the {len(result.views)} renders; nothing to "
@@ -242,7 +260,7 @@ def annotate_shard(model: FaceModel, segmenter: PartSegmenter, settings: Annotat
     segmenter.check_run(model, settings)
     out = ensure_writable_dir(out)
     with renderer_for(renderer, settings.size) as renderer:
-        segmenter.calibrate(frontal_view(model, settings.size, renderer))
+        calibrate_upright(segmenter, model, settings, renderer)
         result = annotate(model, segmenter, settings, renderer=renderer, progress=progress,
                           checkpoint=out / f".facepart-checkpoint-{i}-of-{n}", workers=workers,
                           indices=range(i, settings.variants, n))

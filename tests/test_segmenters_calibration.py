@@ -22,10 +22,12 @@ class DrawnParser:
 
     name = "drawn"
 
-    def __init__(self, labels: LabelSet = HELEN, mirrored: bool = False, found: bool = True):
+    def __init__(self, labels: LabelSet = HELEN, mirrored: bool = False, found: bool = True,
+                 upside_down: bool = False):
         self.labels = labels
         self.mirrored = mirrored
         self.found = found
+        self.upside_down = upside_down
         self.calls = 0
 
     def parse(self, image):
@@ -47,7 +49,7 @@ class DrawnParser:
         cv2.rectangle(m, (w // 2 - 6, 72), (w // 2 + 6, 98), ids["nose"], -1)
         cv2.ellipse(m, (w // 2, 110), (14, 3), 0, 0, 360, ids["up_lip"], -1)
         cv2.ellipse(m, (w // 2, 117), (14, 3), 0, 0, 360, ids["down_lip"], -1)
-        return m
+        return m[::-1, ::-1].copy() if self.upside_down else m
 
 
 def make_view(index: int = 0, size: int = SIZE, image=None) -> View:
@@ -264,3 +266,18 @@ def test_overlay_figure_of_a_drawn_parser(tmp_path):
     (tmp_path / "bad.png").write_bytes(b"nope")
     with pytest.raises(FacepartError, match="not a readable image"):
         read_rgb(tmp_path / "bad.png")
+
+
+def test_a_face_parsed_upside_down_stops_the_run_before_any_vote(demo_model):
+    from facepart.workflow import annotate_model
+
+    upright = calibrate_sides(DrawnParser().parse(np.zeros((SIZE, SIZE, 3), np.uint8)), HELEN)
+    assert not upright.upside_down and upright.eyes_row < upright.mouth_row
+    seg = ParserSegmenter(DrawnParser(upside_down=True))
+    cal = seg.calibrate(make_view(-1))
+    assert cal.upside_down and cal.eyes_row > cal.mouth_row
+    calls = seg.parser.calls
+    with pytest.raises(FacepartError, match=r"drawn sees demo upside down .*eyes and brows around row \d+, below "
+                                            r"the lips around row \d+.*-O up=AXIS"):
+        annotate_model(demo_model, seg, eval_views=0, preview=False)
+    assert seg.parser.calls == calls + 1  # the frontal render only: nothing was voted

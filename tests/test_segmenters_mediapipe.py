@@ -149,3 +149,24 @@ def test_a_scan_lying_in_other_axes_is_found_once_its_axes_are_given(tmp_path, d
     found = facepart("annotate", scan, "-O", "up=z", "-O", "front=-y", "--out", tmp_path / "out", *common)
     assert found.returncode == 0, found.stderr
     assert "4 views parsed, 0 skipped" in found.stdout  # none taken from the first run's checkpoint
+
+
+def test_a_run_on_an_upside_down_head_warns_that_the_parser_disagrees(demo_model):
+    # MediaPipe fits an upright face even to an upside-down head, so no view is skipped and the calibration
+    # passes; the held-out Part IoU is what shows it, and the summary says so.
+    import dataclasses
+
+    from facepart.annotate.settings import AnnotateSettings, sampling_for
+    from facepart.segmenters import make_segmenter
+    from facepart.workflow import LOW_HELD_OUT_IOU, annotate_model
+
+    upside_down = dataclasses.replace(demo_model, vertices=demo_model.vertices * np.array([-1.0, -1.0, 1.0]))
+    means = []
+    for model in (demo_model, upside_down):
+        seg = make_segmenter("mediapipe", model=model)
+        run = annotate_model(model, seg, AnnotateSettings(variants=8, size=256, sampling=sampling_for(seg)),
+                             eval_views=4, preview=False)
+        means.append(run.part_iou.mean)
+        warned = [ln for ln in run.summary_lines(model.name) if ln.startswith("warning: the parser's own held-out")]
+        assert bool(warned) == (run.part_iou.mean < LOW_HELD_OUT_IOU)
+    assert means[0] > 2 * LOW_HELD_OUT_IOU and means[1] < LOW_HELD_OUT_IOU / 2, means

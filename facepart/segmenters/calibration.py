@@ -68,6 +68,13 @@ class SideCalibration:
     checks: tuple[PairCheck, ...]
     left_on_image_right: bool = True
     found: bool = True
+    eyes_row: float | None = None
+    mouth_row: float | None = None
+
+    @property
+    def upside_down(self) -> bool:
+        """True when the parser put the eyes and brows below the lips: the model is upside down in the render."""
+        return self.eyes_row is not None and self.mouth_row is not None and self.eyes_row > self.mouth_row
 
     @property
     def swaps(self) -> tuple[tuple[str, str], ...]:
@@ -88,6 +95,7 @@ class SideCalibration:
 
     def as_dict(self) -> dict:
         return {"found": self.found, "left_on_image_right": self.left_on_image_right,
+                "eyes_row": self.eyes_row, "mouth_row": self.mouth_row,
                 "swaps": [list(s) for s in self.swaps],
                 "checks": [c.__dict__ for c in self.checks]}
 
@@ -131,7 +139,19 @@ def calibrate_sides(label_map: np.ndarray | None, labels: LabelSet, *, left_on_i
         else:
             status = "missing"
         checks.append(PairCheck(left, right, status, xl, xr, nl, nr, centre))
-    return SideCalibration(tuple(checks), left_on_image_right, True)
+    eyes_row, mouth_row = (_mean_row(labels.mask(label_map, names)) for names in (UPPER_CLASSES, LOWER_CLASSES))
+    return SideCalibration(tuple(checks), left_on_image_right, True, eyes_row, mouth_row)
+
+
+#: Classes above the nose and below it, for the upright check.
+UPPER_CLASSES = ("left_eye", "right_eye", "left_eyebrow", "right_eyebrow")
+LOWER_CLASSES = ("up_lip", "down_lip", "inner_mouth")
+
+
+def _mean_row(mask: np.ndarray) -> float | None:
+    """Mean image row (pixels, 0 = top) of ``mask`` (H, W) bool, or None when it is empty."""
+    rows = np.nonzero(mask)[0]
+    return float(rows.mean()) + 0.5 if len(rows) else None
 
 
 def subject_left_on_image_right(camera) -> bool:
