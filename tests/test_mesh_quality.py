@@ -543,3 +543,28 @@ def test_quality_report_on_a_mesh_with_vertices_no_triangle_uses():
         assert q.pieces == plain.pieces and q.component_sizes == plain.component_sizes == {0: 25}
         assert q.unlabelled_in_face == plain.unlabelled_in_face == 1
         assert q.vertices["nose"] == 3 + 100  # still counted as labelled
+
+
+@pytest.mark.parametrize("hole, filled", [(2, True), (8, False)])
+def test_a_large_enclosed_unseen_piece_is_an_inner_structure_not_a_hole(hole, filled):
+    # A 16 x 16 grid: skin around a ring of nose, two vertices wide, around an unseen square of hole x hole
+    # vertices. A small hole is nose; an unseen piece of more than half the nose's seen area (the back of an
+    # eyeball inside a socket, gums behind the lips) gets no part.
+    n = 16
+    v, tri = grid(n, n)
+    i, j = np.meshgrid(np.arange(n), np.arange(n))
+    i, j = i.ravel(), j.ravel()
+    lo, hi = (n - hole) // 2, (n - hole) // 2 + hole - 1
+    inside = (i >= lo) & (i <= hi) & (j >= lo) & (j <= hi)
+    ring = (i >= lo - 2) & (i <= hi + 2) & (j >= lo - 2) & (j <= hi + 2) & ~inside
+    votes = np.zeros((n * n, len(PARTS)))
+    votes[ring, PARTS.index("nose")] = 10
+    votes[~ring & ~inside, PARTS.index("skin")] = 10
+    out = R.regularize(votes, np.zeros(n * n), v, tri)
+    nose_area, hole_area = ring.sum(), inside.sum()  # a flat grid: every inner vertex has the same area
+    assert (hole_area <= R.MAX_ENCLOSED_SHARE * nose_area) == filled  # 4 of 32, 64 of 80
+    if filled:
+        assert np.all(out.labels[inside] == PARTS.index("nose")) and out.report.unseen_filled == hole_area
+    else:
+        assert np.all(out.labels[inside] == -1) and out.report.unseen_filled == 0
+    assert np.all(out.labels[ring] == PARTS.index("nose"))

@@ -703,8 +703,14 @@ def regularize(votes: np.ndarray, none_votes: np.ndarray, vertices: np.ndarray, 
     return Regularized(labels, vote_confidence(votes, none_votes, labels), report)
 
 
+#: An enclosed unseen piece larger than this share of the seen area of the smallest part around it is an inner
+#: structure (an eye socket, the back of an eyeball, gums behind the lips), not a hole in the surface: no part.
+MAX_ENCLOSED_SHARE = 0.5
+
+
 def _enclosed_unseen(graph: MeshGraph, lab: np.ndarray, seen: np.ndarray, none: int) -> np.ndarray:
-    """(S,) bool: unseen sites in a connected unseen piece whose seen neighbours all carry a part."""
+    """(S,) bool: unseen sites in a connected unseen piece whose seen neighbours all carry a part, and whose
+    area is at most :data:`MAX_ENCLOSED_SHARE` of the seen area of the smallest of those parts."""
     from scipy import sparse
     from scipy.sparse import csgraph
 
@@ -724,4 +730,9 @@ def _enclosed_unseen(graph: MeshGraph, lab: np.ndarray, seen: np.ndarray, none: 
     touches = np.bincount(piece[hole], minlength=n_pieces) > 0
     open_ = np.bincount(piece[hole], (lab[rim] == none).astype(np.float64), minlength=n_pieces) > 0
     enclosed = touches & ~open_
+    seen_area = np.bincount(lab[seen], graph.area[seen], minlength=none + 1)
+    smallest = np.full(n_pieces, np.inf)
+    np.minimum.at(smallest, piece[hole], seen_area[lab[rim]])
+    piece_area = np.bincount(piece[unseen], graph.area[unseen], minlength=n_pieces)
+    enclosed &= piece_area <= MAX_ENCLOSED_SHARE * smallest
     return unseen & enclosed[piece]
