@@ -11,7 +11,8 @@ The public API, in the spirit of ``smplx.create``::
     import facepart
     model = facepart.load_model("demo")                       # or a model file / folder
     seg = facepart.make_segmenter("mediapipe", model=model)   # or "oracle", "bisenet:PATH", ...
-    result = facepart.annotate_model(model, seg, facepart.AnnotateSettings(variants=50), out="out/demo")
+    settings = facepart.AnnotateSettings(variants=50, sampling=facepart.sampling_for(seg))  # the parser's yaw
+    result = facepart.annotate_model(model, seg, settings, out="out/demo")
     facepart.export_as(result.annotation, "flame-pkl", "out/demo/masks.pkl")
 
 Names are imported on first use, so ``import facepart`` stays cheap. No public name is also the name
@@ -31,6 +32,7 @@ _EXPORTS = {
     "make_renderer": "facepart.renderers.base",
     "AnnotateSettings": "facepart.annotate.settings",
     "SamplingSettings": "facepart.annotate.variants",
+    "sampling_for": "facepart.annotate.settings",
     "compute_annotation": "facepart.annotate.pipeline:annotate",
     "annotate_model": "facepart.workflow",
     "merge_shards": "facepart.workflow",

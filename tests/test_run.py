@@ -3,6 +3,7 @@ annotation bit for bit; --until-stable stops; a checkpoint that cannot be writte
 
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -209,3 +210,29 @@ def test_keep_edits_keeps_hand_labels_through_a_new_run(tmp_path):
     never = facepart("annotate", "demo", "--out", tmp_path / "third", "--keep-edits",
                      tmp_path / "first" / "annotation.npz", *common)
     assert never.returncode == 1 and "no hand edits" in never.stderr.strip().splitlines()[-1]
+
+
+def _readme_python_block() -> str:
+    text = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    section = text.split("## Python API", 1)[1]
+    return section.split("```python\n", 1)[1].split("```", 1)[0]
+
+
+def test_the_readme_python_example_runs_as_a_script_and_an_unguarded_one_is_refused(tmp_path):
+    pytest.importorskip("mediapipe")
+    block = _readme_python_block()
+    assert 'if __name__ == "__main__":' in block and "workers=2" in block
+    (tmp_path / "example.py").write_text(block)
+    r = subprocess.run([sys.executable, "example.py"], cwd=tmp_path, capture_output=True, text=True, env=ENV,
+                       timeout=600)
+    assert r.returncode == 0, r.stderr
+    assert "50 views parsed, 0 skipped." in r.stdout  # MediaPipe's own yaw range: no view out of it
+    assert (tmp_path / "out" / "demo" / "parts_masks.pkl").is_file()
+    # The same code at the top level, without the guard: one line, not a hang (a spawned helper would run
+    # the script again, fail, and leave this process writing the run's objects into a pipe nobody reads).
+    lines = block.splitlines()
+    body = [ln[4:] if ln.startswith("    ") else ln for ln in lines if not ln.startswith("if __name__")]
+    (tmp_path / "unguarded.py").write_text("\n".join(body) + "\n")
+    r = subprocess.run([sys.executable, "unguarded.py"], cwd=tmp_path, capture_output=True, text=True, env=ENV,
+                       timeout=120)
+    assert r.returncode == 1 and "unguarded.py: runs facepart with workers > 1 but has no" in r.stderr, r.stderr
