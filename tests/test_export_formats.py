@@ -533,6 +533,13 @@ def test_export_annotation_finds_the_model_and_protects_run_files(demo_ann, demo
     with pytest.raises(FacepartError, match="run's own file"):
         export_annotation(tmp_path / "annotation.npz", "parts")
     assert any("nose" in ln for ln in report.lines())
+    # the run's preview is not overwritten by a picture of some parts only
+    (tmp_path / "preview.png").write_bytes(b"the run's preview")
+    with pytest.raises(FacepartError, match="preview.png exists \\(a run's own file\\); give --out"):
+        export_annotation(tmp_path, "preview", parts=["nose"], size=64)
+    assert (tmp_path / "preview.png").read_bytes() == b"the run's preview"
+    assert export_annotation(tmp_path, "preview", tmp_path / "nose.png", parts=["nose"], size=64).paths == \
+        [tmp_path / "nose.png"]
 
 
 def test_write_annotation_files_is_a_run_output_set(demo_ann, demo_model, tmp_path):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 import re
 
 import numpy as np
@@ -269,6 +270,20 @@ def test_cli_refuses_another_topology_and_a_missing_model(demo_run, tmp_path):
     r = facepart("report", moved, "--model", "demo", "--size", 64)
     assert r.returncode == 0, r.stderr
     assert (moved / "report.html").is_file()
+
+
+def test_a_parts_json_gets_a_report_against_the_model_it_names(demo_run, tmp_path):
+    # a plain parts.json does not name its mesh: with --model it is read against that model's topology
+    parts = tmp_path / "parts.json"
+    parts.write_bytes((demo_run / "parts.json").read_bytes())
+    r = facepart("report", parts, "--model", "demo", "--size", 64)
+    assert r.returncode == 0, r.stderr
+    page = (tmp_path / "report.html").read_text()
+    for name, idx in json.loads(parts.read_text()).items():
+        assert re.search(rf"{name}</td><td class=num>{len(idx):,}</td>", page), name
+    r = facepart("report", parts)
+    assert r.returncode == 1 and "parts.json: a parts.json file does not say which mesh it labels; give the " \
+        "model (--model MODEL" in r.stderr and "pickled" not in r.stderr
 
 
 def test_union_rule_counts_parts_json_membership(demo_run, demo_model, renderer256):

@@ -21,20 +21,25 @@ from .options import _load, _model_options
               help="Labels whose confidence is under this are flagged.")
 @_model_options
 def report(annotation, model_spec, out_path, size, low_confidence, model_args):
-    """Write a self-contained HTML page about ANNOTATION (annotation.npz or its folder).
+    """Write a self-contained HTML page about ANNOTATION (annotation.npz, its folder, or any readable
+    annotation file: a parts.json, csv... with --model).
 
     The model coloured by part from five sides, vertices per part, quality figures,
     unlabelled and low-confidence vertices, the confidence histogram, the held-out
     Part IoU, the convergence curve, skipped views and the run settings; every
     image is embedded, so the page can be mailed or archived on its own.
     """
-    from ..data.annotation import load_annotation
+    from ..export import read_annotation
     from ..report import REPORT_FILE, check_report_options, recorded_model, write_report
 
     check_report_options(size, low_confidence)  # before the annotation and the model are read
-    ann = load_annotation(annotation)
+    if model_spec:  # a file that does not name its mesh (parts.json, csv...) is read against the model
+        face = _load(model_spec, model_args)
+        ann = read_annotation(annotation, model=face)
+    else:
+        ann = read_annotation(annotation)
+        face = _load(recorded_model(ann, annotation), model_args)
     folder = Path(annotation) if Path(annotation).is_dir() else Path(annotation).parent
-    face = _load(model_spec or recorded_model(ann, annotation), model_args)
     path = write_report(ann, face, out_path or folder / REPORT_FILE, source=annotation, size=size,
                         low_confidence=low_confidence)
     click.echo(f"Wrote {path}")

@@ -121,7 +121,7 @@ def export_annotation(source: str | Path | Annotation, to: str, out: str | Path 
         ann.check_topology(model.fingerprint, f"the model {model.name}")
     target = Path(out) if out is not None else default_output(source, exporter)
     check_suffix(target, exporter, bool(options.get("split")))
-    if out is None and target.name in (ANNOTATION_FILE, PARTS_FILE) and target.exists():
+    if out is None and target.name in (ANNOTATION_FILE, PARTS_FILE, PREVIEW_FILE) and target.exists():
         raise FacepartError(f"{target} exists (a run's own file); give --out to write the {to} export elsewhere")
     if not isinstance(source, Annotation) and target.exists() and Path(source).exists() and \
             target.resolve() == Path(source).resolve():
