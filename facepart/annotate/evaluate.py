@@ -88,8 +88,10 @@ class PartIoU(NamedTuple):
         """A small plain-text table, one row per part, and the mean (with its bootstrap interval)."""
         width = max(len(n) for n in self.names)
         rows = [f"  {n:<{width}}  {'   n/a' if np.isnan(v) else f'{v:6.3f}'}" for n, v in zip(self.names, self.iou)]
+        # the mean and interval as stored (4 decimals), so `facepart info` prints the same 3 as this table
         span = self.interval()
-        rows.append(f"  {'mean':<{width}}  {self.mean:6.3f}   ({self.views} held-out views"
+        span = None if span is None else (round(span[0], 4), round(span[1], 4))
+        rows.append(f"  {'mean':<{width}}  {round(self.mean, 4):6.3f}   ({self.views} held-out views"
                     + (f", {self.skipped} without a face" if self.skipped else "")
                     + (f"; 95% interval over views {span[0]:.3f}-{span[1]:.3f}" if span else "") + ")")
         return "\n".join(rows)
