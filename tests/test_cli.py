@@ -32,6 +32,19 @@ def test_info_on_models(ict_path, demo_model):
     assert r.returncode == 0 and f"{demo_model.n_vertices} vertices" in r.stdout
 
 
+def test_info_demo_is_the_built_in_head_and_model_options_on_annotations_are_refused(tmp_path, demo_model):
+    run = tmp_path / "demo"  # a run folder named like the built-in model, in the current folder
+    r = facepart("annotate", "demo", "--out", run, "--variants", 3, "--size", 96, "--eval-views", 0)
+    assert r.returncode == 0, r.stderr
+    r = facepart("info", "demo", cwd=tmp_path)
+    assert r.returncode == 0 and r.stdout.startswith("model: demo") and "annotation:" not in r.stdout
+    r = facepart("info", "./demo", cwd=tmp_path)
+    assert r.returncode == 0 and r.stdout.startswith("annotation: demo")
+    _one_line_failure(facepart("info", run, "--unit", "mm"), "demo: is an annotation, not a model; --unit applies")
+    _one_line_failure(facepart("info", run / "parts.json", "-O", "up=z", "--texture", run / "preview.png"),
+                      "parts.json: is a parts file, not a model; --texture, -O apply to models only")
+
+
 def _one_line_failure(r, *needles):
     assert r.returncode != 0
     assert "Traceback" not in r.stderr and "Traceback" not in r.stdout

@@ -49,19 +49,24 @@ def info(path, export_regions, model_args):
 
     p = Path(path)
     fmt = model_args.get("fmt")
+    if str(path) == "demo":  # the built-in head, as everywhere (a folder named demo here is ./demo)
+        fmt = fmt or "demo"
     if fmt is None and looks_like_index_map(p):
+        _refuse_model_options(p, "a BFM index map", model_args)
         click.echo(read_index_map(p).describe())
         return
     from ..data.formats.region_files import read_region_file
 
     regions = read_region_file(p) if fmt is None else None
     if regions is not None:
+        _refuse_model_options(p, "a region file", model_args)
         n = int(max((int(v.max()) for v in regions.regions.values() if v.size), default=-1)) + 1
         click.echo(f"region file: {p} (vertex ids up to {n - 1}; not a model: put it beside the model, "
                    "e.g. FLAME_masks.pkl beside generic_model.pkl)")
         click.echo("\n".join(regions.describe(n)))
         return
-    if p.suffix == ".npz" and fmt is None or (p.is_dir() and (p / ANNOTATION_FILE).is_file()):
+    if fmt is None and (p.suffix == ".npz" or (p.is_dir() and (p / ANNOTATION_FILE).is_file())):
+        _refuse_model_options(p, "an annotation", model_args)
         ann = load_annotation(p)
         s = ann.settings
         click.echo(f"annotation: {p}")
@@ -86,6 +91,7 @@ def info(path, export_regions, model_args):
     if p.suffix == ".json" and fmt is None:
         from ..export.indexfiles import is_facepart_json
 
+        _refuse_model_options(p, "a parts file", model_args)
         if is_facepart_json(p):
             from ..export import read_annotation
 
@@ -110,6 +116,15 @@ def info(path, export_regions, model_args):
             click.echo(f"wrote {target}")
         if not face.region_sets:
             click.echo("no region sets to export")
+
+
+def _refuse_model_options(path: Path, what: str, model_args: dict) -> None:
+    """One line when model-loading options were given for a file that is not a model (they would be ignored)."""
+    given = [flag for key, flag in (("unit", "--unit"), ("texture", "--texture"), ("blendshapes", "--blendshapes"),
+                                    ("model_option", "-O")) if model_args.get(key)]
+    if given:
+        raise FacepartError(f"{path}: is {what}, not a model; {', '.join(given)} "
+                            f"{'applies' if len(given) == 1 else 'apply'} to models only")
 
 
 @main.command()
