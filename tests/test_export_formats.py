@@ -353,6 +353,21 @@ def test_triangle_rules_on_a_hand_made_mesh(tmp_path):
         assert {k: v.tolist() for k, v in d.items()} == want
 
 
+def test_a_smirk_npy_is_read_back_by_its_content_and_3ddfa_s_npy_still_as_3ddfa(demo_ann, demo_model, tmp_path):
+    from facepart.export.registry import find_importer
+
+    smirk, tddfa = tmp_path / "FLAME_masks_triangles.npy", tmp_path / "annotation_3ddfa.npy"
+    export(demo_ann, "tri", smirk, model=demo_model, tri_rule="majority")
+    export(demo_ann, "3ddfa", tddfa, model=demo_model)
+    assert find_importer(smirk).name == "tri" and find_importer(tddfa).name == "3ddfa"
+    back = read_annotation(smirk, model=demo_model)  # no --from-format needed
+    assert back.parts.names == demo_ann.parts.names
+    inner = [n for n in demo_ann.parts.names if len(demo_ann.members()[n])]
+    for name in inner:  # a triangle rule loses only boundary vertices
+        a, b = set(demo_ann.members()[name].tolist()), set(back.members()[name].tolist())
+        assert len(a & b) >= 0.8 * len(a), name
+
+
 def test_ply_read_by_trimesh_has_the_part_colours_in_vertex_order(demo_ann, demo_model, tmp_path):
     import trimesh
 

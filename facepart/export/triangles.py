@@ -28,6 +28,7 @@ import numpy as np
 from scipy import sparse
 
 from ..data.annotation import Annotation
+from ..data.formats.pickle_cache import pickled, pickled_keys
 from ..data.formats.safe_pickle import load_npy
 from ..data.topology import Fingerprint
 from ..errors import FacepartError
@@ -78,6 +79,16 @@ def write_tri(annotation: Annotation, path: Path, **options) -> list[Path]:
 
 
 def is_tri(path: Path) -> bool:
+    """A facepart triangle-parts ``.npz``, or a SMIRK-style ``.npy``: a pickled dict of part names to integer
+    triangle-id arrays (3DDFA-V3's dict, with its 'annotation' key, is not one)."""
+    if Path(path).suffix.lower() == ".npy":
+        try:
+            keys = pickled_keys(path, (".npy",))
+            data = pickled(path) if keys and "annotation" not in keys else None
+        except FacepartError:
+            return False
+        return isinstance(data, dict) and all(
+            isinstance(v, np.ndarray) and v.ndim == 1 and np.issubdtype(v.dtype, np.integer) for v in data.values())
     return npz_format(path) == FORMAT
 
 
