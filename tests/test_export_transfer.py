@@ -254,7 +254,10 @@ def test_compare_refuses_another_topology(tmp_path, demo_model, ict_annotation):
             "--no-preview")
     assert r.exit_code == 0
     result = run("compare", tmp_path / "demo", tmp_path / "ict", "--out", tmp_path / "d.json")
-    assert result.exit_code == 1 and "another topology" in result.output
+    assert result.exit_code == 1
+    # B named against A, with B's count first
+    assert f"ict was made for another topology than {tmp_path / 'demo'}: {ann.n_vertices} vertices vs " \
+        f"{demo_model.n_vertices}" in result.output
 
 
 # -- export CLI --------------------------------------------------------------------------------------

@@ -118,17 +118,21 @@ def compare_files(path_a, path_b, out: str | Path | None = None, *, model=None, 
     def read(path, fmt, topology=None):
         return read_annotation(path, fmt, model=model, topology=topology)
 
-    try:
-        a = read(path_a, format_a)
-    except FacepartError as err:
-        if "does not say which mesh" not in str(err):
-            raise
-        b = read(path_b, format_b)
-        a = read(path_a, format_a, b.fingerprint)
-    else:
-        b = read(path_b, format_b, a.fingerprint)
+    def read_or_none(path, fmt):  # None: the file does not name its mesh (it takes the other's)
+        try:
+            return read(path, fmt)
+        except FacepartError as err:
+            if "does not say which mesh" not in str(err):
+                raise
+            return None
+
+    a, b = read_or_none(path_a, format_a), read_or_none(path_b, format_b)
+    if a is None and b is None:
+        a = read(path_a, format_a)  # neither names its mesh and no model: the reader's own message
+    a = a if a is not None else read(path_a, format_a, b.fingerprint)
+    b = b if b is not None else read(path_b, format_b, a.fingerprint)
     if a.n_vertices != b.n_vertices or a.fingerprint != b.fingerprint:
-        a.fingerprint.check_matches(b.fingerprint, f"{path_b}", f"{path_a}")
+        b.fingerprint.check_matches(a.fingerprint, f"{path_b}", f"{path_a}")
     result = compare(a, b, rule)
     if out is not None:
         write_json_atomic(Path(out), result.differences())
