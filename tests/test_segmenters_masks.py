@@ -82,8 +82,11 @@ def test_bad_masks_give_one_clear_error(tmp_path):
         assert str(mask_path(tmp_path, index)) in str(err.value) and "\n" not in str(err.value)
     with pytest.raises(FacepartError, match="label table is unknown"):
         make_parser_segmenter(f"masks:{tmp_path}")
-    with pytest.raises(FacepartError, match="no 'masks' folder"):
+    with pytest.raises(FacepartError, match="nothing: folder not found; expected a folder of renders"):
         make_parser_segmenter(f"masks:{tmp_path / 'nothing'}", labels="helen")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(FacepartError, match="empty: no 'masks' folder"):
+        make_parser_segmenter(f"masks:{tmp_path / 'empty'}", labels="helen")
     grey = np.stack([helen_face()] * 3, axis=2)
     cv2.imwrite(str(tmp_path / "grey.png"), grey)
     assert (read_label_png(tmp_path / "grey.png", 11) == helen_face()).all()

@@ -168,6 +168,9 @@ class MaskFolderParser:
 
     def __init__(self, root: str | Path, labels: "str | LabelSet | None" = None):
         self.root = Path(root)
+        if not self.root.is_dir():
+            raise FacepartError(f"{self.root}: folder not found; expected a folder of renders with their label "
+                                f"PNGs in {MASKS_DIR}/ (made by `facepart render`)")
         if not (self.root / MASKS_DIR).is_dir():
             raise FacepartError(f"{self.root}: no '{MASKS_DIR}' folder; expected label PNGs named like "
                                 f"{MASKS_DIR}/{render_file_name(12)}")
