@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import html
 import json
 import re
 
@@ -117,6 +118,19 @@ def test_report_page_content_from_a_real_run(demo_run):
     assert (f"mean {stored['mean']:.3f} over 3 held-out views (95% interval {stored['interval_95'][0]:.3f}-"
             f"{stored['interval_95'][1]:.3f})") in page
     assert "No view skipped: the parser used all 8 renders." in page
+    # the run's stored quality figures read as the run summary prints them, not as a dump of stored keys
+    from facepart.annotate.refine import stored_quality
+
+    lines, rep = stored_quality(ann.settings)
+    quality = page[page.index('id="quality"'):page.index('id="look"')]
+    assert "report.low" not in quality and "regularize.backend" not in quality
+    assert "pieces (per mesh component)</th>" in quality
+    for name in ann.parts.names:
+        assert re.search(rf"{name}</td><td class=num>{rep.vertices.get(name, 0):,}</td><td class=num>"
+                         rf"{rep.low_confidence.get(name, 0):,}</td><td class=num>{re.escape(rep.pieces_text(name))}<",
+                         quality), name
+    for line in rep.figure_lines() + lines:
+        assert f"<li>{html.escape(line)}</li>" in quality, line
     assert "Not recorded in this run" not in page  # the run recorded its convergence curve
     assert "The run stored no quality figures" not in page  # runs store their quality report
     # the views are coloured with the part table's colours: the front view shows the nose's green

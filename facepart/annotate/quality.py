@@ -82,25 +82,32 @@ class QualityReport:
         conf = f"conf<{self.threshold:g}"
         lines = ["quality:", f"  {'part':<{width}}  {'vertices':>8}  {conf:>8}  pieces (per mesh component)"]
         for name in self.part_names:
-            per = self.pieces.get(name, {})
-            if not per:
-                pieces = "-"
-            else:
-                pieces = " + ".join(f"{k}" + ("" if c == 0 else f" on {self._component_name(c)}")
-                                    for c, k in sorted(per.items()))
-                if any(k > 1 for k in per.values()):
-                    pieces += "  (more than one piece)"
+            pieces = self.pieces_text(name)
+            if any(k > 1 for k in self.pieces.get(name, {}).values()):
+                pieces += "  (more than one piece)"
             low = "-" if self.low_confidence is None else str(self.low_confidence.get(name, 0))
             lines.append(f"  {name:<{width}}  {self.vertices.get(name, 0):>8}  {low:>8}  {pieces}")
+        return lines + ["  " + line for line in self.figure_lines()]
+
+    def pieces_text(self, name: str) -> str:
+        """"1", "1 + 1 on component 2"...: the part's connected pieces per mesh component ("-": none)."""
+        per = self.pieces.get(name, {})
+        if not per:
+            return "-"
+        return " + ".join(f"{k}" + ("" if c == 0 else f" on {self._component_name(c)}") for c, k in sorted(per.items()))
+
+    def figure_lines(self) -> list[str]:
+        """The whole-annotation figures, one line each: low confidence, mirror agreement, unlabelled vertices."""
+        lines = []
         if self.low_confidence is not None:
-            lines.append(f"  low confidence: {sum(self.low_confidence.values())} labelled vertices got under "
+            lines.append(f"low confidence: {sum(self.low_confidence.values())} labelled vertices got under "
                          f"{100 * self.threshold:.0f}% of their votes")
         if self.mirror_agreement is None:
-            lines.append("  mirror agreement: n/a (the model is not mirror-symmetric)")
+            lines.append("mirror agreement: n/a (the model is not mirror-symmetric)")
         else:
-            lines.append(f"  mirror agreement: {100 * self.mirror_agreement:.1f}% of {self.mirror_checked} "
+            lines.append(f"mirror agreement: {100 * self.mirror_agreement:.1f}% of {self.mirror_checked} "
                          "labelled vertices with a mirror partner")
-        lines.append(f"  unlabelled inside the face region: {self.unlabelled_in_face} seen"
+        lines.append(f"unlabelled inside the face region: {self.unlabelled_in_face} seen"
                      f" + {self.unseen_in_face} never seen, of {self.face_region} face-region vertices")
         return lines
 

@@ -86,24 +86,34 @@ def refine_labels(model, votes: np.ndarray, none_votes: np.ndarray, parts, smoot
                    reg.report, quality)
 
 
+def stored_quality(settings: dict) -> tuple[list[str], QualityReport] | None:
+    """The quality section stored by ``Refined.settings()`` in an annotation's settings: (the symmetry and
+    regularisation lines, the :class:`QualityReport`), or None when there is none.
+
+    Raises:
+        FacepartError, TypeError, ValueError, KeyError: a damaged section.
+    """
+    stored = settings.get("quality") if isinstance(settings, dict) else None
+    if not isinstance(stored, dict) or "report" not in stored:
+        return None
+    lines = []
+    if isinstance(stored.get("symmetry"), dict):
+        lines.append(SymmetryReport.from_dict(stored["symmetry"]).summary_line())
+    if isinstance(stored.get("regularize"), dict):
+        known = RegularizeReport.__dataclass_fields__
+        lines.append(RegularizeReport(**{k: v for k, v in stored["regularize"].items() if k in known}).summary_line())
+    return lines, QualityReport.from_dict(stored["report"])
+
+
 def stored_quality_lines(settings: dict) -> list[str]:
-    """The quality section stored by ``Refined.settings()`` in an annotation's settings, as text ([] if none).
+    """:func:`stored_quality` as text ([] if none).
 
     A damaged section gives one line saying so rather than an error: the rest of the file is still readable.
     """
     from ..errors import FacepartError
 
-    stored = settings.get("quality") if isinstance(settings, dict) else None
-    if not isinstance(stored, dict) or "report" not in stored:
-        return []
     try:
-        lines = []
-        if isinstance(stored.get("symmetry"), dict):
-            lines.append(SymmetryReport.from_dict(stored["symmetry"]).summary_line())
-        if isinstance(stored.get("regularize"), dict):
-            known = RegularizeReport.__dataclass_fields__
-            lines.append(RegularizeReport(**{k: v for k, v in stored["regularize"].items()
-                                             if k in known}).summary_line())
-        return lines + QualityReport.from_dict(stored["report"]).summary_lines()
+        found = stored_quality(settings)
+        return [] if found is None else found[0] + found[1].summary_lines()
     except (FacepartError, TypeError, ValueError, KeyError) as exc:
         return [f"quality: the stored quality section is unreadable ({exc})"]

@@ -210,7 +210,31 @@ def _parts_section(ann: Annotation, views: list[bytes]) -> str:
                     f'<div class="legend">{legend}</div><div class="views">{figs}</div>{table}{note}')
 
 
+def _stored_quality_html(quality: dict, parts) -> str | None:
+    """The run's stored quality figures as the summary prints them: a table per part, then one line per
+    figure; None when the section is damaged (the generic listing then shows what is there)."""
+    from ..annotate.refine import stored_quality
+
+    try:
+        found = stored_quality({"quality": quality})
+    except (FacepartError, TypeError, ValueError, KeyError):
+        return None
+    if found is None:
+        return None
+    lines, rep = found
+    low = f"confidence under {rep.threshold:g}"
+    rows = [[_part_label(parts, i), _e(f"{rep.vertices.get(n, 0):,}"),
+             _e("n/a" if rep.low_confidence is None else f"{rep.low_confidence.get(n, 0):,}"), _e(rep.pieces_text(n))]
+            for i, n in enumerate(parts.names) if n in rep.part_names]
+    table = _table(["part", "vertices", low, "pieces (per mesh component)"], rows)
+    items = "".join(f"<li>{_e(line)}</li>" for line in rep.figure_lines() + lines)
+    return "<p>Figures the run computed.</p>" + table + f"<ul>{items}</ul>"
+
+
 def _quality_section(quality: dict, from_run: bool, parts) -> str:
+    stored = _stored_quality_html(quality, parts) if from_run else None
+    if stored is not None:
+        return _section("quality", "Quality", stored)
     names = list(parts.names)
     per_part = {k: v for k, v in quality.items()
                 if isinstance(v, dict) and v and set(v) <= set(names)}
