@@ -23,7 +23,8 @@ def reader_fingerprint(path: Path, fmt: str, model=None, topology: Fingerprint |
 
 def check_fingerprint(found: Fingerprint, path: Path, model=None, topology: Fingerprint | None = None) -> Fingerprint:
     """``found`` (the file's own topology), checked against the model / topology the caller gave."""
-    for other, what in ((model.fingerprint if model is not None else None, "the model"), (topology, "the topology it is read against")):
+    for other, what in ((model.fingerprint if model is not None else None, "the model"),
+                        (topology, "the topology it is read against")):
         if other is not None:
             found.check_matches(other, str(path), what)
     return found
