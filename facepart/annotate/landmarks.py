@@ -611,8 +611,9 @@ class LandmarkEmbedding:
         dyn = self.dynamic_ids
         groups, gid = s.group_ids()
         lines = [f"Embedded {int(ok.sum())} of {len(self)} landmarks ({s.name}: {s.source}) on {self.model_name}: "
-                 f"{int(self.stable.sum())} stable, {len(dyn)} dynamic; faces found in {self.found} of {self.views} "
-                 f"renders."]
+                 f"{int(self.stable.sum())} stable (the views agree on its point), {len(dyn)} dynamic (it moves "
+                 f"with the yaw: embedded per yaw bin; a landmark may be both); faces found in {self.found} of "
+                 f"{self.views} renders."]
         still = ok & ~self.dynamic
         if ok.any():
             static_spread = float(np.nanmedian(self.spread_mm[still])) if still.any() else float("nan")
