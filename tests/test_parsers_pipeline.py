@@ -146,6 +146,8 @@ def test_annotate_with_mediapipe_prints_calibration_and_part_iou(ict_path, tmp_p
     assert "W0000" not in r.stderr  # MediaPipe's C++ banners stay quiet
     info = facepart("info", tmp_path / "o" / "annotation.npz")
     assert "held-out Part IoU" in info.stdout
+    listed = re.findall(r"(\w+) (?:[0-9.]+|n/a)(?:,|;)", info.stdout.split("held-out Part IoU: ", 1)[1])
+    assert len(listed) >= 6 and listed == [n for n in PartTable.paper().names if n in listed]  # table order
     # the mean, its view count and its bootstrap interval, as the run printed them
     printed = re.search(r"mean +([0-9.]+) +\(3 held-out views; 95% interval over views ([0-9.]+)-([0-9.]+)\)",
                         r.stdout)
