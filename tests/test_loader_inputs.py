@@ -130,14 +130,20 @@ def test_huge_coordinates_are_refused(tmp_path, scale):
         load_model(path)
 
 
+def _textured_obj(path, library: str):
+    """A head-sized sphere with UVs written as an OBJ that uses material 'skin' from ``library``."""
+    mesh = trimesh.creation.icosphere(subdivisions=1, radius=0.1)
+    lines = [f"mtllib {library}", "usemtl skin"] + [f"v {x} {y} {z}" for x, y, z in mesh.vertices]
+    lines += [f"vt {u} {v}" for u, v in np.random.default_rng(0).random((len(mesh.vertices), 2))]
+    lines += [f"f {a}/{a} {b}/{b} {c}/{c}" for a, b, c in mesh.faces + 1]
+    path.write_text("\n".join(lines) + "\n")
+    return mesh
+
+
 def test_a_broken_material_texture_costs_only_the_colour(tmp_path):
     (tmp_path / "skin.png").write_bytes(b"not a png")
     (tmp_path / "head.mtl").write_text("newmtl skin\nmap_Kd skin.png\n")
-    mesh = trimesh.creation.icosphere(subdivisions=1, radius=0.1)
-    lines = ["mtllib head.mtl", "usemtl skin"] + [f"v {x} {y} {z}" for x, y, z in mesh.vertices]
-    lines += [f"vt {u} {v}" for u, v in np.random.default_rng(0).random((len(mesh.vertices), 2))]
-    lines += [f"f {a}/{a} {b}/{b} {c}/{c}" for a, b, c in mesh.faces + 1]
-    (tmp_path / "head.obj").write_text("\n".join(lines) + "\n")
+    mesh = _textured_obj(tmp_path / "head.obj", "head.mtl")
     model = load_model(tmp_path / "head.obj")
     assert len(model.triangles) == len(mesh.faces)
     assert any("no colour from the OBJ's materials" in n and "skin.png" in n for n in model.meta["notes"])
@@ -212,10 +218,6 @@ def test_a_gltf_of_several_meshes_says_they_are_joined(tmp_path):
 
 
 def test_a_missing_material_library_is_named(tmp_path):
-    mesh = trimesh.creation.icosphere(subdivisions=1, radius=0.1)
-    lines = ["mtllib gone.mtl", "usemtl skin"] + [f"v {x} {y} {z}" for x, y, z in mesh.vertices]
-    lines += [f"vt {u} {v}" for u, v in np.random.default_rng(0).random((len(mesh.vertices), 2))]
-    lines += [f"f {a}/{a} {b}/{b} {c}/{c}" for a, b, c in mesh.faces + 1]
-    (tmp_path / "head.obj").write_text("\n".join(lines) + "\n")
+    _textured_obj(tmp_path / "head.obj", "gone.mtl")
     model = load_model(tmp_path / "head.obj")
     assert any("material library gone.mtl is not beside it" in n for n in model.meta["notes"])
