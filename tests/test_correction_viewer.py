@@ -270,7 +270,7 @@ def test_screenshot_without_a_display(tmp_path, ict_model):
                         str(out), "--view", "left", "--size", "480x400"], capture_output=True, text=True, env=env,
                        timeout=READY_TIMEOUT)
     assert r.returncode == 0, r.stderr[-3000:]
-    assert f"Wrote {out}" in r.stdout
+    assert r.stdout.startswith(f"Wrote {out}") and len(r.stdout.splitlines()) == 1, r.stdout  # no engine banner
     rgb = cv2.imread(str(out))[..., ::-1]
     assert rgb.shape == (400, 480, 3)
     pixels = dict(zip(original.parts.names, part_pixels(rgb, original.parts.colors)))

@@ -14,11 +14,15 @@ exact. A vertex-coloured triangle mesh cannot be updated in place in Open3D
 mesh geometry (~8 ms for ICT on a CPU).
 
 Set ``FACEPART_VIEWER_TRACE=FILE`` to get one JSON line per event the viewer
-handles (used by the tests to wait for the window deterministically).
+handles (used by the tests to wait for the window deterministically). Filament's
+start-up banner (engine, backend, swapchain) goes to the process's standard
+output from native code; it is kept off the terminal unless
+``FACEPART_VIEWER_DEBUG=1``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -52,6 +56,29 @@ def _open3d():
     import open3d.visualization.rendering as rendering
 
     return o3d, gui, rendering
+
+
+@contextlib.contextmanager
+def _native_stdout_quiet(quiet: bool = True):
+    """Send file descriptor 1 (where Filament prints its start-up banner from C++) to /dev/null inside the block;
+    this module's own messages go to standard error, and Python's standard output is flushed on both sides."""
+    if not quiet:
+        yield
+        return
+    sys.stdout.flush()
+    try:
+        saved = os.dup(1)
+    except OSError:  # no standard output to redirect
+        yield
+        return
+    try:
+        with open(os.devnull, "wb") as null:
+            os.dup2(null.fileno(), 1)
+        yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
 
 
 class Tracer:
@@ -116,6 +143,10 @@ class ViewerApp:
 
     # -- set-up ------------------------------------------------------------------------------------
     def run(self) -> int:
+        with _native_stdout_quiet(os.environ.get("FACEPART_VIEWER_DEBUG") != "1"):
+            return self._run()
+
+    def _run(self) -> int:
         o3d, gui, rendering = _open3d()
         self.o3d, self.gui, self.rendering = o3d, gui, rendering
         o3d.utility.set_verbosity_level(o3d.utility.VerbosityLevel.Warning)
