@@ -232,7 +232,9 @@ def test_flame_files_load_into_flame_pytorch_layout(ict_embedding, ict_model, tm
     with open(written[0], "rb") as f:
         static = pickle.load(f, encoding="latin1")
     assert set(static) == {"lmk_face_idx", "lmk_b_coords"}
-    n_static, n_dyn = len(emb.static_ids), len(emb.dynamic_ids)
+    # the published split, whatever this model's measured one: 51 static (iBUG 17..67) + 17 contour (0..16)
+    n_static, n_dyn = 51, 17
+    assert emb.landmark_set.name == "68" and len(emb.static_ids) != n_static  # ICT's own split differs
     assert static["lmk_face_idx"].dtype == np.uint32 and static["lmk_face_idx"].shape == (n_static,)
     assert static["lmk_b_coords"].dtype == np.float64 and static["lmk_b_coords"].shape == (n_static, 3)
     conture = np.load(written[1], allow_pickle=True, encoding="latin1")[()]
@@ -244,11 +246,16 @@ def test_flame_files_load_into_flame_pytorch_layout(ict_embedding, ict_model, tm
     # the barycentrics rebuild the 3D points
     v, f = ict_model.vertices.astype(np.float64), ict_model.triangles
     rebuilt = (v[f[static["lmk_face_idx"].astype(np.int64)]] * static["lmk_b_coords"][:, :, None]).sum(axis=1)
-    assert np.allclose(rebuilt, emb.point[emb.static_ids], atol=1e-7)
+    assert np.allclose(rebuilt, emb.point[17:], atol=1e-7)
     for flame_bin, yaw in ((0, 0.0), (20, 20.0), (39, 39.0), (40, -1.0), (59, -20.0), (78, -39.0)):
-        got = (v[f[dyn_idx[flame_bin]]] * dyn_b[flame_bin][:, :, None]).sum(axis=1)
-        want = emb.points(v, f, yaw=yaw)[emb.dynamic_ids]
-        assert np.allclose(got, want, atol=1e-7), flame_bin
+        # FLAME_PyTorch: torch.cat([dynamic rows of the yaw's bin, static rows]) -> the 68 in iBUG order
+        contour = (v[f[dyn_idx[flame_bin]]] * dyn_b[flame_bin][:, :, None]).sum(axis=1)
+        got = np.concatenate([contour, rebuilt])
+        want = emb.points(v, f, yaw=yaw)
+        assert np.allclose(got[:17], want[:17], atol=1e-7), flame_bin  # contour points follow the yaw
+        assert np.allclose(got[17:], emb.point[17:], atol=1e-7)  # the rest as embedded statically
+    moving = [j for j in emb.dynamic_ids if j < 17]
+    assert moving and not np.allclose(dyn_idx[20][moving], dyn_idx[59][moving])  # the jaw does march
 
 
 def test_flame_npz_and_the_other_formats(ict_embedding, ict_model, tmp_path):
@@ -363,7 +370,9 @@ def test_cli_checks_eos_contours_before_writing_and_always_writes_flames_dynamic
     ok = _cli("demo", "--out", tmp_path / "ok", *few)
     assert ok.returncode == 0, ok.stderr[-2000:]
     conture = np.load(tmp_path / "ok" / "flame_dynamic_embedding.npy", allow_pickle=True, encoding="latin1")[()]
-    assert np.array(conture["lmk_face_idx"]).shape == (79, 0)  # no dynamic landmark: 79 empty bins
+    contour = np.array(conture["lmk_face_idx"])
+    assert contour.shape == (79, 17)  # FLAME's 17 contour columns even with no dynamic landmark measured...
+    assert (contour == contour[:1]).all()  # ...each the point's static embedding in every bin
     assert (tmp_path / "ok" / "landmarks.png").is_file()
 
 

@@ -84,6 +84,33 @@ def flame_dynamic_arrays(emb: LandmarkEmbedding) -> tuple[np.ndarray, np.ndarray
     return emb.dyn_triangle[rows].astype(np.uint32), emb.dyn_bary[rows].astype(np.float64)
 
 
+#: FLAME_PyTorch's fixed iBUG-68 split: the 17 jaw contour points (0..16) are dynamic, the 51 others static.
+FLAME_CONTOUR = np.arange(17)
+
+
+def flame_pytorch_split(emb: LandmarkEmbedding) -> tuple[np.ndarray, np.ndarray]:
+    """(static, contour) set indices in the order FLAME_PyTorch concatenates them (contour first, then static):
+    for the 68 set the published 51 + 17 whatever this model's measured split, so that its landmarks come out
+    in iBUG order; for other sets every landmark static, in set order (no contour)."""
+    if emb.landmark_set.name == "68" and len(emb) == 68:
+        return np.arange(17, 68), FLAME_CONTOUR
+    return np.arange(len(emb)), np.zeros(0, np.int64)
+
+
+def contour_arrays(emb: LandmarkEmbedding, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(79, C) uint32 triangle ids and (79, C, 3) float64 barycentrics of landmarks ``ids`` in FLAME's dynamic
+    layout: the per-yaw embedding of a landmark measured dynamic, its static embedding in every bin otherwise."""
+    rows = np.array([emb.bin_of(y) for y in flame_bin_yaws()], np.int64)
+    tri = np.repeat(emb.triangle[ids][None].astype(np.int64), FLAME_DYNAMIC_BINS, axis=0)
+    bary = np.repeat(emb.bary[ids][None].astype(np.float64), FLAME_DYNAMIC_BINS, axis=0)
+    column = {int(j): k for k, j in enumerate(emb.dynamic_ids)}
+    for c, j in enumerate(ids):
+        if int(j) in column:
+            tri[:, c] = emb.dyn_triangle[rows, column[int(j)]]
+            bary[:, c] = emb.dyn_bary[rows, column[int(j)]]
+    return tri.astype(np.uint32), bary
+
+
 def landmark_indices(emb: LandmarkEmbedding, ids: np.ndarray) -> np.ndarray:
     """What ``landmark_indices`` holds for set indices ``ids``: the detector point ids when every landmark is
     one detector point (478, 105: FLAME's meaning), else the set's own indices (68: iBUG numbering)."""
@@ -153,7 +180,9 @@ def write_flame_npz(emb: LandmarkEmbedding, path, **_) -> list[Path]:
 
 def write_flame_pkl(emb: LandmarkEmbedding, path, **_) -> list[Path]:
     """``flame_static_embedding.pkl`` and ``flame_dynamic_embedding.npy``: FLAME_PyTorch loads both (the dynamic
-    one whenever ``use_face_contour``), so the second is written even with no dynamic landmark: 79 empty rows."""
+    one whenever ``use_face_contour``) and puts the dynamic rows first. So the 68 set is split as the published
+    files are (:func:`flame_pytorch_split`: 17 contour + 51 static, iBUG order once concatenated); any other
+    set is all static, with 79 empty dynamic rows."""
     _require_embedded(emb, "flame-lmk-pkl")
     static_path = _target(path, "flame_static_embedding.pkl")
     if static_path.name == "flame_static_embedding.pkl":
@@ -161,11 +190,11 @@ def write_flame_pkl(emb: LandmarkEmbedding, path, **_) -> list[Path]:
     else:
         dynamic_path = static_path.with_name(static_path.stem.replace("static", "dynamic") + (
             "" if "static" in static_path.stem else "_dynamic") + ".npy")
-    static = emb.static_ids
+    static, contour = flame_pytorch_split(emb)
     data = {"lmk_face_idx": emb.triangle[static].astype(np.uint32), "lmk_b_coords": emb.bary[static].astype(np.float64)}
     write_bytes_atomic(static_path, pickle.dumps(data, protocol=2))
     written = [static_path]
-    dyn_idx, dyn_b = flame_dynamic_arrays(emb)  # (79, D), D = 0 when no landmark is dynamic
+    dyn_idx, dyn_b = contour_arrays(emb, contour)  # (79, C), C = 0 for a set other than 68
     dyn = {"lmk_face_idx": [row for row in dyn_idx], "lmk_b_coords": [row for row in dyn_b]}
     with atomic_path(dynamic_path) as tmp:
         with open(tmp, "wb") as fh:
