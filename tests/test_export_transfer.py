@@ -131,7 +131,13 @@ def test_transfer_refuses_a_copy_moved_by_10_cm(ict_model, ict_annotation, decim
     moved = FaceModel("moved", decimated.vertices + np.array([0.0, 0.0, 0.1]), decimated.triangles)
     with pytest.raises(FacepartError, match="not in the same frame") as err:
         transfer_by_surface(ann, ict_model, moved)
-    assert "\n" not in str(err.value)
+    assert "\n" not in str(err.value) and "check the target's axes (-O up=AXIS -O front=AXIS) and origin" in \
+        str(err.value)
+    scaled = FaceModel("in-mm", decimated.vertices * 1000, decimated.triangles)  # millimetres read as metres
+    with pytest.raises(FacepartError, match=r"it is \d+ times the source's size: give the target's unit"):
+        transfer_by_surface(ann, ict_model, scaled)
+    with pytest.raises(FacepartError, match="needs 68 landmarks on both models; moved has none"):
+        transfer_by_surface(ann, ict_model, moved, align="landmarks")
 
 
 def test_transfer_cli_writes_a_normal_annotation_and_refuses_moved(ict_model, ict_path, ict_annotation, decimated,
@@ -150,6 +156,18 @@ def test_transfer_cli_writes_a_normal_annotation_and_refuses_moved(ict_model, ic
     out = load_annotation(tmp_path / "dst")
     assert out.n_vertices == decimated.n_vertices
     assert json.loads((tmp_path / "dst" / "parts.json").read_text())["nose"] == out.members()["nose"].tolist()
+    # the source run's figures describe the source mesh: kept apart, not shown as the target's own
+    ann.settings.update(quality={"report": {}}, held_out_part_iou={"nose": 0.8}, segmenter="mediapipe")
+    save_annotation(ann, tmp_path / "src")
+    result = run("transfer", tmp_path / "src", "--to", target, "--unit", "m", "--from", ict_path,
+                 "--out", tmp_path / "dst")
+    out = load_annotation(tmp_path / "dst")
+    assert set(out.settings) == {"model", "transfer"}
+    moved_record = out.settings["transfer"]
+    assert moved_record["method"] == "surface" and moved_record["source_run"]["held_out_part_iou"] == {"nose": 0.8}
+    info = run("info", tmp_path / "dst")
+    assert "transferred (surface) from " in info.output and "the source run's segmenter: mediapipe" in info.output
+    assert "held-out" not in info.output and "quality" not in info.output
     # the result is a normal annotation: export reads it and the target model
     exported = run("export", tmp_path / "dst", "--to", "ply", "--model", target, "--unit", "m")
     assert exported.exit_code == 0, exported.output
@@ -199,7 +217,9 @@ def test_transfer_via_an_index_map(ict_model, ict_annotation, tmp_path):
     result = run("transfer", tmp_path / "src", "--to", child, "--unit", "m", "--via", index_map,
                  "--out", tmp_path / "dst")
     assert result.exit_code == 0, result.output
-    assert (load_annotation(tmp_path / "dst").labels == labels[:n]).all()
+    moved = load_annotation(tmp_path / "dst")
+    assert (moved.labels == labels[:n]).all()
+    assert moved.settings["transfer"]["method"] == "index map" and "source_run" in moved.settings["transfer"]
     for flags in (["--smooth", "3"], ["--align", "landmarks", "--max-distance", "2"]):
         result = run("transfer", tmp_path / "src", "--to", child, "--unit", "m", "--via", index_map,
                      "--out", tmp_path / "dst2", *flags)

@@ -71,9 +71,14 @@ def info(path, export_regions, model_args):
         s = ann.settings
         click.echo(f"annotation: {p}")
         click.echo(f"topology: {ann.fingerprint.describe()}")
+        moved = s.get("transfer") if isinstance(s.get("transfer"), dict) else None
+        run = moved.get("source_run") or {} if moved else s
         click.echo(f"model: {s.get('model', {}).get('name')} ({s.get('model', {}).get('format')}); "
-                   f"segmenter: {s.get('segmenter')}; variants: {s.get('variants')}, size {s.get('size')}, "
-                   f"k {s.get('k')}, seed {s.get('seed')}; rule: {ann.rule}")
+                   + (f"transferred ({moved.get('method')}) from {moved.get('from_model')}"
+                      + (f", median distance {moved['median_mm']} mm" if "median_mm" in moved else "")
+                      + "; the source run's " if moved else "")
+                   + f"segmenter: {run.get('segmenter')}; variants: {run.get('variants')}, size {run.get('size')}, "
+                   f"k {run.get('k')}, seed {run.get('seed')}; rule: {ann.rule}")
         click.echo("\n".join(ann.summary_lines()))
         from ..annotate.refine import stored_quality_lines
 

@@ -88,8 +88,11 @@ def _scores(annotation: Annotation) -> tuple[np.ndarray, np.ndarray]:
 
 def similarity_from_landmarks(source, target) -> np.ndarray:
     """(4, 4) similarity (scale, rotation, translation) taking the target's 68 landmarks onto the source's."""
-    if source.landmarks68 is None or target.landmarks68 is None:
-        raise FacepartError("align='landmarks' needs 68 landmarks on both models")
+    missing = [m.name for m in (source, target) if m.landmarks68 is None]
+    if missing:
+        raise FacepartError(f"align='landmarks' needs 68 landmarks on both models; {' and '.join(missing)} "
+                            f"{'has' if len(missing) == 1 else 'have'} none (a plain mesh file carries none: "
+                            "bring it into the source's frame with --unit and -O up=/front= instead)")
     a = target.vertices[target.landmarks68].astype(np.float64)
     b = source.vertices[source.landmarks68].astype(np.float64)
     ma, mb = a.mean(axis=0), b.mean(axis=0)
@@ -148,11 +151,25 @@ def check_transfer_options(smooth_rings: int = 1, max_median_mm: float | None = 
 def _check_frame(median: float, p95: float, max_median_mm: float, source, target, align: str) -> None:
     if median <= max_median_mm:
         return
+    ratio = _scale_ratio(source, target)
+    if ratio is not None and not 0.5 < ratio < 2.0:  # sizes this far apart: a unit, not a pose
+        cause = (f"it is {ratio:.3g} times the source's size: give the target's unit (--unit)")
+    else:
+        cause = "check the target's axes (-O up=AXIS -O front=AXIS) and origin"
     hint = (" or pass align='landmarks' (--align landmarks)" if source.landmarks68 is not None
             and target.landmarks68 is not None and align == "none" else "")
     raise FacepartError(f"{target.name} is not in the same frame as {source.name}: its vertices lie a median "
                         f"{median:.1f} mm (95th percentile {p95:.1f} mm) from the source surface, more than "
-                        f"{max_median_mm:g} mm; align the meshes first{hint}")
+                        f"{max_median_mm:g} mm; {cause}, or align the meshes first{hint}")
+
+
+def _scale_ratio(source, target) -> float | None:
+    """Target size / source size (RMS distance of the drawn vertices from their centre), or None."""
+    sizes = []
+    for model in (source, target):
+        pts = model.vertices[np.unique(model.triangles)].astype(np.float64)
+        sizes.append(float(np.sqrt(((pts - pts.mean(axis=0)) ** 2).sum(axis=1).mean())) if len(pts) else 0.0)
+    return sizes[1] / sizes[0] if sizes[0] > 0 and sizes[1] > 0 else None
 
 
 def transfer_by_surface(annotation: Annotation, source, target, *, smooth_rings: int = 1,
@@ -205,16 +222,23 @@ def transfer_by_surface(annotation: Annotation, source, target, *, smooth_rings:
         part_votes[rows, cols] = np.maximum(part_votes[rows, cols], np.float32(1e-3))
     confidence = np.where(far, 0.0, score[np.arange(len(best)), best]).astype(np.float32)  # barycentric share
     visible = (annotation.visible_count[corners] * cp.barycentric).sum(axis=1)
-    settings = {**{k: v for k, v in annotation.settings.items() if k != "model"},
-                "model": {"name": target.name, "format": target.meta.get("format"), "path": target.meta.get("path")},
-                "transfer": {"method": "surface", "from": annotation.fingerprint.as_dict(),
-                             "from_model": (annotation.settings.get("model") or {}).get("path") or source.name,
-                             "median_mm": round(median, 4), "p95_mm": round(p95, 4), "far_mm": far_mm,
-                             "smooth_rings": smooth_rings, "align": align}}
+    settings = transferred_settings(annotation, target, {
+        "method": "surface", "from": annotation.fingerprint.as_dict(),
+        "from_model": (annotation.settings.get("model") or {}).get("path") or source.name,
+        "median_mm": round(median, 4), "p95_mm": round(p95, 4), "far_mm": far_mm,
+        "smooth_rings": smooth_rings, "align": align})
     ann = Annotation(labels, part_votes, confidence, np.rint(visible).astype(np.int32), annotation.parts,
                      target.fingerprint, annotation.rule, settings, none_votes=none_votes)
     raw_labels = np.where((raw == n_parts) | far, -1, raw)
     return TransferResult(ann, "surface", dist_mm, int(far.sum()), int((raw_labels != labels).sum()), notes)
+
+
+def transferred_settings(annotation: Annotation, target, record: dict) -> dict:
+    """The settings of an annotation carried onto ``target``: the target model and ``record`` (how it was
+    carried), with the source run's own settings and figures (quality, held-out IoU, convergence, which
+    describe the source mesh) kept apart under ``transfer.source_run``, not passed off as the target's."""
+    return {"model": {"name": target.name, "format": target.meta.get("format"), "path": target.meta.get("path")},
+            "transfer": {**record, "source_run": {k: v for k, v in annotation.settings.items() if k != "model"}}}
 
 
 def transfer_by_maps(annotation: Annotation, maps, target) -> TransferResult:
@@ -224,9 +248,9 @@ def transfer_by_maps(annotation: Annotation, maps, target) -> TransferResult:
 
     maps = [m if isinstance(m, IndexMap) else read_index_map(m) for m in maps]
     ann = carry(annotation, maps, target.fingerprint)
-    ann.settings["model"] = {"name": target.name, "format": target.meta.get("format"),
-                             "path": target.meta.get("path")}
-    ann.settings["transfer"] = {"method": "index map", "maps": [m.source for m in maps]}
+    ann.settings = transferred_settings(annotation, target, {
+        "method": "index map", "maps": [m.source for m in maps], "from": annotation.fingerprint.as_dict(),
+        "from_model": (annotation.settings.get("model") or {}).get("path")})
     notes = [f"{int((ann.labels >= 0).sum())} of {ann.n_vertices} target vertices labelled through "
              f"{len(maps)} map(s)"]
     return TransferResult(ann, "index map", notes=notes)
