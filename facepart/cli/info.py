@@ -91,9 +91,8 @@ def info(path, export_regions, model_args):
             mean = held_out_mean_text(s)
             stored = s["held_out_part_iou"]  # in the part table's order (the file keeps the keys sorted)
             order = [n for n in ann.parts.names if n in stored] + sorted(set(stored) - set(ann.parts.names))
-            click.echo("held-out Part IoU: " + ", ".join(f"{n} {stored[n] if stored[n] is not None else 'n/a'}"
-                                                          for n in order)
-                       + (f"; {mean}" if mean else ""))
+            values = ", ".join(f"{n} {stored[n] if stored[n] is not None else 'n/a'}" for n in order)
+            click.echo(f"held-out Part IoU: {values}" + (f"; {mean}" if mean else ""))
         return
     if p.suffix == ".json" and fmt is None:
         from ..export.indexfiles import is_facepart_json
