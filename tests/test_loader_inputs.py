@@ -221,3 +221,12 @@ def test_a_missing_material_library_is_named(tmp_path):
     _textured_obj(tmp_path / "head.obj", "gone.mtl")
     model = load_model(tmp_path / "head.obj")
     assert any("material library gone.mtl is not beside it" in n for n in model.meta["notes"])
+
+
+def test_a_mesh_in_inches_takes_unit_in(tmp_path):
+    demo = load_model("demo")
+    inches = demo.vertices / 0.0254
+    model = load_model(_write_obj(tmp_path / "inches.obj", inches, demo.triangles), unit="in")
+    assert np.allclose(model.vertices, demo.vertices, atol=1e-6) and model.meta["units"] == "in"
+    guessed = load_model(tmp_path / "inches.obj")  # never guessed: a head in inches reads as centimetres
+    assert guessed.meta["units"] == "cm" and any("give --unit" in n for n in guessed.meta["notes"])

@@ -8,6 +8,7 @@ import sys
 
 import click
 
+from ..data.formats.frame import UNIT_SCALE
 from ..errors import FacepartError
 from ..segmenters.cleanup import STEPS as CLEANUP_STEPS
 
@@ -43,8 +44,9 @@ def _model_options(command):
                           "+y up looking along +z); see docs/formats.md.")(f)
     f = click.option("--texture", type=click.Path(dir_okay=False), default=None,
                      help="A UV texture image for a model with UVs (colours are sampled per vertex).")(f)
-    f = click.option("--unit", type=click.Choice(["m", "dm", "cm", "mm", "um"]), default=None,
-                     help="Mesh models: the file's unit (default: guessed from the size).")(f)
+    f = click.option("--unit", type=click.Choice(list(UNIT_SCALE)), default=None,
+                     help="Mesh models: the file's unit (default: guessed from the size among m, dm, cm, mm and um; "
+                          "inches are never guessed).")(f)
     f = click.option("--blendshapes", type=click.Path(file_okay=False), default=None,
                      help="Mesh models: a folder of same-topology meshes used as expressions.")(f)
     f = click.option("--format", "fmt", default=None, help="Force the model format (see `facepart formats`).")(f)

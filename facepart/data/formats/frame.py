@@ -8,7 +8,7 @@ import numpy as np
 from ...errors import FacepartError
 
 #: Metres per unit.
-UNIT_SCALE = {"m": 1.0, "dm": 0.1, "cm": 0.01, "mm": 1e-3, "um": 1e-6}
+UNIT_SCALE = {"m": 1.0, "dm": 0.1, "cm": 0.01, "mm": 1e-3, "um": 1e-6, "in": 0.0254}
 
 
 def guess_unit(extent: float) -> str:
