@@ -338,6 +338,10 @@ def test_cli_on_a_bfm2009_file_with_the_flame_105_set(face_source, tmp_path):  #
     assert np.array_equal(npz["landmark_indices"], np.array(FLAME_MEDIAPIPE_105)[static])  # MediaPipe ids, FLAME order
     data = json.loads((out / "landmarks.json").read_text())
     assert data["model"]["n_vertices"] == len(face_source.vertices) and len(data["landmarks"]) == 105
+    info = subprocess.run([sys.executable, "-m", "facepart", "info", str(out / "landmarks.json")],
+                          capture_output=True, text=True, timeout=120)
+    assert info.returncode == 0, info.stderr  # read as a landmark embedding, not as a parts file
+    assert info.stdout.startswith("landmark embedding: ") and "Embedded 105 of 105 landmarks" in info.stdout
 
 
 def test_cli_says_in_one_line_when_no_render_shows_a_face(tmp_path):

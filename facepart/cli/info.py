@@ -95,8 +95,16 @@ def info(path, export_regions, model_args):
             click.echo(f"held-out Part IoU: {values}" + (f"; {mean}" if mean else ""))
         return
     if p.suffix == ".json" and fmt is None:
-        from ..export.indexfiles import is_facepart_json
+        from ..export.indexfiles import is_facepart_json, json_or_none
 
+        doc = json_or_none(p)
+        if isinstance(doc, dict) and doc.get("format") == "facepart-landmarks":
+            from ..export.landmarks import read_json as read_landmarks
+
+            _refuse_model_options(p, "a landmark embedding", model_args)
+            click.echo(f"landmark embedding: {p}")
+            click.echo("\n".join(read_landmarks(p).summary_lines()))
+            return
         _refuse_model_options(p, "a parts file", model_args)
         if is_facepart_json(p):
             from ..export import read_annotation

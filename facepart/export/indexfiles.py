@@ -62,7 +62,7 @@ def _read_json(path: Path, what: str):
     return read_json_file(path, re.sub(r"^(a|an) ", "", what), object_pairs_hook=_no_duplicate_keys(path))
 
 
-def _json_or_none(path: Path):
+def json_or_none(path: Path):
     """The JSON content of ``path``, or None when it is not readable JSON (for format detection, which never fails)."""
     try:
         return read_json_file(path, "JSON")
@@ -196,7 +196,7 @@ def is_plain_parts(path: Path) -> bool:
     """A .json object of lists that is neither facepart's rich JSON nor a Meshcapade file."""
     if path.suffix.lower() != ".json" or not path.is_file() or is_facepart_json(path) or is_meshcapade(path):
         return False
-    data = _json_or_none(path)
+    data = json_or_none(path)
     return isinstance(data, dict) and all(isinstance(v, list) for v in data.values())
 
 
@@ -233,7 +233,7 @@ def is_meshcapade(path: Path) -> bool:
     """A .json object of lists whose keys include a camelCase name (leftEye, rightHand...)."""
     if path.suffix.lower() != ".json" or not path.is_file() or is_facepart_json(path):
         return False
-    data = _json_or_none(path)
+    data = json_or_none(path)
     return isinstance(data, dict) and bool(data) and all(isinstance(v, list) for v in data.values()) and any(
         re.search(r"[a-z0-9][A-Z]", str(k)) for k in data)
 
