@@ -557,6 +557,19 @@ def test_export_annotation_finds_the_model_and_protects_run_files(demo_ann, demo
         [tmp_path / "nose.png"]
 
 
+def test_folder_exports_name_the_folder_they_cannot_make_and_leave_none_behind(demo_ann, demo_model, tmp_path):
+    from facepart.data.annotation import save_annotation
+
+    (tmp_path / "run").mkdir()
+    save_annotation(demo_ann, tmp_path / "run")
+    (tmp_path / "afile").write_text("x")
+    with pytest.raises(FacepartError, match="cannot create output folder .*afile/split"):
+        export_annotation(tmp_path / "run", "ply", tmp_path / "afile" / "split", model=demo_model, split=True)
+    with pytest.raises(FacepartError, match="no texture coordinates"):  # fails after the folder check
+        export_annotation(tmp_path / "run", "uvmask", tmp_path / "new" / "uv", model=demo_model)
+    assert not (tmp_path / "new").exists()
+
+
 def test_write_annotation_files_is_a_run_output_set(demo_ann, demo_model, tmp_path):
     from facepart.data.annotation import load_annotation
     from facepart.export import write_annotation_files

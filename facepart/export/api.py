@@ -9,7 +9,7 @@ from pathlib import Path
 from ..data.annotation import ANNOTATION_FILE, PARTS_FILE, Annotation
 from ..data.topology import Fingerprint
 from ..errors import FacepartError
-from ..io_utils import atomic_file_set, ensure_writable_dir
+from ..io_utils import atomic_file_set, ensure_writable_dir, removing_new_dirs_on_failure
 from .common import safe_name
 from .options import ExportOptions
 from .registry import export, find_importer, get_exporter
@@ -126,11 +126,13 @@ def export_annotation(source: str | Path | Annotation, to: str, out: str | Path 
     if not isinstance(source, Annotation) and target.exists() and Path(source).exists() and \
             target.resolve() == Path(source).resolve():
         raise FacepartError(f"{target}: that is the file being exported; give another --out")
-    ensure_writable_dir(target.parent if str(target.parent) else Path("."))
-    notes: list[str] = []
-    view_options = {k: options.get(k) for k in ("rule", "parts", "groups")}
-    coverage = PartView.of(ann, ExportOptions.of(view_options)).coverage_lines()
-    paths = export(ann, to, target, model=model, notes=notes, **options)
+    folder = options.get("split") or not any(exporter.suffixes)  # a folder of files (uvmask, --split)
+    with removing_new_dirs_on_failure(target if folder else None):
+        ensure_writable_dir(target if folder else (target.parent if str(target.parent) else Path(".")))
+        notes: list[str] = []
+        view_options = {k: options.get(k) for k in ("rule", "parts", "groups")}
+        coverage = PartView.of(ann, ExportOptions.of(view_options)).coverage_lines()
+        paths = export(ann, to, target, model=model, notes=notes, **options)
     return ExportReport(to, paths, coverage, notes)
 
 

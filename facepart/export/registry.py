@@ -126,7 +126,7 @@ def find_importer(path: str | Path, kind: str = "annotation", format: str | None
     for exporter in readable:
         if suffix and suffix in exporter.suffixes:
             return exporter
-    names = ", ".join(f"{e.name} ({' '.join(e.suffixes)})" for e in readable)
+    names = ", ".join(f"{e.name} ({' '.join(x for x in e.suffixes if x) or 'a folder'})" for e in readable)
     if not path.exists():
         raise FacepartError(f"{path}: file not found")
     raise FacepartError(f"{path}: not {'an' if kind[:1] in 'aeiou' else 'a'} {kind} file facepart can read; "
