@@ -167,6 +167,29 @@ def test_until_stable_stops_before_the_maximum_and_says_when(demo_model, oracle,
     _same(result.annotation, plain.annotation)
 
 
+@pytest.mark.parametrize("interrupt_at", [15, 20, 34])
+def test_an_interrupted_until_stable_run_resumes_to_the_uninterrupted_one(demo_model, oracle, tmp_path, interrupt_at):
+    from facepart.interrupts import Interrupted
+
+    settings = AnnotateSettings(variants=200, size=96, seed=3, sampling=sampling_for(oracle))
+    whole = annotate(demo_model, oracle, settings, until_stable=0.01)
+    used = whole.annotation.settings["until_stable"]["variants_used"]
+    assert used > interrupt_at
+
+    def ctrl_c(done, total):
+        if done >= interrupt_at:
+            raise KeyboardInterrupt
+
+    with pytest.raises(Interrupted, match="they are kept in"):
+        annotate(demo_model, oracle, settings, until_stable=0.01, checkpoint=tmp_path / "cp", checkpoint_every=1,
+                 progress=ctrl_c)
+    again = annotate(demo_model, oracle, settings, until_stable=0.01, checkpoint=tmp_path / "cp")
+    assert again.stats.resumed_from >= interrupt_at
+    # stability is checked at the same views: the same stop, the same votes, the same labels
+    assert again.annotation.settings["until_stable"]["variants_used"] == used
+    _same(again.annotation, whole.annotation)
+
+
 def test_a_checkpoint_that_cannot_be_written_is_a_warning_not_a_lost_run(demo_model, oracle, tmp_path):
     blocker = tmp_path / "a_file"
     blocker.write_text("not a folder")

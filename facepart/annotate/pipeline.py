@@ -86,7 +86,6 @@ def collect_views(model: FaceModel, segmenter: PartSegmenter, settings: Annotate
     if checkpoint is not None:
         done = {v.index: v for v in checkpoint.load() if v.index in wanted}
     resumed = len(done)
-    todo = [i for i in indices if i not in done]
     unsaved: list[ViewVotes] = []
     total = len(indices)
     if progress is not None and resumed:
@@ -98,20 +97,23 @@ def collect_views(model: FaceModel, segmenter: PartSegmenter, settings: Annotate
             if checkpoint.save(unsaved):
                 unsaved.clear()
 
-    block = block if stop is not None else max(1, len(todo))
+    # Blocks are fixed slices of ``indices`` and ``stop`` sees each whole prefix, so a resumed run checks
+    # stability at the same views as an uninterrupted one (views from a checkpoint are only not recomputed).
+    block = block if stop is not None else max(1, len(indices))
+    end = len(indices)
     try:
         with ViewComputer(model, segmenter, settings, renderer=renderer, workers=workers) as computer:
-            for start in range(0, len(todo), block):
-                for view_votes in computer.compute(todo[start:start + block]):
+            for start in range(0, len(indices), block):
+                for view_votes in computer.compute([i for i in indices[start:start + block] if i not in done]):
                     done[view_votes.index] = view_votes
                     unsaved.append(view_votes)
                     if len(unsaved) >= checkpoint_every:
                         save()
                     if progress is not None:
                         progress(len(done), total)
-                if stop is not None and start + block < len(todo):
-                    if stop([done[i] for i in indices if i in done]):
-                        stopped = True
+                if stop is not None and start + block < len(indices):
+                    if stop([done[i] for i in indices[:start + block]]):
+                        stopped, end = True, start + block
                         break
         save()
     except KeyboardInterrupt:
@@ -122,7 +124,7 @@ def collect_views(model: FaceModel, segmenter: PartSegmenter, settings: Annotate
         raise Interrupted(f"interrupted after {len(done)} of {total} views; nothing was kept"
                           + (f" (the checkpoint could not be written: {checkpoint.failed})"
                              if checkpoint is not None and checkpoint.failed else "")) from None
-    return [done[i] for i in indices if i in done], resumed, stopped
+    return [done[i] for i in indices[:end] if i in done], resumed, stopped
 
 
 class StabilityRule:
