@@ -170,7 +170,12 @@ def annotate_model(model: FaceModel, segmenter: PartSegmenter, settings: Annotat
                           workers=workers, until_stable=until_stable)
         _check_some_view_voted(result, segmenter)
         ann = result.annotation
-        ann.settings["convergence"] = convergence(result.views, ann.labels, len(ann.parts))
+        try:
+            ann.settings["convergence"] = convergence(result.views, ann.labels, len(ann.parts))
+        except KeyboardInterrupt:
+            raise Interrupted(f"interrupted; the votes of all {result.stats.variants} views are kept in {checkpoint}: "
+                              "run the same command again to finish" if checkpoint else
+                              "interrupted; nothing was written") from None
         iou = None
         if eval_views > 0:
             try:

@@ -190,6 +190,21 @@ def test_an_interrupted_until_stable_run_resumes_to_the_uninterrupted_one(demo_m
     _same(again.annotation, whole.annotation)
 
 
+def test_ctrl_c_after_the_last_vote_says_the_votes_are_kept(demo_model, oracle, tmp_path, monkeypatch):
+    from facepart.annotate import pipeline
+    from facepart.interrupts import Interrupted
+
+    def ctrl_c(*args, **kwargs):  # Ctrl-C while the labels are assigned (the graph cut), after every vote
+        raise KeyboardInterrupt
+
+    settings = AnnotateSettings(variants=6, size=64, seed=1, sampling=sampling_for(oracle))
+    monkeypatch.setattr(pipeline, "build_annotation", ctrl_c)
+    with pytest.raises(Interrupted, match=r"the votes of all 6 views are kept in .*cp: run the same command again"):
+        annotate(demo_model, oracle, settings, checkpoint=tmp_path / "cp")
+    monkeypatch.undo()
+    assert annotate(demo_model, oracle, settings, checkpoint=tmp_path / "cp").stats.resumed_from == 6
+
+
 def test_a_checkpoint_that_cannot_be_written_is_a_warning_not_a_lost_run(demo_model, oracle, tmp_path):
     blocker = tmp_path / "a_file"
     blocker.write_text("not a folder")

@@ -194,7 +194,13 @@ def annotate(model: FaceModel, segmenter: PartSegmenter, settings: AnnotateSetti
                                             workers=workers, checkpoint=store, checkpoint_every=checkpoint_every,
                                             progress=progress, stop=stop)
     seconds = time.perf_counter() - t0
-    annotation, consensus = build_annotation(model, parts, views, settings, desc)
+    try:
+        annotation, consensus = build_annotation(model, parts, views, settings, desc)
+    except KeyboardInterrupt:  # every view is voted and saved: say so, not "nothing was written"
+        if store is None or store.failed:
+            raise
+        raise Interrupted(f"interrupted while the labels were assigned; the votes of all {len(views)} views are "
+                          f"kept in {store.folder}: run the same command again to finish") from None
     annotation.settings["run_key"] = key
     if until_stable:
         annotation.settings["until_stable"] = {"tolerance": until_stable, "variants_used": len(views),
