@@ -31,6 +31,24 @@ def test_a_save_after_a_deleted_checkpoint_file_overwrites_nothing(tmp_path):
     assert all(np.array_equal(v.vertex, _view(v.index).vertex) for v in again)
 
 
+def test_a_first_save_on_a_full_disk_leaves_no_empty_checkpoint_folder(tmp_path, monkeypatch):
+    import errno
+
+    from facepart.annotate import store
+
+    def full_disk(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(store, "write_votes", full_disk)
+    run = Checkpoint(tmp_path / "run" / "checkpoint", key="run", n_vertices=100, n_parts=2)
+    assert not run.save([_view(0)]) and "No space left" in run.failed
+    assert not (tmp_path / "run" / "checkpoint").exists()  # so a failed run's folder can be removed too
+    (tmp_path / "kept").mkdir()
+    (tmp_path / "kept" / "part-000000.npz").write_bytes(b"an earlier part")
+    kept = Checkpoint(tmp_path / "kept", key="run", n_vertices=100, n_parts=2)
+    assert not kept.save([_view(1)]) and (tmp_path / "kept" / "part-000000.npz").is_file()  # never an old one
+
+
 def _changed(model, what: str):
     """A copy of ``model`` with one thing a render depends on changed, its topology kept."""
     if what == "copy":

@@ -10,6 +10,7 @@ not the whole run. A shard is one such file.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import warnings
 import zipfile
@@ -159,11 +160,15 @@ class Checkpoint:
         """Add ``views`` (those finished since the last save). A failure is kept in ``failed``, not raised."""
         if not views:
             return True
+        made = not self.folder.exists()
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
             write_votes(self.folder / f"part-{self._saved:06d}.npz", self.key, views)
         except (OSError, FacepartError) as exc:
             self.failed = str(exc)
+            if made:  # a full disk: no empty checkpoint folder left behind (it would keep the run's folder too)
+                with contextlib.suppress(OSError):
+                    self.folder.rmdir()
             return False
         self._saved += 1
         self.failed = None
