@@ -25,7 +25,7 @@ import numpy as np
 from .annotate.evaluate import HELD_OUT_MEAN, PartIoU, part_iou
 from .annotate.refine import stored_quality_lines
 from .annotate.pipeline import (AnnotateResult, RunStats, agreement, annotate, build_annotation, convergence,
-                                make_scene_mask, run_key, union_agreement)
+                                make_scene_mask, renderer_name, run_key, union_agreement)
 from .annotate.settings import AnnotateSettings, sampling_for
 from .annotate.store import read_votes, remove_checkpoint, write_votes
 from .annotate.views import AXES_HINT, frontal_view
@@ -270,6 +270,7 @@ def annotate_shard(model: FaceModel, segmenter: PartSegmenter, settings: Annotat
                           checkpoint=out / f".facepart-checkpoint-{i}-of-{n}", workers=workers,
                           indices=range(i, settings.variants, n))
     header = {"shard": [i, n], "settings": settings.as_dict(), "segmenter": segmenter.describe(),
+              "renderer": renderer_name(renderer),
               "parts": list(segmenter.parts.names), "fingerprint": model.fingerprint.as_dict(),
               "model": {"name": model.name, "format": model.meta.get("format"), "path": model.meta.get("path")}}
     path = write_votes(out / SHARD_FORMAT.format(i=i, n=n), result.annotation.settings["run_key"], result.views,
@@ -369,15 +370,16 @@ def merge_shards(paths: Sequence[str | Path], model: FaceModel, out: str | Path 
                             f"{'are' if len(missing) > 1 else 'is'} missing: merge needs all {n} shards of one run")
     views = {v.index: v for *_, part in shards for v in part}
     try:
-        model.fingerprint.check_matches(type(model.fingerprint)(**first["fingerprint"]), f"model {model.name}",
-                                        f"the shards ({paths[0]})")
+        shards_topology = type(model.fingerprint)(**first["fingerprint"])
         settings = AnnotateSettings.from_dict(first["settings"])
         parts = PartTable.from_names(first["parts"])
     except (TypeError, KeyError) as exc:
         raise FacepartError(f"{paths[0]}: incomplete shard header ({exc})") from None
     except FacepartError as exc:
         raise FacepartError(f"{paths[0]}: bad shard header: {exc}") from None
-    if run_key(model, settings, first["segmenter"], make_scene_mask(model, settings)) != first["key"]:
+    shards_topology.check_matches(model.fingerprint, f"the shards ({paths[0]})", f"the model {model.name}")
+    if run_key(model, settings, first["segmenter"], make_scene_mask(model, settings),
+               first.get("renderer")) != first["key"]:
         raise FacepartError(f"{paths[0]}: the shards were voted with model {model.name} other than as loaded here "
                             "(another shape, unit, loader option or texture, or a --vertex-mask, which merge does "
                             "not take): merging them would not give the unsharded run's annotation")

@@ -88,6 +88,22 @@ def test_a_checkpoint_of_another_shape_of_the_same_mesh_is_not_resumed(demo_mode
     assert turned.stats.resumed_from == 0  # the views of the other pose are computed, not reused
 
 
+def test_a_checkpoint_of_another_renderer_is_not_resumed(demo_model, demo_truth, tmp_path):
+    # pyrender and moderngl rasterise edges differently: their views' votes differ, so they are not mixed
+    from facepart.data.parts import PartTable
+    from facepart.renderers.base import make_renderer
+    from facepart.segmenters.oracle import OracleSegmenter
+
+    oracle = OracleSegmenter(demo_truth, PartTable.paper())
+    settings = AnnotateSettings(variants=3, size=64)
+    for name, resumed in (("moderngl", 0), ("moderngl", 3), ("pyrender", 0), ("pyrender", 3)):
+        with make_renderer(name, 64) as renderer:
+            run = annotate(demo_model, oracle, settings, renderer=renderer, checkpoint=tmp_path / "checkpoint")
+        assert run.stats.resumed_from == resumed, name
+    assert run_key(demo_model, settings, "oracle", renderer="pyrender") != \
+        run_key(demo_model, settings, "oracle", renderer="moderngl")
+
+
 @pytest.fixture(scope="module")
 def shards(demo_model, demo_truth, tmp_path_factory):
     """Shards 0/2 and 1/2 of one run, 1/3 of the same run cut in three, 1/2 of a run with 6 variants."""

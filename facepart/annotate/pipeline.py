@@ -55,13 +55,16 @@ class AnnotateResult(NamedTuple):
     consensus: Consensus
 
 
-def run_key(model: FaceModel, settings: AnnotateSettings, segmenter_desc: str, vote_mask: np.ndarray | None = None
-            ) -> str:
+def run_key(model: FaceModel, settings: AnnotateSettings, segmenter_desc: str, vote_mask: np.ndarray | None = None,
+            renderer: str | None = None) -> str:
     """Hash of everything that decides a single view's votes (a checkpoint or shard is reusable when it matches):
-    the model's topology and content, the settings that shape a view, the segmenter, the vote mask."""
+    the model's topology and content, the settings that shape a view, the segmenter, the vote mask, and the
+    renderer backend (pyrender and moderngl rasterise edges differently; None: a shard header from before it
+    was recorded)."""
     mask = np.packbits(model.vote_mask if vote_mask is None else vote_mask)
-    blob = json.dumps([model.fingerprint.as_dict(), model.content_digest(), settings.view_key(), segmenter_desc,
-                       hashlib.sha256(mask.tobytes()).hexdigest()[:16]], sort_keys=True, default=str)
+    parts = [model.fingerprint.as_dict(), model.content_digest(), settings.view_key(), segmenter_desc,
+             hashlib.sha256(mask.tobytes()).hexdigest()[:16]]
+    blob = json.dumps(parts + ([renderer] if renderer is not None else []), sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
@@ -184,7 +187,7 @@ def annotate(model: FaceModel, segmenter: PartSegmenter, settings: AnnotateSetti
     settings = settings or AnnotateSettings()
     parts = segmenter.parts
     desc = segmenter.describe()
-    key = run_key(model, settings, desc, make_scene_mask(model, settings))
+    key = run_key(model, settings, desc, make_scene_mask(model, settings), renderer_name(renderer))
     store = Checkpoint(checkpoint, key, model.n_vertices, len(parts)) if checkpoint is not None else None
     indices = list(range(settings.variants)) if indices is None else list(indices)
     stop = StabilityRule(model.n_vertices, len(parts), until_stable) if until_stable else None
@@ -210,6 +213,13 @@ def annotate(model: FaceModel, segmenter: PartSegmenter, settings: AnnotateSetti
     stats = RunStats(len(views), skipped, resumed, seconds, ran / seconds if seconds > 0 else 0.0, workers,
                      stopped, store.failed if store is not None else None)
     return AnnotateResult(annotation, stats, views, consensus)
+
+
+def renderer_name(renderer: Renderer | None) -> str:
+    """The backend name of ``renderer`` (None: the default backend a run makes)."""
+    from ..renderers.base import DEFAULT_RENDERER
+
+    return getattr(renderer, "name", None) or DEFAULT_RENDERER
 
 
 def make_scene_mask(model: FaceModel, settings: AnnotateSettings) -> np.ndarray:
