@@ -184,3 +184,50 @@ def test_ctrl_c_while_the_command_line_is_parsed_exits_130(monkeypatch, capsys, 
     assert exit_.value.code == cli.EXIT_INTERRUPTED
     err = capsys.readouterr().err
     assert "interrupted" in err and "Aborted" not in err
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as fh:
+            return [int(x) for x in fh.read().split()]
+    except OSError:
+        return []
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().split(")")[-1].split()[0] != "Z"  # a zombie is gone, just not reaped
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="helpers follow their parent through prctl")
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL])
+def test_helper_processes_do_not_outlive_a_killed_run(tmp_path, sig):
+    # a MediaPipe helper (its threads keep it alive) outlived a SIGTERM or SIGKILL to the run by minutes
+    pytest.importorskip("mediapipe")
+    proc = subprocess.Popen([sys.executable, "-m", "facepart", "annotate", "demo", "--segmenter", "mediapipe",
+                             "--variants", "2000", "--size", "384", "--workers", "2", "--eval-views", "0",
+                             "--out", str(tmp_path / "run")], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            env=ENV, start_new_session=True)
+    try:
+        deadline, helpers = time.monotonic() + 60, []
+        while not helpers and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.2)
+            helpers = [c for c in _children(proc.pid) if "spawn_main" in open(f"/proc/{c}/cmdline").read()]
+        assert helpers, "no helper process started"
+        time.sleep(8)  # the helper is past its start-up and voting (one killed while starting exits by itself)
+        assert proc.poll() is None
+        os.kill(proc.pid, sig)
+        proc.wait(timeout=30)
+        deadline = time.monotonic() + 15
+        while any(_alive(h) for h in helpers) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not any(_alive(h) for h in helpers)
+    finally:
+        for pid in [proc.pid] + _children(proc.pid):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass

@@ -221,9 +221,27 @@ def _init_worker(model, segmenter, settings, renderer_name) -> None:
     """Keep the run's objects; the renderer is made by the first task, so that a failure there reaches
     the parent as that task's error (an initializer's error would only break the pool)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and stops the workers
+    _die_with_parent()
     if "torch" in sys.modules:  # a torch parser: one thread per worker, like BLAS
         sys.modules["torch"].set_num_threads(1)
     _WORKER.update(args=(model, segmenter, settings), renderer=renderer_name)
+
+
+def _die_with_parent() -> None:
+    """Linux: have the kernel send this helper SIGTERM when the process that started it dies (a SIGTERM or
+    SIGKILL to the run would otherwise leave it running, orphaned). Elsewhere nothing is done."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, int(signal.SIGTERM), 0, 0, 0)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
+    parent = multiprocessing.parent_process()
+    if parent is not None and os.getppid() != parent.pid:  # the parent died before the request: go now
+        os._exit(1)
 
 
 def _compute_in_worker(index: int) -> ViewVotes:
