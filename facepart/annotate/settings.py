@@ -132,9 +132,9 @@ def sampling_for(segmenter, yaw: float | None = None, **overrides) -> SamplingSe
     """Sampling settings that suit ``segmenter``: yaw +-``yaw`` if given, else the segmenter's own
     reliable yaw range (``segmenter.yaw_range``, e.g. MediaPipe's +-35 degrees), else +-:data:`DEFAULT_YAW`."""
     if yaw is not None:
-        if not math.isfinite(yaw) or not 0 <= yaw <= 180:  # a negative range is refused, not read as its size
-            raise FacepartError(f"--yaw must be a finite angle within 0..180 degrees (the range is +-YAW), "
-                                f"got {yaw:g}")
+        if not math.isfinite(yaw) or not 0 < yaw <= 180:  # a negative range is refused, not read as its size
+            raise FacepartError(f"--yaw must be a finite angle within 0..180 degrees, more than 0 (the range is "
+                                f"+-YAW), got {yaw:g}")
         overrides["yaw"] = (-yaw, yaw)
     elif getattr(segmenter, "yaw_range", None) is not None:
         overrides["yaw"] = tuple(segmenter.yaw_range)

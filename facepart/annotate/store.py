@@ -99,6 +99,9 @@ def read_votes(path: str | Path, n_vertices: int | None = None, n_parts: int | N
     path = Path(path)
     try:
         with np.load(path, allow_pickle=False) as data:
+            if "header" not in data.files:
+                raise FacepartError(f"{path}: not a facepart votes file: expected a shard-I-of-N.npz written by "
+                                    "`facepart annotate --shard I/N` (or a checkpoint part)")
             header = json.loads(str(data["header"]))
             if not isinstance(header, dict) or header.get("format") != FORMAT:
                 raise FacepartError(f"{path}: not a facepart votes file (shard or checkpoint)")

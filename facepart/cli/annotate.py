@@ -127,7 +127,8 @@ def annotate(model, out_dir, segmenter, truth, noise, garbage, variants, size, s
 
     shard = parse_shard(shard) if shard is not None else None
     if until_stable and not 0 < tolerance < 100:
-        raise click.BadParameter("must lie between 0 and 100 (percent)", param_hint="--tolerance")
+        raise click.BadParameter(f"must be a percentage more than 0 and under 100, got {tolerance:g}",
+                                 param_hint="--tolerance")
     # every number is checked before the output folder is made and the model and the parser are loaded
     settings = AnnotateSettings(variants=variants, size=size, seed=seed, sampling=sampling_for(None, yaw),
                                 **_quality_settings(quality))

@@ -67,7 +67,7 @@ def check_render_set(root: str | Path, fingerprint: dict, settings: dict) -> dic
             made_for = Fingerprint(**manifest["fingerprint"])
         except TypeError:
             raise FacepartError(f"{where}: the fingerprint entry is damaged") from None
-        made_for.check_matches(Fingerprint(**fingerprint), f"{where}: the renders", "the model")
+        made_for.check_matches(Fingerprint(**fingerprint), f"{where}: the render set", "the model")
     made = manifest["settings"]
     settings = json.loads(json.dumps(settings))  # tuples as lists, as in the manifest
     differ = [f"{k} {made.get(k)!r} vs {settings.get(k)!r}" for k in MATCHING_SETTINGS if made.get(k) != settings.get(k)]
