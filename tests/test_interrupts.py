@@ -94,7 +94,7 @@ def test_ctrl_c_at_random_moments_exits_130_and_keeps_a_resumable_checkpoint(tmp
     rng = random.Random(20261130)
     burners = _busy_cores()
     kept = []
-    outcomes = {"checkpoint": 0, "nothing": 0, "evaluation": 0}
+    outcomes = {"checkpoint": 0, "nothing": 0, "evaluation": 0, "assigning": 0}
     try:
         for run in range(RUNS):
             extra = CONFIGS[run % len(CONFIGS)]
@@ -122,6 +122,14 @@ def test_ctrl_c_at_random_moments_exits_130_and_keeps_a_resumable_checkpoint(tmp
             if "held-out evaluation" in last:
                 outcomes["evaluation"] += 1
                 assert str(out / ".facepart-checkpoint") in last, context
+            elif "the votes of all" in last:  # after the last vote, while the labels were assigned
+                outcomes["assigning"] += 1
+                assert str(out / ".facepart-checkpoint") in last, context
+                total = int(re.search(r"the votes of all (\d+) views", last).group(1))
+                folder = out / ".facepart-checkpoint"
+                views = {v.index for part in sorted(os.listdir(folder)) if part.startswith("part-")
+                         for v in read_votes(folder / part)[1]}
+                assert len(views) == total, context
             elif match:
                 outcomes["checkpoint"] += 1
                 done, folder = int(match.group(1)), match.group(3)
