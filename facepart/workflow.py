@@ -24,8 +24,8 @@ import numpy as np
 
 from .annotate.evaluate import HELD_OUT_MEAN, PartIoU, part_iou
 from .annotate.refine import stored_quality_lines
-from .annotate.pipeline import (AnnotateResult, RunStats, agreement, annotate, build_annotation, convergence,
-                                make_scene_mask, renderer_name, run_key, union_agreement)
+from .annotate.pipeline import (AnnotateResult, RunStats, agreement, all_votes_kept, annotate, build_annotation,
+                                convergence, make_scene_mask, renderer_name, run_key, union_agreement)
 from .annotate.settings import AnnotateSettings, sampling_for
 from .annotate.store import read_votes, remove_checkpoint, write_votes
 from .annotate.views import AXES_HINT, frontal_view
@@ -173,17 +173,15 @@ def annotate_model(model: FaceModel, segmenter: PartSegmenter, settings: Annotat
         try:
             ann.settings["convergence"] = convergence(result.views, ann.labels, len(ann.parts))
         except KeyboardInterrupt:
-            raise Interrupted(f"interrupted; the votes of all {result.stats.variants} views are kept in {checkpoint}: "
-                              "run the same command again to finish" if checkpoint else
-                              "interrupted; nothing was written") from None
+            raise (all_votes_kept(result.stats.variants, checkpoint, "after the labels were assigned") if checkpoint
+                   else Interrupted()) from None
         iou = None
         if eval_views > 0:
             try:
                 iou = part_iou(model, ann.labels, segmenter, settings, views=eval_views, renderer=renderer)
             except KeyboardInterrupt:
-                raise Interrupted(f"interrupted during the held-out evaluation; the votes of all "
-                                  f"{result.stats.variants} views are kept in {checkpoint}: run the same command "
-                                  "again to finish" if checkpoint else "interrupted; nothing was written") from None
+                raise (all_votes_kept(result.stats.variants, checkpoint, "during the held-out evaluation")
+                       if checkpoint else Interrupted()) from None
             ann.settings["held_out_part_iou"] = {n: (None if v != v else round(float(v), 4))
                                                  for n, v in zip(iou.names, iou.iou)}
             span = iou.interval()

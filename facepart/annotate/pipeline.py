@@ -22,7 +22,7 @@ from .. import __version__
 from ..data.annotation import Annotation
 from ..data.face_model import FaceModel
 from ..interrupts import Interrupted
-from ..renderers.base import Renderer
+from ..renderers.base import DEFAULT_RENDERER, Renderer
 from ..segmenters.base import PartSegmenter
 from .assign import assign_labels
 from .consensus import Consensus, robust_consensus, visible_count
@@ -134,7 +134,7 @@ class StabilityRule:
     """A ``stop`` rule: True once fewer than ``tolerance`` of the labelled vertices changed over the last block.
 
     The vote table (``table``, (V * (P + 1),) float64) is kept between calls and only the new views are
-    added: a run's views arrive in variant order; when they do not (after a resume) it is summed anew,
+    added: a run's views arrive as growing prefixes of its variant order; when they do not it is summed anew,
     so it always equals ``vote_table`` of the views given. ``changed``: the share measured last.
     """
 
@@ -202,8 +202,7 @@ def annotate(model: FaceModel, segmenter: PartSegmenter, settings: AnnotateSetti
     except KeyboardInterrupt:  # every view is voted and saved: say so, not "nothing was written"
         if store is None or store.failed:
             raise
-        raise Interrupted(f"interrupted while the labels were assigned; the votes of all {len(views)} views are "
-                          f"kept in {store.folder}: run the same command again to finish") from None
+        raise all_votes_kept(len(views), store.folder, "while the labels were assigned") from None
     annotation.settings["run_key"] = key
     if until_stable:
         annotation.settings["until_stable"] = {"tolerance": until_stable, "variants_used": len(views),
@@ -215,10 +214,14 @@ def annotate(model: FaceModel, segmenter: PartSegmenter, settings: AnnotateSetti
     return AnnotateResult(annotation, stats, views, consensus)
 
 
+def all_votes_kept(views: int, folder, when: str) -> Interrupted:
+    """The Ctrl-C message once every view of a run is voted and saved in the checkpoint ``folder``."""
+    return Interrupted(f"interrupted {when}; the votes of all {views} views are kept in {folder}: run the same "
+                       "command again to finish")
+
+
 def renderer_name(renderer: Renderer | None) -> str:
     """The backend name of ``renderer`` (None: the default backend a run makes)."""
-    from ..renderers.base import DEFAULT_RENDERER
-
     return getattr(renderer, "name", None) or DEFAULT_RENDERER
 
 

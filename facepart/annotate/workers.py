@@ -70,18 +70,6 @@ def default_workers(views: int | None = None) -> int:
     return cores if views is None else max(1, min(cores, int(views) // VIEWS_PER_PROCESS))
 
 
-#: What a helper process says when it finds itself re-running a script's unguarded top level.
-UNGUARDED_SCRIPT = ("a helper process re-ran the script's top level: with workers > 1, call facepart from "
-                    "inside `if __name__ == \"__main__\":` (helpers are started with spawn and import the script)")
-
-
-def _importing_main_in_a_helper() -> bool:
-    """True while a spawned process runs the parent's script as ``__mp_main__`` (an unguarded top level)."""
-    main = sys.modules.get("__main__")
-    return getattr(main, "__name__", None) == "__mp_main__" or \
-        bool(getattr(multiprocessing.current_process(), "_inheriting", False))
-
-
 def _unguarded_main_script() -> str | None:
     """The path of the script this process runs when its text never names ``__main__`` (so it cannot guard its
     top level; a spawned helper would run it again and hang the run); None otherwise (guarded, or no script:
@@ -132,8 +120,6 @@ class ViewComputer:
                 renderer = self._own_renderer = make_renderer(None, self.settings.size)
             self._task = _Task(self.model, self.segmenter, self.settings, renderer)
             if self.workers > 1:
-                if _importing_main_in_a_helper():
-                    raise FacepartError(UNGUARDED_SCRIPT)
                 script = _unguarded_main_script()
                 if script is not None:
                     raise FacepartError(f"{script}: runs facepart with workers > 1 but has no `if __name__ == "
@@ -187,9 +173,8 @@ class ViewComputer:
                         in_flight.discard(future)
                         yield future.result()
         except BrokenProcessPool:
-            raise FacepartError("a worker process died (out of memory, a crash in a native library, or a "
-                                "script that runs facepart with workers > 1 outside `if __name__ == "
-                                "\"__main__\":`); run again with --workers 1 to see the error") from None
+            raise FacepartError("a worker process died (out of memory, or a crash in a native library); "
+                                "run again with --workers 1 to see the error") from None
         finally:
             for future in in_flight:
                 future.cancel()

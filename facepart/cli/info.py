@@ -72,12 +72,13 @@ def info(path, export_regions, model_args):
         click.echo(f"annotation: {p}")
         click.echo(f"topology: {ann.fingerprint.describe()}")
         moved = s.get("transfer") if isinstance(s.get("transfer"), dict) else None
-        run = moved.get("source_run") or {} if moved else s
-        click.echo(f"model: {s.get('model', {}).get('name')} ({s.get('model', {}).get('format')}); "
-                   + (f"transferred ({moved.get('method')}) from {moved.get('from_model')}"
-                      + (f", median distance {moved['median_mm']} mm" if "median_mm" in moved else "")
-                      + "; the source run's " if moved else "")
-                   + f"segmenter: {run.get('segmenter')}; variants: {run.get('variants')}, size {run.get('size')}, "
+        run, origin = s, ""
+        if moved:  # a transferred annotation: the run that voted describes the source mesh
+            run = moved.get("source_run") or {}
+            distance = f", median distance {moved['median_mm']} mm" if "median_mm" in moved else ""
+            origin = f"transferred ({moved.get('method')}) from {moved.get('from_model')}{distance}; the source run's "
+        click.echo(f"model: {s.get('model', {}).get('name')} ({s.get('model', {}).get('format')}); {origin}"
+                   f"segmenter: {run.get('segmenter')}; variants: {run.get('variants')}, size {run.get('size')}, "
                    f"k {run.get('k')}, seed {run.get('seed')}; rule: {ann.rule}")
         click.echo("\n".join(ann.summary_lines()))
         from ..annotate.refine import stored_quality_lines

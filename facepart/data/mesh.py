@@ -69,11 +69,13 @@ def _gltf_json(path: Path):
     from ..io_utils import loads_json, open_input
 
     with open_input(path, "rb", "a glTF file") as fh:
-        data = fh.read()
-    if path.suffix.lower() == ".glb":
-        if len(data) < 20 or data[:4] != b"glTF" or data[16:20] != b"JSON":
-            return None
-        data = data[20:20 + int.from_bytes(data[12:16], "little")]
+        if path.suffix.lower() == ".glb":  # only the header and the JSON chunk, not the binary buffers
+            head = fh.read(20)
+            if len(head) < 20 or head[:4] != b"glTF" or head[16:20] != b"JSON":
+                return None
+            data = fh.read(int.from_bytes(head[12:16], "little"))
+        else:
+            data = fh.read()
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:

@@ -142,8 +142,10 @@ def material_texture(path: str | Path, mesh: ObjMesh) -> tuple[Path | None, str]
     for library in mesh.material_libraries:
         lib = folder / library
         try:  # a regular file of a sane size only (not a device or a pipe that never ends)
-            if not lib.is_file() or lib.stat().st_size > MAX_MATERIAL_FILE:
-                missing += [] if lib.is_file() else [library]
+            if not lib.is_file():
+                missing.append(library)
+                continue
+            if lib.stat().st_size > MAX_MATERIAL_FILE:
                 continue
             text = lib.read_text(errors="replace")
         except OSError:

@@ -164,7 +164,7 @@ def _check_frame(median: float, p95: float, max_median_mm: float, source, target
 
 
 def _scale_ratio(source, target) -> float | None:
-    """Target size / source size (RMS distance of the drawn vertices from their centre), or None."""
+    """Target size / source size (RMS distance of the vertices in a triangle from their centre), or None."""
     sizes = []
     for model in (source, target):
         pts = model.vertices[np.unique(model.triangles)].astype(np.float64)
