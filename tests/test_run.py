@@ -3,6 +3,7 @@ annotation bit for bit; --until-stable stops; a checkpoint that cannot be writte
 
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -266,11 +267,31 @@ def test_the_readme_python_example_runs_as_a_script_and_an_unguarded_one_is_refu
     assert r.returncode == 0, r.stderr
     assert "50 views parsed, 0 skipped." in r.stdout  # MediaPipe's own yaw range: no view out of it
     assert (tmp_path / "out" / "demo" / "parts_masks.pkl").is_file()
-    # The same code at the top level, without the guard: one line, not a hang (a spawned helper would run
-    # the script again, fail, and leave this process writing the run's objects into a pipe nobody reads).
+    # The same code at the top level, without the guard: one line that says what to change (a spawned
+    # helper would run the script again and die at start-up).
     lines = block.splitlines()
     body = [ln[4:] if ln.startswith("    ") else ln for ln in lines if not ln.startswith("if __name__")]
     (tmp_path / "unguarded.py").write_text("\n".join(body) + "\n")
     r = subprocess.run([sys.executable, "unguarded.py"], cwd=tmp_path, capture_output=True, text=True, env=ENV,
                        timeout=120)
     assert r.returncode == 1 and "unguarded.py: runs facepart with workers > 1 but has no" in r.stderr, r.stderr
+
+
+def test_a_helper_that_dies_at_start_up_ends_the_run_with_one_line_not_a_hang(tmp_path):
+    # A sitecustomize that kills every helper before it reads its start-up message (they alone run with
+    # OPENBLAS_NUM_THREADS=1). CPython's spawn writes that message into a pipe the parent itself keeps
+    # open, so when it held the pickled model (more than the pipe's 64 KiB) the parent blocked for ever.
+    (tmp_path / "sitecustomize.py").write_text(
+        "import os\nif os.environ.get('OPENBLAS_NUM_THREADS') == '1' and os.environ.get('DIE_IN_HELPER'):\n"
+        "    os._exit(3)\n")
+    before = set(Path(tempfile.gettempdir()).glob("facepart-run-*"))
+    r = facepart("annotate", "demo", "--out", tmp_path / "out", "--variants", 40, "--size", 128, "--workers", 2,
+                 "--eval-views", 0, timeout=120, PYTHONPATH=str(tmp_path), DIE_IN_HELPER="1")
+    assert r.returncode == 1, r.stderr
+    assert "Error: a worker process died (at start-up" in r.stderr and "--workers 1" in r.stderr, r.stderr
+    assert "Traceback" not in r.stderr
+    assert set(Path(tempfile.gettempdir()).glob("facepart-run-*")) == before  # the helpers' objects file is gone
+    # without the sitecustomize's trigger the same run works
+    r = facepart("annotate", "demo", "--out", tmp_path / "ok", "--variants", 4, "--size", 128, "--workers", 2,
+                 "--eval-views", 0, "--no-preview", timeout=300, PYTHONPATH=str(tmp_path))
+    assert r.returncode == 0, r.stderr

@@ -111,6 +111,7 @@ class ViewComputer:
         self._pool: ProcessPoolExecutor | None = None
         self._ctx = None
         self._task: _Task | None = None
+        self._objects: str | None = None  # the pickled model, segmenter and settings the helpers read
 
     def __enter__(self) -> "ViewComputer":
         self._blas_limit = one_blas_thread()  # first: a Ctrl-C held in it then leaves nothing to clean up
@@ -126,8 +127,9 @@ class ViewComputer:
                                         "\"__main__\":`; helper processes are started with spawn and import the "
                                         "script, so put the call inside that block (or use workers=1)")
                 self._ctx = multiprocessing.get_context("spawn")
+                self._objects = _write_objects((self.model, self.segmenter, self.settings))
                 self._pool = ProcessPoolExecutor(self.workers - 1, mp_context=self._ctx, initializer=_init_worker,
-                                                 initargs=(self.model, self.segmenter, self.settings, renderer.name))
+                                                 initargs=(self._objects, renderer.name))
         except BaseException as exc:
             self.__exit__(type(exc), exc, exc.__traceback__)
             raise
@@ -139,6 +141,9 @@ class ViewComputer:
             # exit takes ~0.1 s); after an error or Ctrl-C, wait: running views finish (a fraction of a second)
             self._pool.shutdown(wait=exc_type is not None, cancel_futures=True)
             self._pool = None
+        if self._objects is not None:
+            _remove_quietly(self._objects)
+            self._objects = None
         if self._own_renderer is not None:
             self._own_renderer.close()
             self._own_renderer = None
@@ -173,7 +178,7 @@ class ViewComputer:
                         in_flight.discard(future)
                         yield future.result()
         except BrokenProcessPool:
-            raise FacepartError("a worker process died (out of memory, or a crash in a native library); "
+            raise FacepartError("a worker process died (at start-up, out of memory, or a crash in a native library); "
                                 "run again with --workers 1 to see the error") from None
         finally:
             for future in in_flight:
@@ -202,11 +207,41 @@ class _Task:
 _WORKER: dict = {}
 
 
-def _init_worker(model, segmenter, settings, renderer_name) -> None:
-    """Keep the run's objects; the renderer is made by the first task, so that a failure there reaches
-    the parent as that task's error (an initializer's error would only break the pool)."""
+def _write_objects(objects) -> str:
+    """Pickle ``objects`` into a new private temporary file and return its path.
+
+    Helpers read the run's model, segmenter and settings from it rather than from their start-up
+    message: CPython's spawn writes that message into a pipe whose read end the parent itself holds
+    until the write ends, so a helper that died during start-up (an import error, a broken
+    ``sitecustomize``) left the parent blocked for ever on a message of more than the pipe's 64 KiB.
+    A message of a few hundred bytes fits in the pipe: the parent goes on, sees the helper gone, and
+    reports it.
+    """
+    import pickle
+
+    fd, path = tempfile.mkstemp(prefix="facepart-run-", suffix=".pkl")  # mode 0600
+    try:
+        with os.fdopen(fd, "wb") as f:
+            pickle.dump(objects, f, protocol=pickle.HIGHEST_PROTOCOL)
+    except BaseException:
+        _remove_quietly(path)
+        raise
+    return path
+
+
+def _init_worker(objects_path: str, renderer_name: str) -> None:
+    """Keep the run's objects (read from ``objects_path``, see :func:`_write_objects`); the renderer is made
+    by the first task, so that a failure there reaches the parent as that task's error (an initializer's
+    error would only break the pool)."""
+    import pickle
+
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and stops the workers
     _die_with_parent()
+    try:
+        with open(objects_path, "rb") as f:
+            model, segmenter, settings = pickle.load(f)
+    except FileNotFoundError:  # the run ended while this helper started: nothing left to do
+        os._exit(0)
     if "torch" in sys.modules:  # a torch parser: one thread per worker, like BLAS
         sys.modules["torch"].set_num_threads(1)
     _WORKER.update(args=(model, segmenter, settings), renderer=renderer_name)
