@@ -16,6 +16,7 @@ an unsharded run gives.
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 from typing import Callable, NamedTuple, Sequence
@@ -116,6 +117,27 @@ class RunResult(NamedTuple):
         return lines
 
 
+def _check_no_hand_edits_lost(out: Path, keep_edits=None, can_keep: bool = True) -> None:
+    """Refuse to overwrite ``out/annotation.npz`` when that file holds hand edits (``facepart correct`` saves
+    into the run's folder by default) that the new annotation does not keep (``keep_edits``; a run can keep
+    them when ``can_keep``)."""
+    existing = out / "annotation.npz"
+    if not existing.is_file():
+        return
+    if keep_edits is not None and os.path.realpath(keep_edits) == os.path.realpath(existing):
+        return
+    from .data.annotation import load_annotation
+
+    try:
+        edited = load_annotation(existing).edited
+    except FacepartError:  # not a readable annotation: nothing a person made can be lost from it
+        return
+    if edited is not None and edited.any():
+        keep = f"keep them with --keep-edits {existing}, or " if can_keep else ""
+        raise FacepartError(f"{existing}: holds {int(edited.sum())} hand-edited vertices (facepart correct), which "
+                            f"this would overwrite; {keep}choose another --out")
+
+
 def annotate_model(model: FaceModel, segmenter: PartSegmenter, settings: AnnotateSettings | None = None, *,
                    out: str | Path | None = None, renderer: Renderer | None = None,
                    progress: Callable[[int, int], None] | None = None, eval_views: int = 10,
@@ -160,6 +182,8 @@ def annotate_model(model: FaceModel, segmenter: PartSegmenter, settings: Annotat
         if hand.edited is None:
             raise FacepartError(f"{keep_edits}: records no hand edits (never corrected in `facepart correct`); "
                                 "nothing to keep")
+    if out is not None:
+        _check_no_hand_edits_lost(Path(out), keep_edits)
     out = ensure_writable_dir(out) if out is not None else None
     checkpoint = out / CHECKPOINT_DIR if out is not None else None
     with renderer_for(renderer, settings.size) as renderer:
@@ -340,6 +364,8 @@ def merge_shards(paths: Sequence[str | Path], model: FaceModel, out: str | Path 
 
     if not paths:
         raise FacepartError("merge needs at least one shard file")
+    if out is not None:
+        _check_no_hand_edits_lost(Path(out), can_keep=False)
     headers, shards, by_index = [], [], {}
     for path in paths:
         header, part = read_votes(path)

@@ -295,3 +295,35 @@ def test_a_helper_that_dies_at_start_up_ends_the_run_with_one_line_not_a_hang(tm
     r = facepart("annotate", "demo", "--out", tmp_path / "ok", "--variants", 4, "--size", 128, "--workers", 2,
                  "--eval-views", 0, "--no-preview", timeout=300, PYTHONPATH=str(tmp_path))
     assert r.returncode == 0, r.stderr
+
+
+def test_a_run_into_a_folder_with_hand_edits_is_refused_unless_it_keeps_them(tmp_path):
+    import dataclasses
+
+    from facepart.data.annotation import save_annotation
+
+    args = ("annotate", "demo", "--out", tmp_path, "--variants", 4, "--size", 128, "--eval-views", 0, "--no-preview")
+    assert facepart(*args).returncode == 0
+    ann = load_annotation(tmp_path / "annotation.npz")
+    edited = np.zeros(ann.n_vertices, bool)
+    edited[:50] = True
+    labels = ann.labels.copy()
+    labels[:50] = 0  # what `facepart correct` saves into the run's folder by default
+    save_annotation(dataclasses.replace(ann, labels=labels, edited=edited), tmp_path)
+    before = (tmp_path / "annotation.npz").read_bytes()
+    r = facepart(*args, "--seed", 5)
+    assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr
+    assert f"{tmp_path / 'annotation.npz'}: holds 50 hand-edited vertices" in r.stderr
+    assert f"--keep-edits {tmp_path / 'annotation.npz'}" in r.stderr
+    assert (tmp_path / "annotation.npz").read_bytes() == before  # nothing was written
+    # a merge into the folder is refused the same way
+    shard = facepart("annotate", "demo", "--out", tmp_path / "s", "--variants", 4, "--size", 128, "--shard", "0/1")
+    assert shard.returncode == 0, shard.stderr
+    r = facepart("merge", *(tmp_path / "s").glob("*.npz"), "--model", "demo", "--out", tmp_path)
+    assert r.returncode == 1 and "holds 50 hand-edited vertices" in r.stderr and "--keep-edits" not in r.stderr
+    assert (tmp_path / "annotation.npz").read_bytes() == before
+    # keeping them: the run goes on, and the edits survive it
+    r = facepart(*args, "--seed", 5, "--keep-edits", tmp_path / "annotation.npz")
+    assert r.returncode == 0, r.stderr
+    kept = load_annotation(tmp_path / "annotation.npz")
+    assert np.array_equal(kept.edited, edited) and np.array_equal(kept.labels[:50], labels[:50])
