@@ -266,6 +266,34 @@ def test_compare_two_seeds_prints_per_part_iou(tmp_path):
     assert same.exit_code == 0 and "0 of 23938 vertices differ" in same.output
 
 
+def test_compare_against_a_plain_export_with_groups_merges_the_same_parts_on_the_other_side(tmp_path):
+    r = run("annotate", "demo", "--out", tmp_path / "run", "--variants", 6, "--size", 128, "--eval-views", 0,
+            "--no-preview")
+    assert r.exit_code == 0, r.output
+    a = load_annotation(tmp_path / "run")
+    for to, group, name in (("parts", "face=all", "g.json"), ("csv", "eyes=left_eye+right_eye", "g.csv")):
+        assert run("export", tmp_path / "run", "--to", to, "--group", group, "--out", tmp_path / name).exit_code == 0
+        result = run("compare", tmp_path / "run", tmp_path / name, "--out", tmp_path / "d.json")
+        assert result.exit_code == 0, result.output
+        # a plain file cannot mark a group: before, every vertex of it counted as a difference
+        assert f"0 of {a.n_vertices} vertices differ" in result.output
+        gname, members = group.split("=")
+        members = list(a.parts.names) if members == "all" else members.split("+")
+        expected = int(np.isin(a.labels, [a.parts.index(m) for m in members]).sum())
+        row = next(ln for ln in result.output.splitlines() if ln.split()[:1] == [gname]).split()
+        assert row[1:] == ["1.0000", str(expected), str(expected), str(expected)]
+        assert f"{gname}: a group in B (" in result.output
+        assert json.loads((tmp_path / "d.json").read_text()) == {"all": []}
+    # a real difference inside a group still shows: one left-eye vertex moved to skin in the plain file
+    plain = json.loads((tmp_path / "g.json").read_text())
+    moved = plain["left_eye"].pop()
+    plain["skin"] = sorted(plain["skin"] + [moved])
+    (tmp_path / "g2.json").write_text(json.dumps(plain))
+    result = run("compare", tmp_path / "run", tmp_path / "g2.json", "--out", tmp_path / "d2.json")
+    assert f"1 of {a.n_vertices} vertices differ" in result.output
+    assert json.loads((tmp_path / "d2.json").read_text())["left_eye->skin"] == [moved]
+
+
 def test_compare_refuses_another_topology(tmp_path, demo_model, ict_annotation):
     ann, _ = ict_annotation
     (tmp_path / "ict").mkdir()

@@ -25,7 +25,12 @@ class Comparison:
         iou: (P,) float |A_p & B_p| / |A_p | B_p| (NaN when both are empty).
         size_a, size_b, intersection: (P,) int vertex counts.
         labels_a, labels_b: (V,) int64 one label per vertex over ``names`` (-1 = none).
+        member_a, member_b: (V, P) bool part membership under ``rule``.
         rule: the rule both were read under.
+        groups: parts that one file holds as a merged group of its other parts (a plain parts.json or CSV
+            written with ``export --group``): name -> (which file, "A" or "B"; the parts it merges). The
+            other file's membership of such a part is the union of the same parts, so it compares like any
+            part and is not a difference by itself.
     """
 
     names: tuple[str, ...]
@@ -38,6 +43,7 @@ class Comparison:
     member_a: np.ndarray
     member_b: np.ndarray
     rule: str
+    groups: dict[str, tuple[str, tuple[str, ...]]] | None = None
 
     @property
     def differ(self) -> np.ndarray:
@@ -74,8 +80,29 @@ class Comparison:
     def lines(self) -> list[str]:
         n = len(self.labels_a)
         d = int(self.differ.sum())
-        return [f"per-part IoU ({self.rule} rule):", self.table(),
+        notes = [f"  {name}: a group in {who} ({'+'.join(members)}); in {'B' if who == 'A' else 'A'} the same "
+                 "parts merged" for name, (who, members) in (self.groups or {}).items()]
+        return [f"per-part IoU ({self.rule} rule):", self.table(), *notes,
                 f"{d} of {n} vertices differ ({100.0 * d / max(n, 1):.2f}%)"]
+
+
+def merged_groups(annotation: Annotation) -> dict[str, tuple[str, ...]]:
+    """Parts of ``annotation`` that are exactly the union of two or more of its other parts (a group written
+    into a format that cannot mark it, like ``export --to parts --group eyes=left_eye+right_eye``):
+    name -> the parts it merges (only those not themselves such a group)."""
+    m = annotation.membership()
+    names = annotation.parts.names
+    sizes = m.sum(axis=0)
+    found: dict[str, tuple[str, ...]] = {}
+    for i, name in enumerate(names):
+        if sizes[i] == 0:
+            continue
+        inside = [j for j in range(len(names))
+                  if j != i and 0 < sizes[j] <= sizes[i] and not (m[:, j] & ~m[:, i]).any()]
+        if len(inside) >= 2 and np.array_equal(m[:, inside].any(axis=1), m[:, i]):
+            found[name] = tuple(names[j] for j in inside)
+    # a group of groups (face=all beside eyes=...) lists the plain parts only
+    return {g: tuple(p for p in members if p not in found) for g, members in found.items()}
 
 
 def compare(a: Annotation, b: Annotation, rule: str | None = None) -> Comparison:
@@ -84,11 +111,21 @@ def compare(a: Annotation, b: Annotation, rule: str | None = None) -> Comparison
     names = list(a.parts.names) + [n for n in b.parts.names if n not in a.parts.names]
     n = a.n_vertices
 
+    # a part one file holds as a group of its other parts, which the other file lacks: merge the same parts there
+    groups = {}
+    for who, ann, other in (("A", a, b), ("B", b, a)):
+        for g, parts in merged_groups(ann).items():
+            if g not in other.parts.names and parts and all(p in other.parts.names for p in parts):
+                groups[g] = (who, parts)
+
     def members(ann: Annotation) -> np.ndarray:
         m = ann.membership(rule)
         out = np.zeros((n, len(names)), bool)
         for i, name in enumerate(ann.parts.names):
             out[:, names.index(name)] = m[:, i]
+        for g, (_, parts) in groups.items():
+            if g not in ann.parts.names:
+                out[:, names.index(g)] = out[:, [names.index(p) for p in parts]].any(axis=1)
         return out
 
     def labels(ann: Annotation) -> np.ndarray:
@@ -101,7 +138,7 @@ def compare(a: Annotation, b: Annotation, rule: str | None = None) -> Comparison
     with np.errstate(invalid="ignore", divide="ignore"):
         iou = np.where(union > 0, inter / np.maximum(union, 1), np.nan)
     return Comparison(tuple(names), iou, ma.sum(axis=0), mb.sum(axis=0), inter, labels(a), labels(b), ma, mb,
-                      rule or (a.rule if a.rule == b.rule else f"{a.rule}/{b.rule}"))
+                      rule or (a.rule if a.rule == b.rule else f"{a.rule}/{b.rule}"), groups)
 
 
 def compare_files(path_a, path_b, out: str | Path | None = None, *, model=None, rule: str | None = None,
