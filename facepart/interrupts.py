@@ -10,6 +10,12 @@ raises KeyboardInterrupt right after it, with every native thread joined.
 :class:`Interrupted` is what library code raises when it has kept something
 worth telling the user about (a checkpoint); the CLI prints its message and
 exits with 130, like any Ctrl-C.
+
+The CLI also answers SIGTERM (a batch scheduler's stop, ``kill``) as a Ctrl-C
+(:func:`stop_on_sigterm`): it raises KeyboardInterrupt, held by
+:func:`deferred_interrupt` like SIGINT, so a stopped run keeps its finished
+views and says so. It works also where SIGINT is ignored (a job started in the
+background by a script).
 """
 
 from __future__ import annotations
@@ -28,26 +34,57 @@ class Interrupted(KeyboardInterrupt):
         self.message = message
 
 
+_SIGTERM_RECEIVED: list[int] = []
+
+
+def _sigterm_as_interrupt(signum, frame) -> None:
+    _SIGTERM_RECEIVED.append(signum)
+    raise KeyboardInterrupt
+
+
+def stop_on_sigterm() -> None:
+    """From now on, SIGTERM raises KeyboardInterrupt (held by :func:`deferred_interrupt`) unless something
+    else already handles it. Main thread only; the CLI calls it once."""
+    if signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
+
+
+def sigterm_received() -> bool:
+    """Whether a KeyboardInterrupt so far came from SIGTERM (see :func:`stop_on_sigterm`)."""
+    return bool(_SIGTERM_RECEIVED)
+
+
 @contextlib.contextmanager
 def deferred_interrupt() -> Iterator[None]:
-    """Run the block with SIGINT held; a Ctrl-C during it raises KeyboardInterrupt when it ends.
+    """Run the block with SIGINT (and a SIGTERM of :func:`stop_on_sigterm`) held; one arriving during it
+    raises KeyboardInterrupt when it ends.
 
-    Only the main thread receives signals; elsewhere (and when SIGINT is not handled by
-    Python's default handler, e.g. ignored) the block runs unchanged.
+    Only the main thread receives signals; elsewhere (and for a signal not handled by one of those
+    raising handlers, e.g. an ignored SIGINT) the block runs unchanged.
     """
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = signal.getsignal(signal.SIGINT)
-    if previous is not signal.default_int_handler:
+    raising = (signal.default_int_handler, _sigterm_as_interrupt)
+    held = {sig: handler for sig in (signal.SIGINT, signal.SIGTERM)
+            if (handler := signal.getsignal(sig)) in raising}
+    if not held:
         yield
         return
     pending = []
-    signal.signal(signal.SIGINT, lambda signum, frame: pending.append(signum))
+
+    def hold(signum, frame):
+        if signum == signal.SIGTERM:
+            _SIGTERM_RECEIVED.append(signum)
+        pending.append(signum)
+
+    for sig in held:
+        signal.signal(sig, hold)
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for sig, handler in held.items():
+            signal.signal(sig, handler)
     if pending:
         raise KeyboardInterrupt
 

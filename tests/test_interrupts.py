@@ -176,6 +176,38 @@ def test_ctrl_c_at_random_moments_exits_130_and_keeps_a_resumable_checkpoint(tmp
         assert np.array_equal(resumed.labels, straight.annotation.labels)
 
 
+def _sigint_ignored():
+    """A job started in the background by a script (nohup, `cmd &`, a batch scheduler) ignores SIGINT."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_sigterm_stops_a_run_like_ctrl_c_keeps_its_views_and_says_so(tmp_path, workers):
+    # before: exit 143 with no word, and the views done since the last checkpoint write lost
+    out = tmp_path / "run"
+    proc = subprocess.Popen([sys.executable, "-m", "facepart", "annotate", "demo", "--out", str(out), "--size", "96",
+                             "--no-preview", "--eval-views", "0", "--variants", "5000", "--workers", workers],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV,
+                            start_new_session=True, preexec_fn=_sigint_ignored)
+    deadline = time.monotonic() + 120
+    while not (out / ".facepart-checkpoint").is_dir() and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.2)
+    time.sleep(2)
+    assert proc.poll() is None, "the run ended before its SIGTERM; make it longer"
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=180)
+    assert proc.returncode == 143, err[-3000:]
+    assert "Traceback" not in err
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("SIGTERM: interrupted after "), last
+    match = KEPT.search(last)
+    assert match and match.group(3) == str(out / ".facepart-checkpoint"), last
+    folder = out / ".facepart-checkpoint"
+    views = {v.index for part in sorted(os.listdir(folder)) if part.startswith("part-")
+             for v in read_votes(folder / part)[1]}
+    assert len(views) == int(match.group(1)) > 0
+
+
 @pytest.mark.parametrize("where", ["program", "command"])
 def test_ctrl_c_while_the_command_line_is_parsed_exits_130(monkeypatch, capsys, where):
     """click itself answers a Ctrl-C in its parsing with "Aborted!" and exit 1; facepart's answer is 130."""

@@ -16,11 +16,14 @@ import click
 
 from .. import __version__
 from ..errors import FacepartError, one_line
+from ..interrupts import sigterm_received, stop_on_sigterm
 from ..renderers.pyrender_backend import PLATFORMS
 
 
 #: Exit code of a run stopped by Ctrl-C (128 + SIGINT), as shells report it.
 EXIT_INTERRUPTED = 130
+#: Exit code of a run stopped by SIGTERM (128 + SIGTERM): a batch scheduler's stop, or ``kill``.
+EXIT_TERMINATED = 143
 
 
 class FacepartCommand(click.Command):
@@ -77,17 +80,22 @@ def main(gl):
 
 
 def interrupted(exc: BaseException | None = None) -> None:
-    """Say what an interrupted command kept, and exit with :data:`EXIT_INTERRUPTED`."""
+    """Say what an interrupted command kept, and exit with :data:`EXIT_INTERRUPTED` (after a SIGTERM:
+    :data:`EXIT_TERMINATED`)."""
     message = getattr(exc, "message", None) or "interrupted; nothing was written"
+    terminated = sigterm_received()
+    if terminated:
+        message = f"SIGTERM: {message}"
     try:
         click.echo(f"\n{message}", err=True)
     finally:
-        sys.exit(EXIT_INTERRUPTED)
+        sys.exit(EXIT_TERMINATED if terminated else EXIT_INTERRUPTED)
 
 
 def run() -> None:
     """The ``facepart`` program: :data:`main` with Ctrl-C answered by exit 130 at any moment, also while
-    the commands' modules are imported."""
+    the commands' modules are imported, and SIGTERM (a batch scheduler's stop) answered the same way."""
+    stop_on_sigterm()
     try:
         main()
     except KeyboardInterrupt as exc:
