@@ -301,6 +301,58 @@ def test_flame_npz_and_the_other_formats(ict_embedding, ict_model, tmp_path):
     assert back.check is not None and np.allclose(back.check.mean, emb.check.mean, atol=1e-4)
 
 
+def test_export_converts_a_landmarks_json_without_embedding_again(ict_embedding, ict_model, tmp_path):
+    # before: `facepart export landmarks.json --to flame-lmk-pkl` was "unknown annotation format"; the only way
+    # to another landmark format was a new `facepart landmarks` run (minutes of renders)
+    from facepart.export import get_exporter
+
+    run = tmp_path / "run"
+    get_exporter("landmarks-json", kind="landmarks").write(ict_embedding, run)
+    direct = tmp_path / "direct"
+    for name in ("flame-lmk-pkl", "keypoints0", "realy-lmk", "eos-contours"):
+        get_exporter(name, kind="landmarks").write(ict_embedding, direct, vertices=ict_model.vertices)
+
+    def export(*args):
+        return subprocess.run([sys.executable, "-m", "facepart", "export", *map(str, args)], capture_output=True,
+                              text=True, timeout=300)
+
+    r = export(run / "landmarks.json", "--to", "flame-lmk-pkl", "--out", tmp_path / "pkl")
+    assert r.returncode == 0, r.stderr
+    import pickle
+
+    # the same files as from the embedding in memory (landmarks.json keeps barycentrics to 1e-6)
+    got, want = (pickle.loads((d / "flame_static_embedding.pkl").read_bytes()) for d in (tmp_path / "pkl", direct))
+    assert sorted(got) == sorted(want)
+    for key in want:
+        assert np.asarray(got[key]).dtype == np.asarray(want[key]).dtype, key
+        assert np.allclose(np.asarray(got[key], float), np.asarray(want[key], float), atol=1e-6), key
+    got, want = (np.load(d / "flame_dynamic_embedding.npy", allow_pickle=True)[()] for d in (tmp_path / "pkl", direct))
+    for key in want:
+        assert np.allclose(np.asarray(got[key], float), np.asarray(want[key], float), atol=1e-6), key
+    r = export(run, "--to", "keypoints0")  # the run folder: files land beside its landmarks.json
+    assert r.returncode == 0, r.stderr
+    assert (run / "keypoints0.txt").read_text() == (direct / "keypoints0.txt").read_text()
+    r = export(run, "--to", "realy-lmk")
+    assert r.returncode == 0, r.stderr
+    assert np.allclose(json.loads((run / "realy_landmarks.txt").read_text()),
+                       json.loads((direct / "realy_landmarks.txt").read_text()), atol=1e-6)
+    # the model orders eos's contours top to bottom, and is checked against the embedding's topology
+    r = export(run / "landmarks.json", "--to", "eos-contours", "--model", ict_model.meta["path"])
+    assert r.returncode == 0, r.stderr
+    assert (run / "model_contours.json").read_text() == (direct / "model_contours.json").read_text()
+    r = export(run / "landmarks.json", "--to", "keypoints0", "--model", "demo")
+    assert r.returncode == 1 and "made for another topology than the model demo" in r.stderr
+    # one line for each mix-up
+    r = export(run / "landmarks.json", "--to", "parts")
+    assert r.returncode == 1 and "a landmark embedding (facepart landmarks), not an annotation" in r.stderr
+    assert "flame-lmk-pkl" in r.stderr
+    r = export(run / "landmarks.json", "--to", "keypoints0", "--rule", "union")
+    assert r.returncode == 1 and "--rule applies to annotation formats" in r.stderr
+    (tmp_path / "a.json").write_text(json.dumps({"nose": [1, 2, 3]}))
+    r = export(tmp_path / "a.json", "--to", "keypoints0")
+    assert r.returncode == 1 and "not a facepart landmarks.json" in r.stderr and "Traceback" not in r.stderr
+
+
 def test_landmarks_png(ict_embedding, ict_model, tmp_path):
     import cv2
 

@@ -47,13 +47,14 @@ def _model_or_none(model, model_args):
 @click.option("--size", type=int, default=None, help="uvmask/preview: image size in pixels.")
 @_model_options
 def export_cmd(annotation, to, out, model, from_format, rule, parts, groups, tri_rule, split, into, size, model_args):
-    """Write ANNOTATION (annotation.npz, a run folder, or any readable export) in another FORMAT."""
-    from ..export import export_annotation
+    """Write ANNOTATION (annotation.npz, a run folder, or any readable export) in another FORMAT; a landmarks.json
+    (of `facepart landmarks`) in another landmark format."""
+    from ..export import export_file
 
     options = {k: v for k, v in dict(rule=rule, parts=parts, groups=list(groups) or None, tri_rule=tri_rule,
                                      split=split, into=into, size=size).items() if v is not None}
-    report = export_annotation(annotation, to, out, model=_model_or_none(model, model_args),
-                               source_format=from_format, **options)
+    report = export_file(annotation, to, out, model=_model_or_none(model, model_args), source_format=from_format,
+                         **options)
     click.echo("\n".join(report.lines()))
 
 

@@ -12,8 +12,11 @@ from ..errors import FacepartError
 from ..io_utils import atomic_file_set, ensure_writable_dir, removing_new_dirs_on_failure
 from .common import safe_name
 from .options import ExportOptions
-from .registry import export, find_importer, get_exporter
+from .registry import EXPORTERS, export, find_importer, get_exporter
 from .view import PartView
+
+#: The file ``facepart landmarks`` always writes.
+LANDMARKS_FILE = "landmarks.json"
 
 
 def read_annotation(path: str | Path, format: str | None = None, model=None,
@@ -134,6 +137,71 @@ def export_annotation(source: str | Path | Annotation, to: str, out: str | Path 
         coverage = PartView.of(ann, ExportOptions.of(view_options)).coverage_lines()
         paths = export(ann, to, target, model=model, notes=notes, **options)
     return ExportReport(to, paths, coverage, notes)
+
+
+def is_landmarks_file(path: str | Path) -> bool:
+    """Whether ``path`` (a file, or a folder holding ``landmarks.json``) is a facepart landmark embedding."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / LANDMARKS_FILE
+    if path.suffix.lower() != ".json" or not path.is_file():
+        return False
+    from .indexfiles import json_or_none
+
+    data = json_or_none(path)
+    return isinstance(data, dict) and data.get("format") == "facepart-landmarks"
+
+
+def export_landmarks(source: str | Path, to: str, out: str | Path | None = None, *, model=None,
+                     **options) -> ExportReport:
+    """Write the landmark embedding ``source`` (a ``landmarks.json``, or the folder of a ``facepart landmarks``
+    run) in the landmark format ``to``, without embedding again.
+
+    Args:
+        out: file or folder; default: the folder of ``source``.
+        model: optional; checked against the embedding's topology. Its mean shape orders eos's contours
+            top to bottom (without it they are in landmark order).
+    """
+    from .landmarks import read_json
+
+    exporter = get_exporter(to, "landmarks")
+    given = [k for k, v in options.items() if v is not None and v is not False]
+    if given:
+        raise FacepartError(f"--{given[0].replace('_', '-')} applies to annotation formats, not to the landmark "
+                            f"format {to}")
+    path = Path(source)
+    if path.is_dir():
+        path = path / LANDMARKS_FILE
+    if not is_landmarks_file(path):
+        raise FacepartError(f"{source}: not a facepart landmarks.json; {to} is a landmark format, written from "
+                            "the landmarks.json of `facepart landmarks`")
+    emb = read_json(path)
+    if model is not None:
+        emb.fingerprint.check_matches(model.fingerprint, str(path), f"the model {model.name}")
+    target = Path(out) if out is not None else path.parent
+    if target.suffix:
+        check_suffix(target, exporter)
+        if target.exists() and target.resolve() == path.resolve():
+            raise FacepartError(f"{target}: that is the file being exported; give another --out")
+    paths = exporter.write(emb, target, vertices=None if model is None else model.vertices)
+    return ExportReport(to, [Path(p) for p in paths])
+
+
+def export_file(source: str | Path | Annotation, to: str, out: str | Path | None = None, *, model=None,
+                source_format: str | None = None, **options) -> ExportReport:
+    """``facepart export``: :func:`export_annotation` for the annotation formats, :func:`export_landmarks` for
+    the landmark formats (``facepart formats --exports`` lists both)."""
+    exporter = get_exporter(to)
+    if exporter.kind == "landmarks":
+        if source_format not in (None, "landmarks-json"):
+            raise FacepartError(f"--from-format {source_format}: the landmark formats are written from a "
+                                "landmarks.json only")
+        return export_landmarks(source, to, out, model=model, **options)
+    if not isinstance(source, Annotation) and source_format is None and is_landmarks_file(source):
+        names = ", ".join(n for n, e in EXPORTERS.items() if e.kind == "landmarks")
+        raise FacepartError(f"{source}: a landmark embedding (facepart landmarks), not an annotation; it exports "
+                            f"to the landmark formats: {names}")
+    return export_annotation(source, to, out, model=model, source_format=source_format, **options)
 
 
 def export_region_sets(face, out_dir: str | Path, to: str = "parts") -> list[Path]:
