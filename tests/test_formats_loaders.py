@@ -18,7 +18,7 @@ from facepart.data.formats.frame import outward_flux
 from facepart.errors import FacepartError
 from test_formats_layouts import (  # noqa: F401 - face_source is a fixture
     DEEP3D_OFFSET, LEFT_EYE_OUTER, NOSE_TIP, RIGHT_EYE_OUTER, V3_ORDER, face_source, faceverse_v12_dict,
-    faceverse_v3_dict, flame_masks, v3_dict, write_3ddfa_v2, write_3ddfa_v3, write_bfm2009, write_bfm2017,
+    faceverse_v3_dict, flame_dict, flame_masks, flame_pickle, v3_dict, write_3ddfa_v2, write_3ddfa_v3, write_bfm2009, write_bfm2017,
     write_deep3d, write_exp_pca, write_flame, write_flame_masks)
 
 TOL = 1e-6  # metres: float32 files
@@ -120,6 +120,34 @@ def test_deep3d_layout(face_source, tmp_path):
     masks = model.region_sets["Deep3D masks"].regions
     np.testing.assert_array_equal(masks["skinmask"], face_source.parts["skin"])
     np.testing.assert_allclose(model.albedo, face_source.colours, atol=1e-5)
+
+
+def test_deep3d_and_flame_files_in_another_unit_are_read_head_sized(face_source, tmp_path):
+    # before: a Deep3D file stored in metres loaded as a 2 cm head, a FLAME file in mm as a 200 m one, with no
+    # word; the run then lost both eyes to the (millimetre-based) graph cut
+    import scipy.io
+
+    from facepart.data.formats.matfile import loadmat5
+
+    path = write_deep3d(tmp_path / "BFM_model_front.mat", face_source)
+    data = loadmat5(path)
+    for key in ("meanshape", "idBase", "exBase"):
+        data[key] = data[key] / 10.0  # dm -> m
+    scipy.io.savemat(path, data)
+    model = load_model(path)
+    check_model(model, face_source, "deep3d", centred=True)  # vertices and bases in metres, as the dm file's
+    assert model.meta["units"] == "m"
+    assert any("not head-sized in dm; read as m" in n for n in model.meta["notes"])
+
+    flame = tmp_path / "flame_mm"
+    flame.mkdir()
+    d = flame_dict(face_source, n_shape=6, n_exp=5)
+    d["v_template"] = d["v_template"] * 1000.0
+    d["shapedirs"] = type(d["shapedirs"])(d["shapedirs"].x * 1000.0)
+    (flame / "generic_model.pkl").write_bytes(flame_pickle(d, 2))
+    model = load_model(flame / "generic_model.pkl", n_shape=6)
+    check_model(model, face_source, "flame")
+    assert model.meta["units"] == "mm" and any("not head-sized in m; read as mm" in n for n in model.meta["notes"])
 
 
 def test_ascust_bfm09_model_info_compressed_and_no_recentring(face_source, tmp_path):

@@ -10,7 +10,7 @@ from ..face_model import NEUTRAL_SKIN, FaceModel
 from ..regions import fix_sides
 from ..textures import tone_basis
 from ..topology import topology_name
-from .frame import frame_rotation, orient_outward, rotate
+from .frame import UNIT_SCALE, frame_rotation, orient_outward, plausible_unit, rotate
 
 
 def make_model(path: Path, *, fmt: str, version: str, units: str, vertices: np.ndarray, triangles_: np.ndarray,
@@ -22,10 +22,23 @@ def make_model(path: Path, *, fmt: str, version: str, units: str, vertices: np.n
     """Finish a loader: check the axes with the landmarks (rotating only if ``fix_frame``), make the
     winding outward, fill the metadata and build the :class:`FaceModel`.
 
-    ``vertices`` and the bases must already be in metres and in the documented frame.
+    ``vertices`` and the bases must already be in metres (read in the format's ``units``) and in the
+    documented frame. A model that would then not be head-sized (8 cm to 80 cm) is read in the unit under
+    which it is, with a note.
     """
     notes = list(notes or [])
     vertices = np.asarray(vertices, np.float64)
+    # a file stored in another unit than its format documents (a Deep3D file in metres, a FLAME file in mm):
+    # read it in the unit under which it is head-sized, as the loaders that check their own unit do (a head of
+    # 2 cm or 200 m renders and votes, but every size-based step, like the graph cut, then goes wrong)
+    extent = float(np.ptp(vertices, axis=0).max()) if len(vertices) else 0.0
+    unit = plausible_unit(extent / UNIT_SCALE[units], units, notes)
+    if unit != units:
+        factor = UNIT_SCALE[unit] / UNIT_SCALE[units]
+        vertices = vertices * factor
+        identity_basis = None if identity_basis is None else np.asarray(identity_basis) * factor
+        expression_basis = None if expression_basis is None else np.asarray(expression_basis) * factor
+        units = unit
     rot = frame_rotation(vertices, landmarks68, notes, fix_frame)
     if rot is not None:
         vertices = rotate(vertices, rot)
