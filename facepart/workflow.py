@@ -33,6 +33,7 @@ from .annotate.views import AXES_HINT, frontal_view
 from .annotate.vote import VOTED
 from .data.annotation import Annotation
 from .data.face_model import FaceModel
+from .data.loaders import recorded_model_settings
 from .errors import FacepartError
 from .interrupts import Interrupted
 from .io_utils import ensure_writable_dir, removing_new_dirs_on_failure
@@ -294,7 +295,7 @@ def annotate_shard(model: FaceModel, segmenter: PartSegmenter, settings: Annotat
     header = {"shard": [i, n], "settings": settings.as_dict(), "segmenter": segmenter.describe(),
               "renderer": renderer_name(renderer),
               "parts": list(segmenter.parts.names), "fingerprint": model.fingerprint.as_dict(),
-              "model": {"name": model.name, "format": model.meta.get("format"), "path": model.meta.get("path")}}
+              "model": recorded_model_settings(model)}
     path = write_votes(out / SHARD_FORMAT.format(i=i, n=n), result.annotation.settings["run_key"], result.views,
                        header)
     remove_checkpoint(out / f".facepart-checkpoint-{i}-of-{n}")

@@ -44,8 +44,9 @@ def test_open_annotation_refuses_another_topology_and_a_missing_model(ict_model,
     with pytest.raises(FacepartError, match="another topology"):
         open_for_correction(tmp_path / "annotation.npz", demo_model)
     ann.settings["model"]["path"] = str(tmp_path / "gone")
+    ann.settings["model"].pop("abspath", None)
     save_annotation(ann, tmp_path)
-    with pytest.raises(FacepartError, match="is not there; give it with --model"):
+    with pytest.raises(FacepartError, match="was not found; pass --model"):
         open_for_correction(tmp_path / "annotation.npz")
 
 

@@ -194,3 +194,46 @@ def test_out_suffix_must_match_the_format(tmp_path, demo_ann):
     with pytest.raises(FacepartError, match=r"npz format writes \.npz"):
         export_annotation(demo_ann, "npz", tmp_path / "x.json")
     assert not (tmp_path / "x.json").exists()
+
+
+def test_export_report_and_viewer_reload_the_model_with_the_runs_loader_options(tmp_path, monkeypatch):
+    # before: a run recorded only the model's path as typed; export/report reloaded a z-up OBJ without
+    # `-O up=z -O front=-y` (a preview of the top of the skull), and from another folder not at all
+    import subprocess
+    import sys
+
+    import trimesh
+
+    from facepart.data import load_model
+    from facepart.data.annotation import load_annotation
+    from facepart.export import model_for
+    from facepart.report import recorded_model
+
+    demo = load_model("demo")
+    zup = demo.vertices @ np.array([[1, 0, 0], [0, 0, -1], [0, 1, 0]]).T  # y up -> z up, z front -> -y front
+    work = tmp_path / "work"
+    work.mkdir()
+    trimesh.Trimesh(zup, demo.triangles, process=False).export(work / "head.obj")
+    from facepart.annotate.settings import AnnotateSettings, sampling_for
+    from facepart.segmenters import make_segmenter
+    from facepart.workflow import annotate_model
+
+    monkeypatch.chdir(work)
+    model = load_model("head.obj", up="z", front="-y")
+    assert np.allclose(model.vertices, demo.vertices, atol=1e-6)
+    seg = make_segmenter("oracle", model=model, truth=make_segmenter("oracle", model=demo).labels)
+    annotate_model(model, seg, AnnotateSettings(variants=2, size=96, sampling=sampling_for(seg)), out="run",
+                   eval_views=0, preview=False)
+    recorded = load_annotation(work / "run").settings["model"]
+    assert recorded["path"] == "head.obj" and recorded["abspath"] == str(work / "head.obj")
+    assert recorded["options"] == {"up": "z", "front": "-y"}
+    monkeypatch.chdir(tmp_path)  # elsewhere: "head.obj" is not here
+    ann = load_annotation(work / "run")
+    for reloaded in (model_for(ann, source=work / "run"), recorded_model(ann, work / "run")):
+        assert reloaded is not None and np.allclose(reloaded.vertices, demo.vertices, atol=1e-6)
+    # options given now win over the recorded ones
+    assert not np.allclose(recorded_model(ann, work / "run", up="y", front="z").vertices, demo.vertices, atol=1e-3)
+    r = subprocess.run([sys.executable, "-m", "facepart", "export", str(work / "run"), "--to", "ply", "--out",
+                        "head.ply"], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert np.allclose(trimesh.load(tmp_path / "head.ply", process=False).vertices, demo.vertices, atol=1e-5)

@@ -274,6 +274,7 @@ def test_cli_refuses_another_topology_and_a_missing_model(demo_run, tmp_path):
 
     ann = load_annotation(demo_run)
     ann.settings["model"]["path"] = str(tmp_path / "gone.obj")
+    ann.settings["model"].pop("abspath", None)
     moved = tmp_path / "moved"
     moved.mkdir()
     save_annotation(ann, moved)

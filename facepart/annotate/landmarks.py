@@ -32,6 +32,7 @@ import numpy as np
 
 from .. import __version__
 from ..data.face_model import FaceModel
+from ..data.loaders import recorded_model_settings
 from ..data.topology import Fingerprint
 from ..errors import FacepartError
 from ..geometry import barycentric_points, closest_point_on_triangles, ray_triangle
@@ -808,7 +809,7 @@ def aggregate_hits(model: FaceModel, hits: HitTable, landmark_set: LandmarkSet, 
     stable = (static.triangle >= 0) & (share >= settings.min_share) & (np.nan_to_num(spread_for_stable, nan=np.inf)
                                                                       <= settings.stable_mm)
     run = {**settings.as_dict(), "detector": detector, "facepart_version": __version__,
-           "model": {"name": model.name, "format": model.meta.get("format"), "path": model.meta.get("path")}}
+           "model": recorded_model_settings(model)}
     return LandmarkEmbedding(landmark_set, detector, model.name, model.fingerprint, static.triangle, static.bary,
                              static.point, static.vertex, static.spread_mm, share, stable, dynamic, drift, edges,
                              bin_views, dt, db, dv, ds, filled, len(hits.yaw), found, run)

@@ -20,6 +20,7 @@ import numpy as np
 
 from .. import __version__
 from ..data.annotation import Annotation
+from ..data.loaders import recorded_model_settings
 from ..data.face_model import FaceModel
 from ..interrupts import Interrupted
 from ..renderers.base import DEFAULT_RENDERER, Renderer
@@ -249,7 +250,7 @@ def build_annotation(model: FaceModel, parts, views: Sequence[ViewVotes], settin
         **settings.as_dict(),
         "variants": len(views),
         "segmenter": segmenter_desc,
-        "model": {"name": model.name, "format": model.meta.get("format"), "path": model.meta.get("path")},
+        "model": recorded_model_settings(model),
         "facepart_version": __version__,
         "skipped_views": len(skipped),
         "skip_reasons": reasons,

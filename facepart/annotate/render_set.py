@@ -17,6 +17,7 @@ from typing import Callable
 
 from .. import __version__
 from ..data.face_model import FaceModel
+from ..data.loaders import recorded_model_settings
 from ..io_utils import write_json_atomic
 from ..renderers.base import Renderer
 from ..segmenters.base import FRONTAL_INDEX
@@ -43,7 +44,7 @@ def write_render_set(model: FaceModel, settings: AnnotateSettings, out_dir: str 
     manifest = {
         "format": RENDER_SET_FORMAT,
         "facepart_version": __version__,
-        "model": {"name": model.name, "format": model.meta.get("format"), "path": model.meta.get("path")},
+        "model": recorded_model_settings(model),
         "fingerprint": model.fingerprint.as_dict(),
         "settings": settings.as_dict(),
         "camera": scene.camera.as_dict(),

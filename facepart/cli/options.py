@@ -69,15 +69,20 @@ def _parse_model_options(pairs) -> dict:
     return out
 
 
-def _load(model, model_args: dict):
-    from ..data import load_model
-
+def _load_options(model_args: dict) -> dict:
+    """The loader options (``load_model`` keywords) of the model options given on the command line."""
     options = _parse_model_options(model_args.get("model_option", ()))
     for clash in ("blendshapes", "unit", "texture"):
         if clash in options:
             raise FacepartError(f"-O/--model-option {clash}=...: use --{clash} instead")
-    return load_model(model, format=model_args.get("fmt"), blendshapes=model_args.get("blendshapes"),
-                      unit=model_args.get("unit"), texture=model_args.get("texture"), **options)
+    return dict(format=model_args.get("fmt"), blendshapes=model_args.get("blendshapes"),
+                unit=model_args.get("unit"), texture=model_args.get("texture"), **options)
+
+
+def _load(model, model_args: dict):
+    from ..data import load_model
+
+    return load_model(model, **_load_options(model_args))
 
 
 def _parser_options(command):

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from . import main
-from .options import _load, _model_options
+from .options import _load, _load_options, _model_options
 
 
 @main.command()
@@ -38,7 +38,7 @@ def report(annotation, model_spec, out_path, size, low_confidence, model_args):
         ann = read_annotation(annotation, model=face)
     else:
         ann = read_annotation(annotation)
-        face = _load(recorded_model(ann, annotation), model_args)
+        face = recorded_model(ann, annotation, **_load_options(model_args))
     folder = Path(annotation) if Path(annotation).is_dir() else Path(annotation).parent
     path = write_report(ann, face, out_path or folder / REPORT_FILE, source=annotation, size=size,
                         low_confidence=low_confidence)

@@ -13,6 +13,7 @@ from typing import NamedTuple
 
 from ..data.annotation import ANNOTATION_FILE, Annotation, load_annotation
 from ..data.face_model import FaceModel
+from ..data.loaders import recorded_model_settings
 from ..data.parts import PAPER_PARTS, PartTable
 from ..data.formats.region_files import read_region_file
 from ..data.regions import RegionSet
@@ -101,22 +102,10 @@ def open_for_correction(path: str | Path, model: FaceModel | str | Path | None =
 
 
 def _recorded_model(path: Path, annotation: Annotation, load_options: dict) -> FaceModel:
-    from ..data import load_model
+    from ..data.loaders import load_recorded_model
 
-    recorded = (annotation.settings.get("model") or {}) if isinstance(annotation.settings, dict) else {}
-    spec = recorded.get("path")
-    if recorded.get("name") == "demo" and not spec:
-        spec = "demo"
-    if not spec:
-        raise FacepartError(f"{path}: records no model path; give the model with --model")
-    if spec != "demo" and not Path(spec).exists():
-        raise FacepartError(f"{path}: the model it was made from ({spec}) is not there; give it with --model")
-    from ..data.loaders import FORMATS
-
-    options = dict(load_options)
-    if recorded.get("format") in FORMATS and "format" not in options:  # (meta formats are not all registry names)
-        options["format"] = recorded["format"]
-    return load_model(spec, **options)
+    recorded = annotation.settings.get("model") if isinstance(annotation.settings, dict) else None
+    return load_recorded_model(recorded, path, **load_options)
 
 
 def _need_model(face: FaceModel | None, path: Path) -> FaceModel:
@@ -153,6 +142,5 @@ def _from_regions(region_set: RegionSet, face: FaceModel, path: Path) -> Annotat
     names = list(region_set.regions)
     parts = PartTable.paper() if set(names) <= set(PAPER_PARTS) else PartTable.from_names(names)
     annotation = region_set.to_annotation(face.fingerprint, parts)
-    annotation.settings["model"] = {"name": face.name, "format": face.meta.get("format"),
-                                    "path": face.meta.get("path")}
+    annotation.settings["model"] = recorded_model_settings(face)
     return annotation

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import inspect
 import math
+import os
 from pathlib import Path
 from typing import Callable, NamedTuple
 
@@ -64,8 +65,10 @@ def load_model(spec: str | Path, format: str | None = None, **options) -> FaceMo
             colours of a UV texture image; an OBJ's own material texture is used when it is not given.
     """
     options = {k: v for k, v in options.items() if v is not None}
+    recorded = _recordable(format, options)
     texture = options.pop("texture", None)
     model = _load_model(spec, format, options)
+    model.meta["load_options"] = recorded
     own = texture is None  # the OBJ's own material texture, if any: a broken one costs the colour, not the mesh
     texture = texture if texture is not None else model.meta.get("material_texture")
     if texture is not None:
@@ -90,6 +93,64 @@ def load_model(spec: str | Path, format: str | None = None, **options) -> FaceMo
         if name:
             model.meta["topology"] = f"{name} (by its vertex count)"
     return model
+
+
+def _recordable(format: str | None, options: dict) -> dict:
+    """The options of a :func:`load_model` call as JSON values (a run records them, so that export, report and
+    the viewer load the model the same way); file paths made absolute."""
+    import json
+
+    out = {} if format is None else {"format": format}
+    for key, value in options.items():
+        if key == "texture" and isinstance(value, (str, Path)):
+            value = os.path.abspath(value)
+        if hasattr(value, "tolist"):
+            value = value.tolist()
+        try:
+            json.dumps(value)
+        except (TypeError, ValueError):
+            continue
+        out[key] = value
+    return out
+
+
+def recorded_model_settings(model: FaceModel) -> dict:
+    """What a run records of its model, for :func:`load_recorded_model`: name, format, the
+    path as given and as an absolute path, and the loader options (axes, topology, unit...)."""
+    path = model.meta.get("path")
+    out = {"name": model.name, "format": model.meta.get("format"), "path": path}
+    if path and path != "demo":
+        out["abspath"] = os.path.abspath(path)
+    if model.meta.get("load_options"):
+        out["options"] = dict(model.meta["load_options"])
+    return out
+
+
+def load_recorded_model(recorded: dict, source: str | Path, **overrides) -> FaceModel:
+    """Load the model a run recorded (an annotation's ``settings["model"]``: path, absolute path, format, loader
+    options), for the annotation at ``source``.
+
+    The path is tried as recorded (from the current folder), then as the absolute path of the run, then
+    from the annotation's folder. ``overrides`` (loader options given now) take precedence over the
+    recorded ones. One clear line when nothing is recorded or the file is gone.
+    """
+    source = Path(source)
+    recorded = recorded if isinstance(recorded, dict) else {}
+    spec = recorded.get("path") or ("demo" if recorded.get("name") == "demo" else None)
+    if not spec:
+        raise FacepartError(f"{source}: the annotation does not record its model's path; pass --model")
+    if spec != "demo":
+        folder = source if source.is_dir() else source.parent
+        candidates = [Path(spec), Path(recorded.get("abspath") or spec), folder / spec]
+        found = next((c for c in candidates if os.path.exists(c)), None)
+        if found is None:
+            raise FacepartError(f"{source}: the model it was made from ({spec}) was not found; pass --model")
+        spec = str(found)
+    options = dict(recorded.get("options") or {}) if isinstance(recorded.get("options"), dict) else {}
+    if "format" not in options and recorded.get("format") in FORMATS:  # (meta formats are not all registry names)
+        options["format"] = recorded["format"]
+    options.update({k: v for k, v in overrides.items() if v is not None})
+    return load_model(spec, **options)
 
 
 def _load_model(spec, format, options) -> FaceModel:

@@ -47,21 +47,20 @@ def sibling_topology(path: Path) -> Fingerprint | None:
         return None
 
 
-def model_for(annotation: Annotation, model=None):
-    """``model`` if given, else the model the annotation names in its settings (None if it cannot be loaded).
+def model_for(annotation: Annotation, model=None, source: str | Path | None = None):
+    """``model`` if given, else the model the annotation names in its settings, loaded with the run's loader
+    options (None if it cannot be loaded). ``source``: the annotation's file, whose folder a relative
+    model path may be relative to.
 
     The model is checked against the annotation's topology.
     """
     if model is not None:
         annotation.check_topology(model.fingerprint, f"the model {model.name}")
         return model
-    spec = (annotation.settings.get("model") or {}).get("path")
-    if not spec or (spec != "demo" and not Path(spec).exists()):
-        return None
-    from ..data import load_model
+    from ..data.loaders import load_recorded_model
 
     try:
-        found = load_model(spec)
+        found = load_recorded_model(annotation.settings.get("model"), source if source is not None else ".")
     except FacepartError:
         return None
     return found if found.fingerprint == annotation.fingerprint else None
@@ -119,7 +118,7 @@ def export_annotation(source: str | Path | Annotation, to: str, out: str | Path 
     exporter = get_exporter(to, "annotation")
     ann = source if isinstance(source, Annotation) else read_annotation(source, source_format, model=model)
     if exporter.needs_model and (model is None) and not options.get("into"):
-        model = model_for(ann)
+        model = model_for(ann, source=None if isinstance(source, Annotation) else source)
     elif model is not None:
         ann.check_topology(model.fingerprint, f"the model {model.name}")
     target = Path(out) if out is not None else default_output(source, exporter)

@@ -37,6 +37,7 @@ from pathlib import Path
 import numpy as np
 
 from ..data.annotation import Annotation
+from ..data.loaders import recorded_model_settings
 from ..errors import FacepartError
 from ..geometry import adjacency, closest_points
 
@@ -237,7 +238,7 @@ def transferred_settings(annotation: Annotation, target, record: dict) -> dict:
     """The settings of an annotation carried onto ``target``: the target model and ``record`` (how it was
     carried), with the source run's own settings and figures (quality, held-out IoU, convergence, which
     describe the source mesh) kept apart under ``transfer.source_run``, not passed off as the target's."""
-    return {"model": {"name": target.name, "format": target.meta.get("format"), "path": target.meta.get("path")},
+    return {"model": recorded_model_settings(target),
             "transfer": {**record, "source_run": {k: v for k, v in annotation.settings.items() if k != "model"}}}
 
 

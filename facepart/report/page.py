@@ -465,21 +465,15 @@ def write_report(annotation: Annotation, model: FaceModel, out_path: str | Path,
     return out_path
 
 
-def recorded_model(annotation: Annotation, annotation_path: str | Path) -> str:
-    """The model spec the annotation's run recorded (``settings["model"]["path"]``), or a clear error.
+def recorded_model(annotation: Annotation, annotation_path: str | Path, **overrides):
+    """The model the annotation's run recorded (``settings["model"]``), loaded with the run's loader options
+    (``overrides``: options given now), or a clear error.
 
-    A relative path is taken from the current folder, or else from the annotation's folder.
+    A relative path is taken from the current folder, the run's own folder, or else the annotation's folder.
     """
-    annotation_path = Path(annotation_path)
-    spec = (annotation.settings.get("model") or {}).get("path")
-    if not spec:
-        raise FacepartError(f"{annotation_path}: the annotation does not record its model's path; pass --model")
-    if spec == "demo" or Path(spec).exists():
-        return str(spec)
-    folder = annotation_path if annotation_path.is_dir() else annotation_path.parent
-    if not Path(spec).is_absolute() and (folder / spec).exists():
-        return str(folder / spec)
-    raise FacepartError(f"{annotation_path}: the model it was made from ({spec}) was not found; pass --model")
+    from ..data.loaders import load_recorded_model
+
+    return load_recorded_model(annotation.settings.get("model"), annotation_path, **overrides)
 
 
 __all__ = ["REPORT_FILE", "build_report", "write_report", "recorded_model", "png_bytes"]
