@@ -579,3 +579,52 @@ def test_write_annotation_files_is_a_run_output_set(demo_ann, demo_model, tmp_pa
     assert (load_annotation(tmp_path / "run").labels == demo_ann.labels).all()
     assert json.loads((tmp_path / "run" / "parts.json").read_text())["nose"] == demo_ann.members()["nose"].tolist()
     assert not list((tmp_path / "run").glob(".*part*"))  # no temporary files left behind
+
+
+def test_obj_and_glb_split_through_the_export_command_write_one_file(demo_ann, demo_model, tmp_path):
+    # before: export_annotation (the CLI's path) made a folder where the .obj/.glb should go, then failed with
+    # "cannot write (Is a directory)"; only the registry's export() (which the test above uses) worked
+    import trimesh
+
+    from facepart.data.annotation import save_annotation
+
+    save_annotation(demo_ann, tmp_path)
+    for fmt in ("obj", "glb"):
+        report = export_annotation(tmp_path / "annotation.npz", fmt, tmp_path / "out" / f"s.{fmt}", model=demo_model,
+                                   split=True)
+        assert report.paths == [tmp_path / "out" / f"s.{fmt}"] and report.paths[0].is_file()
+    assert "o nose" in (tmp_path / "out" / "s.obj").read_text()
+    scene = trimesh.load(tmp_path / "out" / "s.glb", process=False, force="scene")
+    assert set(scene.geometry) == set(PAPER_PARTS)
+    with pytest.raises(FacepartError, match="writes .obj files"):  # the suffix is still checked
+        export_annotation(tmp_path / "annotation.npz", "obj", tmp_path / "x.ply", model=demo_model, split=True)
+
+
+def test_a_one_label_mesh_export_refuses_union_overlaps_instead_of_dropping_them(demo_ann, demo_model, tmp_path):
+    import trimesh
+
+    # a union annotation: 30 nose vertices are also skin
+    sets = {name: np.flatnonzero(demo_ann.labels == i) for i, name in enumerate(demo_ann.parts.names)}
+    sets["skin"] = np.union1d(sets["skin"], sets["nose"][:30])
+    ann = annotation_from_sets(sets, demo_ann.fingerprint, "union")
+    union = export_annotation(ann, "json", tmp_path / "u.json")
+    assert any("30 vertices are in more than one part (union rule)" in ln for ln in union.coverage)
+    for fmt in ("ply", "obj", "glb"):
+        with pytest.raises(FacepartError, match="--rule union puts 30 vertices in more than one part, but the "
+                                                f"{fmt} format holds one part per vertex: add --split"):
+            export_annotation(ann, fmt, tmp_path / f"u.{fmt}", model=demo_model)
+        assert not (tmp_path / f"u.{fmt}").exists()
+    # with --split each part is its own mesh: the overlaps are kept
+    export_annotation(ann, "ply", tmp_path / "split", model=demo_model, split=True, tri_rule="all")
+    for name in ("skin", "nose"):
+        mesh = trimesh.load(tmp_path / "split" / f"{name}.ply", process=False)
+        assert (mesh.metadata["_ply_raw"]["vertex"]["data"]["vertex_id"] == np.sort(sets[name])).all()
+    # the majority rule of the same file, one part per vertex, is written as before
+    export_annotation(ann, "ply", tmp_path / "m.ply", model=demo_model, rule="majority")
+    assert (tmp_path / "m.ply").is_file()
+
+
+def test_reading_a_missing_mesh_file_is_one_line(tmp_path):
+    for name in ("nope.ply", "nope.obj", "nope.glb", "nope.json"):
+        with pytest.raises(FacepartError, match=f"{name}: file not found"):
+            read_annotation(tmp_path / name)

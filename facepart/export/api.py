@@ -11,6 +11,7 @@ from ..data.topology import Fingerprint
 from ..errors import FacepartError
 from ..io_utils import atomic_file_set, ensure_writable_dir, removing_new_dirs_on_failure
 from .common import safe_name
+from .meshes import SPLIT_INTO_FOLDER
 from .options import ExportOptions
 from .registry import EXPORTERS, export, find_importer, get_exporter
 from .view import PartView
@@ -28,6 +29,8 @@ def read_annotation(path: str | Path, format: str | None = None, model=None,
     without either, the topology of an ``annotation.npz`` in the same folder is used.
     """
     path = Path(path)
+    if not path.exists():  # before the reader: one line whatever the suffix (.ply/.obj/.glb readers opened it raw)
+        raise FacepartError(f"{path}: file not found")
     exporter = find_importer(path, "annotation", format)
     if exporter.reader_needs_topology and model is None and topology is None:
         topology = sibling_topology(path)
@@ -122,13 +125,14 @@ def export_annotation(source: str | Path | Annotation, to: str, out: str | Path 
     elif model is not None:
         ann.check_topology(model.fingerprint, f"the model {model.name}")
     target = Path(out) if out is not None else default_output(source, exporter)
-    check_suffix(target, exporter, bool(options.get("split")))
+    split_folder = bool(options.get("split")) and to in SPLIT_INTO_FOLDER  # obj/glb --split stay one file
+    check_suffix(target, exporter, split_folder)
     if out is None and target.name in (ANNOTATION_FILE, PARTS_FILE, PREVIEW_FILE) and target.exists():
         raise FacepartError(f"{target} exists (a run's own file); give --out to write the {to} export elsewhere")
     if not isinstance(source, Annotation) and target.exists() and Path(source).exists() and \
             target.resolve() == Path(source).resolve():
         raise FacepartError(f"{target}: that is the file being exported; give another --out")
-    folder = options.get("split") or not any(exporter.suffixes)  # a folder of files (uvmask, --split)
+    folder = split_folder or not any(exporter.suffixes)  # a folder of files (uvmask, ply --split)
     with removing_new_dirs_on_failure(target if folder else None):
         ensure_writable_dir(target if folder else (target.parent if str(target.parent) else Path(".")))
         notes: list[str] = []

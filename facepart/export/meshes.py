@@ -53,6 +53,14 @@ def _prepare(annotation: Annotation, options: dict, fmt: str):
     opts = ExportOptions.of(options)
     model = writer_model(opts.model, annotation, fmt)
     view = PartView.of(annotation, opts)
+    if not opts.split and view.rule == "union" and view.overlapping():
+        # one part per vertex: the union's overlaps (a lip vertex also in skin) would be dropped without a word
+        shared = int((view.member[:, [i for i, n in enumerate(view.names) if n not in view.groups]].sum(axis=1)
+                      > 1).sum())
+        if shared:
+            raise FacepartError(f"--rule union puts {shared} vertices in more than one part, but the {fmt} format "
+                                "holds one part per vertex: add --split (one mesh per part), or use an index "
+                                "format (json, parts, csv)")
     return opts, model, view
 
 
@@ -195,6 +203,8 @@ def read_ply(path: Path, model=None, topology: Fingerprint | None = None, **_) -
     return _annotation_from_labels(labels, legend, fingerprint, path)
 
 
+#: The formats whose ``--split`` writes a folder of files (obj and glb keep one file, one object per part).
+SPLIT_INTO_FOLDER = ("ply",)
 SPLIT_MANIFEST = "split.json"
 SPLIT_FORMAT = "facepart-ply-split"
 
