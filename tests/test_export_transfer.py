@@ -116,7 +116,16 @@ def test_transfer_to_a_decimated_copy_keeps_labels(ict_model, ict_annotation, de
     assert result.annotation.fingerprint == decimated.fingerprint
     assert result.median_mm < 0.5 and result.p95_mm < 3.0
     sample = np.random.default_rng(0).choice(decimated.n_vertices, 800, replace=False)
-    ref = _label_at_nearest_surface_point(ict_model, labels, decimated.vertices[sample].astype(np.float64))
+    points = decimated.vertices[sample].astype(np.float64)
+    ref = _label_at_nearest_surface_point(ict_model, labels, points)
+    # a vertex on ICT's undrawn surface (lashes, shells, mouth socket: decimated with the rest) and off the drawn
+    # one carries no part, as on ICT itself
+    hidden = np.ones(len(ict_model.triangles), bool)
+    hidden[ict_model.render_triangles] = False
+    on_hidden = closest_points(ict_model.vertices, ict_model.triangles[hidden], points).distance < 5e-5
+    off_drawn = closest_points(ict_model.vertices, ict_model.triangles[~hidden], points).distance >= 5e-5
+    assert (on_hidden & off_drawn).sum() > 10
+    ref[on_hidden & off_drawn] = -1
     consistent = (got[sample] == ref).mean()
     assert consistent >= 0.97, consistent
     labelled = ref >= 0
@@ -235,6 +244,35 @@ def test_landmark_alignment_rescues_a_moved_copy(ict_model, ict_annotation):
     assert result.median_mm < 0.01
     drawn = ict_model.render_mask
     assert (result.annotation.labels[drawn] == labels[drawn]).all()
+
+
+def test_transfer_onto_the_same_mesh_is_the_identity_and_keeps_to_the_targets_votable_surface(ict_model,
+                                                                                             ict_annotation):
+    # before: ICT onto ICT changed about 8% of the vertices (undrawn lashes and shells took the labels of the
+    # skin and eyes under them, the smoothing eroded the rest) and reported distances up to 9.5 mm
+    ann, labels = ict_annotation
+    result = transfer_by_surface(ann, ict_model, ict_model)
+    assert np.array_equal(result.annotation.labels, labels)
+    assert result.distance_mm.max() < 0.05 and result.smoothed == 0  # mm
+    # a plain copy of the mesh (no masks): vertices on the source's undrawn surface stay unlabelled
+    plain = FaceModel("copy", ict_model.vertices.copy(), ict_model.triangles)
+    copy = transfer_by_surface(ann, ict_model, plain).annotation.labels
+    drawn = ict_model.render_mask
+    assert (copy[drawn] == labels[drawn]).mean() > 0.995
+    from facepart.geometry import closest_points
+
+    surface = ict_model.triangles[ict_model.render_triangles]
+    apart = ~drawn & (closest_points(ict_model.vertices, surface, ict_model.vertices).distance > 1e-4)
+    assert apart.sum() > 100 and (copy[apart] == -1).all()
+    # a target that never votes on some vertices (a run on it would leave them unlabelled) leaves them so
+    vote = ict_model.vote_mask.copy()
+    nose = np.flatnonzero(labels == PAPER_PARTS.index("nose"))[:40]
+    vote[nose] = False
+    masked = FaceModel("masked", ict_model.vertices.copy(), ict_model.triangles, render_mask=ict_model.render_mask,
+                       vote_mask=vote)
+    carried = transfer_by_surface(ann, ict_model, masked)
+    assert (carried.annotation.labels[nose] == -1).all()
+    assert any("vertices outside masked's vote-eligible surface" in n for n in carried.notes), carried.notes
 
 
 # -- compare ---------------------------------------------------------------------------------------

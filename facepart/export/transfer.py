@@ -44,6 +44,8 @@ from ..geometry import adjacency, closest_points
 DEFAULT_MAX_MEDIAN_MM = 5.0
 DEFAULT_FAR_MM = 10.0  # at least this, and at least 10 x the median distance
 FRAME_CHECK_SAMPLE = 1000
+#: A target vertex this close (metres) to the source's undrawn surface lies on it (the same mesh).
+ON_SURFACE_M = 5e-5
 SMOOTH_SHARE = 2.0 / 3.0  # a vertex takes a label more than this share of its one-ring holds
 
 
@@ -196,33 +198,54 @@ def transfer_by_surface(annotation: Annotation, source, target, *, smooth_rings:
     elif align != "none":
         raise FacepartError(f"align must be 'none' or 'landmarks', got '{align}'")
     surface = source.triangles[source.render_triangles]  # the drawn surface (not ICT's eyelashes, occlusion shells)
+    hidden = np.ones(len(source.triangles), bool)
+    hidden[source.render_triangles] = False
     if max_median_mm is not None and len(points) > 2 * FRAME_CHECK_SAMPLE:  # refuse early, from a sample
         sample = np.random.default_rng(0).choice(len(points), FRAME_CHECK_SAMPLE, replace=False)
         d = closest_points(source.vertices, surface, points[sample]).distance * 1000.0
         _check_frame(float(np.median(d)), float(np.percentile(d, 95)), max_median_mm, source, target, align)
     cp = closest_points(source.vertices, surface, points)
-    dist_mm = cp.distance * 1000.0
+    corners = surface[cp.triangle]  # (V_t, 3)
+    bary = cp.barycentric
+    distance = cp.distance
+    if hidden.any():
+        # a target vertex lying on the source's undrawn surface (the same mesh: its lashes, occlusion shells,
+        # mouth socket) takes that surface's labels (none), not those of the nearest drawn skin or eye
+        near = closest_points(source.vertices, source.triangles[hidden], points)
+        on_hidden = (near.distance < ON_SURFACE_M) & (cp.distance >= ON_SURFACE_M)
+        corners = np.where(on_hidden[:, None], source.triangles[hidden][near.triangle], corners)
+        bary = np.where(on_hidden[:, None], near.barycentric, bary)
+        distance = np.where(on_hidden, near.distance, distance)
+    dist_mm = distance * 1000.0
     median, p95 = float(np.median(dist_mm)), float(np.percentile(dist_mm, 95))
     if max_median_mm is not None:
         _check_frame(median, p95, max_median_mm, source, target, align)
-    corners = surface[cp.triangle]  # (V_t, 3)
     indicator, votes = _scores(annotation)
-    w = cp.barycentric[:, :, None]
+    w = bary[:, :, None]
     score = (indicator[corners] * w).sum(axis=1)  # (V_t, P+1) barycentric label weights
     carried = (votes[corners] * w).sum(axis=1)
     raw = score.argmax(axis=1)
     best = smooth_labels(raw, target.n_vertices, target.triangles, score.shape[1], smooth_rings)
+    exact = (bary.max(axis=1) > 1.0 - 1e-6) & (distance < ON_SURFACE_M)  # on a source vertex: its own label
+    best = np.where(exact, raw, best)
     n_parts = len(annotation.parts)
     far_mm = max_distance_mm if max_distance_mm is not None else max(DEFAULT_FAR_MM, 10.0 * median)
     far = dist_mm > far_mm
     labels = np.where((best == n_parts) | far, -1, best).astype(np.int64)
+    # like a run on the target: vertices it never votes on (not drawn, teeth, sockets) carry no part
+    unvoted = ~(target.vote_mask | target.eyeball_mask)
+    outside = unvoted & (labels >= 0)
+    if outside.any():
+        labels[outside] = -1
+        notes.append(f"{int(outside.sum())} vertices outside {target.name}'s vote-eligible surface (not drawn, "
+                      "or teeth, sockets...) left without a part, as a run on it leaves them")
     part_votes = np.where(far[:, None], 0, carried[:, :n_parts]).astype(np.float32)  # weighted votes stay weights
     none_votes = np.where(far, 0, carried[:, n_parts]).astype(np.float32)
     if annotation.rule == "union":  # union membership comes from the votes: keep them consistent with the labels
         rows, cols = np.flatnonzero(labels >= 0), labels[labels >= 0]
         part_votes[rows, cols] = np.maximum(part_votes[rows, cols], np.float32(1e-3))
     confidence = np.where(far, 0.0, score[np.arange(len(best)), best]).astype(np.float32)  # barycentric share
-    visible = (annotation.visible_count[corners] * cp.barycentric).sum(axis=1)
+    visible = (annotation.visible_count[corners] * bary).sum(axis=1)
     settings = transferred_settings(annotation, target, {
         "method": "surface", "from": annotation.fingerprint.as_dict(),
         "from_model": (annotation.settings.get("model") or {}).get("path") or source.name,
@@ -230,7 +253,7 @@ def transfer_by_surface(annotation: Annotation, source, target, *, smooth_rings:
         "smooth_rings": smooth_rings, "align": align})
     ann = Annotation(labels, part_votes, confidence, np.rint(visible).astype(np.int32), annotation.parts,
                      target.fingerprint, annotation.rule, settings, none_votes=none_votes)
-    raw_labels = np.where((raw == n_parts) | far, -1, raw)
+    raw_labels = np.where((raw == n_parts) | far | unvoted, -1, raw)
     return TransferResult(ann, "surface", dist_mm, int(far.sum()), int((raw_labels != labels).sum()), notes)
 
 
