@@ -38,7 +38,7 @@ from .errors import FacepartError
 from .interrupts import Interrupted
 from .io_utils import ensure_writable_dir, removing_new_dirs_on_failure
 from .renderers.base import Renderer, renderer_for
-from .segmenters.base import PartSegmenter
+from .segmenters.base import PartSegmenter, as_segmenter
 
 #: Below this mean held-out Part IoU the run summary warns that the parser hardly agrees with the annotation.
 LOW_HELD_OUT_IOU = 0.25
@@ -171,6 +171,7 @@ def annotate_model(model: FaceModel, segmenter: PartSegmenter, settings: Annotat
         FacepartError: bad input, a segmenter that cannot serve the run, no face in any view.
         Interrupted: Ctrl-C; its message says what was kept.
     """
+    segmenter = as_segmenter(segmenter)
     settings = settings or AnnotateSettings(sampling=sampling_for(segmenter))
     check_eval_views(eval_views)
     segmenter.check_run(model, settings)
@@ -285,6 +286,7 @@ def annotate_shard(model: FaceModel, segmenter: PartSegmenter, settings: Annotat
     """Compute the votes of every n-th variant (shard ``(i, n)``) and write them, with the run key, to
     ``out/shard-i-of-n.npz`` for :func:`merge_shards`."""
     i, n = shard
+    segmenter = as_segmenter(segmenter)
     segmenter.check_run(model, settings)
     out = ensure_writable_dir(out)
     with renderer_for(renderer, settings.size) as renderer:

@@ -197,3 +197,38 @@ def test_held_out_mean_text_reads_what_a_run_stores_and_skips_a_damaged_record()
     for damaged in ({}, {HELD_OUT_MEAN: "0.75"}, {HELD_OUT_MEAN: {"mean": "x", "views": 3}},
                     {HELD_OUT_MEAN: {"views": 3}}, None):
         assert held_out_mean_text(damaged) is None
+
+
+class _Duck:
+    """A parser wrapper that does not subclass PartSegmenter: only the required members, parts as names."""
+
+    name, needs_image = "duck", False
+
+    def __init__(self, inner):
+        self.inner, self.parts = inner, list(inner.parts.names)
+
+    def part_map(self, view):
+        return self.inner.part_map(view)
+
+
+def test_a_duck_typed_segmenter_gets_the_protocols_defaults(demo_model, tmp_path):
+    # before: AttributeError: 'Duck' object has no attribute 'check_run' (and on .parts as a list)
+    import facepart as fp
+    from facepart.annotate.settings import sampling_for
+    from facepart.segmenters import make_segmenter
+
+    oracle = make_segmenter("oracle", model=demo_model, noise="none")
+    settings = AnnotateSettings(variants=4, size=96, sampling=sampling_for(oracle))
+    duck = fp.annotate_model(demo_model, _Duck(oracle), settings, out=tmp_path / "duck", eval_views=0,
+                             preview=False)
+    plain = fp.annotate_model(demo_model, oracle, settings, out=tmp_path / "plain", eval_views=0, preview=False)
+    assert np.array_equal(duck.annotation.labels, plain.annotation.labels)
+    assert duck.annotation.parts.names == oracle.parts.names and duck.annotation.settings["segmenter"] == "duck"
+
+    class NoPartMap:
+        name, needs_image, parts = "broken", False, ["nose", "skin"]
+
+    with pytest.raises(FacepartError, match="NoPartMap has no part_map; a segmenter needs name, parts"):
+        fp.annotate_model(demo_model, NoPartMap(), settings, eval_views=0)
+    with pytest.raises(FacepartError, match="got the class _Duck, not an instance"):
+        fp.annotate_model(demo_model, _Duck, settings, eval_views=0)

@@ -24,7 +24,7 @@ from ..data.loaders import recorded_model_settings
 from ..data.face_model import FaceModel
 from ..interrupts import Interrupted
 from ..renderers.base import DEFAULT_RENDERER, Renderer
-from ..segmenters.base import PartSegmenter
+from ..segmenters.base import PartSegmenter, as_segmenter
 from .assign import assign_labels
 from .consensus import Consensus, robust_consensus, visible_count
 from .settings import RULES, AnnotateSettings, sampling_for  # noqa: F401  (re-exported)
@@ -186,6 +186,7 @@ def annotate(model: FaceModel, segmenter: PartSegmenter, settings: AnnotateSetti
         The annotation, run statistics, every view's votes and the consensus (view weights).
     """
     settings = settings or AnnotateSettings()
+    segmenter = as_segmenter(segmenter)
     parts = segmenter.parts
     desc = segmenter.describe()
     key = run_key(model, settings, desc, make_scene_mask(model, settings), renderer_name(renderer))

@@ -13,6 +13,7 @@ from typing import NamedTuple, Protocol, runtime_checkable
 import numpy as np
 
 from ..data.parts import PartTable
+from ..errors import FacepartError
 from ..renderers.camera import Camera
 from ..renderers.fragments import Fragments, PixelCorners, pixel_corners
 
@@ -103,3 +104,67 @@ class PartSegmenter(Protocol):
     def close(self) -> None:
         """Free what the segmenter holds (sessions, graphs)."""
         return None
+
+
+#: What a segmenter must have; the rest of :class:`PartSegmenter` has defaults.
+REQUIRED_SEGMENTER = ("name", "parts", "needs_image", "part_map")
+
+
+class _WithDefaults(PartSegmenter):
+    """A duck-typed segmenter (it has the required members but does not subclass :class:`PartSegmenter`) with the
+    protocol's defaults for what it lacks; its own members win."""
+
+    def __init__(self, inner, parts: PartTable):
+        self.inner, self.parts = inner, parts
+        self.name, self.needs_image = str(inner.name), bool(inner.needs_image)
+        self.yaw_range = getattr(inner, "yaw_range", None)
+        self.max_workers = getattr(inner, "max_workers", None)
+
+    @property
+    def last_skip_reason(self):
+        return getattr(self.inner, "last_skip_reason", None)
+
+    def part_map(self, view):
+        return self.inner.part_map(view)
+
+    def _own(self, method: str, *args, default=None):
+        fn = getattr(self.inner, method, None)
+        return fn(*args) if callable(fn) else default
+
+    def describe(self) -> str:
+        return self._own("describe", default=self.name)
+
+    def calibrate(self, view):
+        return self._own("calibrate", view)
+
+    def check_run(self, model, settings) -> None:
+        self._own("check_run", model, settings)
+
+    def summary(self) -> list[str]:
+        return self._own("summary", default=[])
+
+    def close(self) -> None:
+        self._own("close")
+
+
+def as_segmenter(segmenter) -> PartSegmenter:
+    """``segmenter`` itself when it subclasses :class:`PartSegmenter`; a duck-typed one (the required members,
+    ``parts`` a :class:`PartTable` or a list of part names) wrapped with the protocol's defaults; else one
+    clear line naming what is missing."""
+    if isinstance(segmenter, type):
+        raise FacepartError(f"segmenter: got the class {segmenter.__name__}, not an instance of it")
+    missing = [m for m in REQUIRED_SEGMENTER if not hasattr(segmenter, m)]
+    if missing:
+        raise FacepartError(f"segmenter: {type(segmenter).__name__} has no {', '.join(missing)}; a segmenter needs "
+                            f"{', '.join(REQUIRED_SEGMENTER)} (subclass facepart.segmenters.PartSegmenter to get "
+                            "the rest)")
+    parts = segmenter.parts
+    if not isinstance(parts, PartTable):
+        if isinstance(parts, (list, tuple)) and parts and all(isinstance(p, str) for p in parts):
+            parts = PartTable.from_names(list(parts))
+        else:
+            raise FacepartError(f"segmenter: {type(segmenter).__name__}.parts must be a PartTable or a list of part "
+                                f"names, got {type(parts).__name__}")
+    if PartSegmenter in type(segmenter).__mro__ and parts is segmenter.parts:
+        return segmenter
+    return _WithDefaults(segmenter, parts)
