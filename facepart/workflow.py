@@ -94,18 +94,21 @@ class RunResult(NamedTuple):
             lines.append(f"View re-weighting: {vw['down_weighted']} views down-weighted ({vw['dropped']} dropped) "
                          f"for disagreeing with the consensus (median agreement {vw['median_agreement']}).")
         curve = s.get("convergence") or []
-        if len(curve) >= 3:
-            picks = [curve[len(curve) // 4], curve[len(curve) // 2], curve[-1]]
+        picks = [curve[len(curve) // 4], curve[len(curve) // 2], curve[-1]] if len(curve) >= 3 else []
+        if picks and all(share == share for _, share in picks):  # (NaN when nothing was labelled)
             lines.append("Convergence (labels of the plain majority agreeing with the final labels): "
                          + ", ".join(f"{100 * share:.1f}% after {n}" for n, share in picks) + " variants.")
         lines += self.segmenter_lines
         lines += stored_quality_lines(s)
+        lines += _empty_result_warnings(ann)
         if st.checkpoint_warning:
             lines.append(f"warning: the checkpoint could not be written ({st.checkpoint_warning}); "
                          "the run went on in memory")
         if self.truth is not None:
             lines.append(f"Agreement with {self.truth_name} on the {int(seen.sum())} seen vertices: "
                          f"majority {100 * self.truth[0]:.2f}%, union {100 * self.truth[1]:.2f}%.")
+        if s.get(HELD_OUT_SKIPPED):
+            lines.append(f"Held-out Part IoU {s[HELD_OUT_SKIPPED]}.")
         if self.part_iou is not None:
             lines.append("Held-out Part IoU (annotation vs the parser on renders not used for voting):")
             lines.append(self.part_iou.table())
@@ -116,6 +119,24 @@ class RunResult(NamedTuple):
         if self.files:
             lines.append("Wrote " + ", ".join(str(p) for p in self.files))
         return lines
+
+
+#: Settings key: why the held-out Part IoU was not computed.
+HELD_OUT_SKIPPED = "held_out_part_iou_skipped"
+
+
+def _empty_result_warnings(ann: Annotation) -> list[str]:
+    """Warnings for an annotation that cannot be what was meant: no vertex labelled, or parts with no vertex
+    (all-skin masks, a label table whose names feed no part)."""
+    labelled = ann.labels >= 0
+    if not labelled.any():
+        return ["warning: no vertex got a part: the parser left every pixel it voted with unlabelled (check its "
+                "label table, or the masks)"]
+    empty = [name for i, name in enumerate(ann.parts.names) if not (ann.labels == i).any()]
+    if not empty:
+        return []
+    return [f"warning: {len(empty)} of {len(ann.parts)} parts got no vertex ({', '.join(empty)}): the parser never "
+            "drew them on the model (check its label table, the masks, or preview.png)"]
 
 
 def _check_no_hand_edits_lost(out: Path, keep_edits=None, can_keep: bool = True) -> None:
@@ -202,7 +223,9 @@ def annotate_model(model: FaceModel, segmenter: PartSegmenter, settings: Annotat
             raise (all_votes_kept(result.stats.variants, checkpoint, "after the labels were assigned") if checkpoint
                    else Interrupted()) from None
         iou = None
-        if eval_views > 0:
+        if eval_views > 0 and not getattr(segmenter, "live", True):  # fixed maps (masks made elsewhere)
+            ann.settings[HELD_OUT_SKIPPED] = "needs a live parser: not computed for masks made elsewhere"
+        elif eval_views > 0:
             try:
                 iou = part_iou(model, ann.labels, segmenter, settings, views=eval_views, renderer=renderer)
             except KeyboardInterrupt:

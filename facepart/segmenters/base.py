@@ -70,6 +70,8 @@ class PartSegmenter(Protocol):
         max_workers: how many processes may run it at once (None: any; 1 for a parser
             that holds a GPU).
         last_skip_reason: why the last :meth:`part_map` returned None (e.g. "no face").
+        live: False for maps made elsewhere for a fixed set of renders (the masks segmenter): it cannot
+            parse the held-out renders of the Part IoU check.
     """
 
     name: str
@@ -78,6 +80,7 @@ class PartSegmenter(Protocol):
     yaw_range: tuple[float, float] | None = None
     max_workers: int | None = None
     last_skip_reason: str | None = None
+    live: bool = True
 
     def part_map(self, view: View) -> np.ndarray | None:
         """(H, W) int part ids (-1 = ignore), or None when the view cannot be used (no face)."""
@@ -119,6 +122,7 @@ class _WithDefaults(PartSegmenter):
         self.name, self.needs_image = str(inner.name), bool(inner.needs_image)
         self.yaw_range = getattr(inner, "yaw_range", None)
         self.max_workers = getattr(inner, "max_workers", None)
+        self.live = bool(getattr(inner, "live", True))
 
     @property
     def last_skip_reason(self):

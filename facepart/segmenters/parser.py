@@ -124,6 +124,7 @@ class ParserSegmenter(PartSegmenter):
         self.needs_image = bool(getattr(parser, "needs_image", True))
         limits = [p.max_workers for p in (parser, ear_parser) if p is not None and getattr(p, "max_workers", None)]
         self.max_workers = min(limits) if limits else None
+        self.live = bool(getattr(parser, "live", True))
         self.counts = {"parsed": 0, "no_face": 0, "out_of_yaw": 0}
         self._update_lut()
         if not (self._lut >= 0).any():
