@@ -283,6 +283,9 @@ def calibrate_upright(segmenter: PartSegmenter, model: FaceModel, settings: Anno
 
 def _check_some_view_voted(result: AnnotateResult, segmenter: PartSegmenter) -> None:
     if result.views and all(v.status != VOTED for v in result.views):
+        if not getattr(segmenter, "live", True):  # maps made elsewhere: the maps are the thing to check
+            raise FacepartError(f"{segmenter.name}: none of the {len(result.views)} label maps has a labelled face "
+                                "pixel on the model (all background, or a label table that does not match them)")
         raise FacepartError(f"{segmenter.name} found no face in any of the {len(result.views)} renders; nothing to "
                             f"vote ({AXES_HINT}, or try a smaller --yaw)")
 

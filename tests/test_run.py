@@ -354,3 +354,9 @@ def test_masks_that_draw_no_part_warn_and_a_masks_run_says_why_it_has_no_held_ou
                "down_lip, nose)" in r.stdout, r.stdout
         assert "Held-out Part IoU needs a live parser: not computed for masks made elsewhere." in r.stdout
         assert "n/a" not in r.stdout and "nan" not in r.stdout
+    # all-background masks: the masks are named as the thing to check, not the model's axes
+    for image in (rs / "images").glob("*.png"):
+        cv2.imwrite(str(rs / MASKS_DIR / image.name), np.zeros(cv2.imread(str(image)).shape[:2], np.uint8))
+    r = facepart("vote", "demo", "--masks", rs, "--out", tmp_path / "bg", "--no-preview")
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert "none of the 4 label maps has a labelled face pixel" in r.stderr and "-O up=" not in r.stderr, r.stderr

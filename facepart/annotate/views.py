@@ -23,7 +23,8 @@ from .variants import Variant, frontal_variant, head_frame, posed_vertices, samp
 
 #: What to check when a parser finds no face in any render (most often: the model lies in other axes).
 AXES_HINT = ("check that the model is +y up and looks along +z with `facepart render`; a mesh in other axes "
-             "takes -O up=AXIS -O front=AXIS, e.g. -O up=z -O front=-y")
+             "takes -O up=AXIS -O front=AXIS, e.g. -O up=z -O front=-y (model formats are read in their "
+             "documented axes: a file stored in others needs converting)")
 
 
 class Scene(NamedTuple):
