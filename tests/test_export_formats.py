@@ -545,13 +545,15 @@ def test_export_annotation_finds_the_model_and_protects_run_files(demo_ann, demo
     save_annotation(demo_ann, tmp_path)
     report = export_annotation(tmp_path, "obj")  # model found from the annotation's settings
     assert report.paths == [tmp_path / "parts.obj"]
-    with pytest.raises(FacepartError, match="run's own file"):
-        export_annotation(tmp_path / "annotation.npz", "parts")
+    # a run's own files are never the default target: the export goes beside them (the README's command)
+    own = (tmp_path / "parts.json").read_bytes()
+    assert export_annotation(tmp_path / "annotation.npz", "parts", parts=["nose"]).paths == [
+        tmp_path / "parts_export.json"]
+    assert (tmp_path / "parts.json").read_bytes() == own
     assert any("nose" in ln for ln in report.lines())
     # the run's preview is not overwritten by a picture of some parts only
     (tmp_path / "preview.png").write_bytes(b"the run's preview")
-    with pytest.raises(FacepartError, match="preview.png exists \\(a run's own file\\); give --out"):
-        export_annotation(tmp_path, "preview", parts=["nose"], size=64)
+    assert export_annotation(tmp_path, "preview", parts=["nose"], size=64).paths == [tmp_path / "preview_export.png"]
     assert (tmp_path / "preview.png").read_bytes() == b"the run's preview"
     assert export_annotation(tmp_path, "preview", tmp_path / "nose.png", parts=["nose"], size=64).paths == \
         [tmp_path / "nose.png"]

@@ -128,7 +128,7 @@ def export_annotation(source: str | Path | Annotation, to: str, out: str | Path 
     split_folder = bool(options.get("split")) and to in SPLIT_INTO_FOLDER  # obj/glb --split stay one file
     check_suffix(target, exporter, split_folder)
     if out is None and target.name in (ANNOTATION_FILE, PARTS_FILE, PREVIEW_FILE) and target.exists():
-        raise FacepartError(f"{target} exists (a run's own file); give --out to write the {to} export elsewhere")
+        target = target.with_name(f"{target.stem}_export{target.suffix}")  # never over a run's own file
     if not isinstance(source, Annotation) and target.exists() and Path(source).exists() and \
             target.resolve() == Path(source).resolve():
         raise FacepartError(f"{target}: that is the file being exported; give another --out")
