@@ -344,3 +344,43 @@ def test_a_borrowed_renderer_sets_the_view_size(demo_run, demo_model, renderer25
     page = build_report(load_annotation(demo_run), demo_model, size=999, renderer=renderer256)
     views = embedded_images(page)[:2 * N_VIEWS]
     assert {v.shape[:2] for v in views} == {(256, 256)}
+
+
+def test_report_and_info_after_hand_edits_and_on_files_without_run_data(demo_run, demo_model, renderer256, tmp_path):
+    # before: after hand edits the page and `info` showed the run's per-part counts as if current, and a
+    # parts.json got a raw dump of internal keys ("report.component sizes.0 ...") and "0 seen (0.0%)"
+    import dataclasses
+
+    from facepart.data.annotation import load_annotation, save_annotation
+    from facepart.report import build_report
+
+    ann = load_annotation(demo_run)
+    nose = ann.parts.index("nose")
+    skin_ids = np.flatnonzero(ann.labels == ann.parts.index("skin"))[:50]
+    labels = ann.labels.copy()
+    labels[skin_ids] = nose
+    edited = np.zeros(ann.n_vertices, bool)
+    edited[skin_ids] = True
+    hand = dataclasses.replace(ann, labels=labels, edited=edited,
+                               edit_log=[{"operation": "assign", "count": 50, "part": "nose"}])
+    page = build_report(hand, demo_model, size=64, renderer=renderer256)
+    quality = page.split('id="quality"', 1)[1].split("</section>", 1)[0]
+    assert "50 vertices were edited by hand after the run" in quality and "Figures the run computed" not in quality
+    assert re.search(rf"nose</td><td class=num>{int((labels == nose).sum()):,}</td>", quality)
+    assert "Hand edits" in page and "50 vertices (1 edits in the log)" in page
+    (tmp_path / "hand").mkdir()
+    save_annotation(hand, tmp_path / "hand")
+    r = facepart("info", tmp_path / "hand")
+    assert r.returncode == 0, r.stderr
+    assert "hand edits: 50 vertices" in r.stdout and "from before the hand edits" in r.stdout
+    # a file with labels only: the same table as a run's, and no visibility figures made up
+    parts = tmp_path / "parts.json"
+    parts.write_bytes((demo_run / "parts.json").read_bytes())
+    r = facepart("report", parts, "--model", "demo", "--size", 64)
+    assert r.returncode == 0, r.stderr
+    page = (tmp_path / "report.html").read_text()
+    quality = page.split('id="quality"', 1)[1].split("</section>", 1)[0]
+    assert "(the run stored none)" in quality and "pieces (per mesh component)" in quality
+    assert "report." not in quality and "component sizes" not in quality
+    assert "seen (no render data)" in page and "never seen in any render" not in page
+    assert "not recorded (not made by a facepart run)" in page

@@ -83,8 +83,13 @@ def info(path, export_regions, model_args):
         click.echo("\n".join(ann.summary_lines()))
         from ..annotate.refine import stored_quality_lines
 
+        edited = 0 if ann.edited is None else int(ann.edited.sum())
+        if edited:
+            click.echo(f"hand edits: {edited} vertices ({len(ann.edit_log)} edits in the log; facepart correct)")
         quality = stored_quality_lines(s)
         if quality:
+            if edited:
+                click.echo("the run's quality figures, from before the hand edits (facepart report recomputes them):")
             click.echo("\n".join(quality))
         if s.get("held_out_part_iou"):
             from ..annotate.evaluate import held_out_mean_text

@@ -143,17 +143,29 @@ def _header(ann: Annotation, model: FaceModel, source: str | None, quality: dict
     labelled = ann.labels >= 0
     seen = ann.visible_count > 0
     iou = _iou_values(ann)
+    transfer = s.get("transfer") if isinstance(s.get("transfer"), dict) else None
+    run = transfer.get("source_run") if transfer and isinstance(transfer.get("source_run"), dict) else s
+    version = s.get("facepart_version") or run.get("facepart_version")
     rows = [
         ("Model", f"{_e(model.name)} ({_e(model.meta.get('format', 'unknown format'))})"
                   + (f" &middot; <code>{_e(model.meta['path'])}</code>" if model.meta.get("path") else "")),
         ("Topology", _e(ann.fingerprint.describe())),
-        ("Segmenter", _e(s.get("segmenter", "not recorded"))),
-        ("Run", _e(", ".join(f"{k} {s[k]}" for k in ("variants", "size", "rule", "k", "seed") if k in s)
+        ("Segmenter", _e(run.get("segmenter", "not recorded (not made by a facepart run)"))),
+        ("Run", _e(", ".join(f"{k} {run[k]}" for k in ("variants", "size", "rule", "k", "seed") if k in run)
                    or "not recorded")),
         ("Annotation", f"<code>{_e(source)}</code>" if source else "(in memory)"),
-        ("Written by", _e(f"facepart {s.get('facepart_version', '?')}; this report by facepart {__version__} on "
-                          f"{datetime.datetime.now().strftime('%Y-%m-%d %H:%M')}")),
+        ("Written by", _e((f"facepart {version}" if version else "not recorded") + f"; this report by facepart "
+                          f"{__version__} on {datetime.datetime.now().strftime('%Y-%m-%d %H:%M')}")),
     ]
+    if transfer:
+        how = f"by {transfer.get('method', '?')}"
+        if transfer.get("median_mm") is not None:
+            how += f", median surface distance {transfer['median_mm']} mm"
+        rows.insert(2, ("Transferred", _e(f"from {transfer.get('from_model', 'another model')} {how}; segmenter "
+                                          "and run below are the source run's")))
+    if ann.edited is not None and ann.edited.any():
+        rows.insert(2, ("Hand edits", _e(f"{int(ann.edited.sum()):,} vertices ({len(ann.edit_log)} edits in the "
+                                         "log)")))
     if model_info.get("path") and str(model_info.get("path")) != str(model.meta.get("path")):
         rows.insert(1, ("Annotated model", f"<code>{_e(model_info['path'])}</code>"))
     meta = "".join(f"<dt>{k}</dt><dd>{v}</dd>" for k, v in rows)
@@ -162,7 +174,8 @@ def _header(ann: Annotation, model: FaceModel, source: str | None, quality: dict
     low_total = sum(v for v in low.values() if isinstance(v, (int, float))) if isinstance(low, dict) else None
     kpis = [
         (f"{n:,}", "vertices"),
-        (f"{int(seen.sum()):,}", f"seen ({100 * seen.mean():.1f}%)"),
+        (f"{int(seen.sum()):,}", f"seen ({100 * seen.mean():.1f}%)") if seen.any() else
+        ("n/a", "seen (no render data)"),
         (f"{int(labelled.sum()):,}", f"labelled ({100 * labelled.mean():.1f}%)"),
         (f"{holes:,}", "holes (seen, no part)"),
     ]
@@ -210,7 +223,7 @@ def _parts_section(ann: Annotation, views: list[bytes]) -> str:
                     f'<div class="legend">{legend}</div><div class="views">{figs}</div>{table}{note}')
 
 
-def _stored_quality_html(quality: dict, parts) -> str | None:
+def _stored_quality_html(quality: dict, parts, intro: str = "Figures the run computed.") -> str | None:
     """The run's stored quality figures as the summary prints them: a table per part, then one line per
     figure; None when the section is damaged (the generic listing then shows what is there)."""
     from ..annotate.refine import stored_quality
@@ -228,11 +241,13 @@ def _stored_quality_html(quality: dict, parts) -> str | None:
             for i, n in enumerate(parts.names) if n in rep.part_names]
     table = _table(["part", "vertices", low, "pieces (per mesh component)"], rows)
     items = "".join(f"<li>{_e(line)}</li>" for line in rep.figure_lines() + lines)
-    return "<p>Figures the run computed.</p>" + table + f"<ul>{items}</ul>"
+    return f"<p>{_e(intro)}</p>" + table + f"<ul>{items}</ul>"
 
 
-def _quality_section(quality: dict, from_run: bool, parts) -> str:
-    stored = _stored_quality_html(quality, parts) if from_run else None
+def _quality_section(quality: dict, from_run: bool, parts, why_recomputed: str = "") -> str:
+    intro = ("Figures the run computed." if from_run else
+             f"Computed for this report from the labels in the file ({why_recomputed or 'the run stored none'}).")
+    stored = _stored_quality_html(quality, parts, intro)
     if stored is not None:
         return _section("quality", "Quality", stored)
     names = list(parts.names)
@@ -421,6 +436,14 @@ def build_report(annotation: Annotation, model: FaceModel, *, source: str | Path
     annotation.check_topology(model.fingerprint, f"the model {where}")
     stored = annotation.settings.get("quality")
     from_run = isinstance(stored, dict) and bool(stored)
+    edited = 0 if annotation.edited is None else int(np.count_nonzero(annotation.edited))
+    why = ""
+    if from_run and edited:  # the run's figures describe the labels before the hand edits
+        from_run, why = False, f"{edited:,} vertices were edited by hand after the run"
+    elif not from_run and isinstance(annotation.settings.get("transfer"), dict):
+        why = "transferred from another mesh; the source run's figures describe that mesh"
+    elif from_run and low_confidence != LOW_CONFIDENCE:
+        from_run, why = False, f"at the confidence threshold {low_confidence:g} asked for"
     quality = stored if from_run else basic_quality(annotation, model, low_confidence)
     flags = flag_vertices(annotation, model, low_confidence)
     with renderer_for(renderer, size) as renderer:
@@ -431,7 +454,7 @@ def build_report(annotation: Annotation, model: FaceModel, *, source: str | Path
     body = [
         _header(annotation, model, None if source is None else str(source), quality, int(flags.holes.sum())),
         _parts_section(annotation, part_views),
-        _quality_section(quality, from_run, annotation.parts),
+        _quality_section(quality, from_run, annotation.parts, why),
         _look_section(flags, flag_views, low_confidence),
         _confidence_section(annotation, low_confidence),
         _iou_section(annotation),

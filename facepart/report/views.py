@@ -51,6 +51,8 @@ def flag_vertices(annotation: Annotation, model: FaceModel, low_confidence: floa
     eligible = model.vote_mask if model.vote_mask is not None else np.ones(n, bool)
     labelled = annotation.labels >= 0
     seen = annotation.visible_count > 0
+    if not seen.any():  # a file without render data (parts.json, csv): nothing is known about visibility
+        seen = np.ones(n, bool)
     unlabelled = eligible & ~labelled
     near = model.triangles[unlabelled[model.triangles].any(axis=1)]  # the only triangles with edges inside
     piece, count = connected_components(n, near, unlabelled)
