@@ -22,6 +22,8 @@ from test_formats_layouts import (  # noqa: F401 - face_source is a fixture
 from viewer_data import ict_annotation
 
 from facepart.correction_gui.editor import Editor
+from facepart.export.view import annotation_from_sets
+from facepart.data.parts import PartTable
 from facepart.correction_gui.keymap import KEYMAP
 from facepart.correction_gui.session import open_for_correction
 from facepart.data.annotation import load_annotation, save_annotation
@@ -125,3 +127,23 @@ def test_cli_without_a_display_needs_screenshot(ict_model, tmp_path):
                        env=env, timeout=300)
     assert r.returncode == 1 and "no display" in r.stderr and "--screenshot" in r.stderr
     assert load_annotation(tmp_path / "annotation.npz").edited is None  # nothing written
+
+
+@pytest.mark.parametrize("fmt, name", [("json", "parts.facepart.json"), ("csv", "parts.csv"), ("ply", "parts.ply"),
+                                       ("obj", "parts.obj"), ("glb", "parts.glb"), ("meshcapade", "segm.json")])
+def test_every_readable_export_opens_for_correction(demo_model, tmp_path, fmt, name):
+    # before: facepart's own JSON export said "part 'format' is not a list of integer vertex ids", a CSV was an
+    # "unknown model format" and an obj/glb "a face model without region annotations"
+    from facepart.export import export
+    from facepart.segmenters import make_segmenter
+
+    truth = make_segmenter("oracle", model=demo_model).labels
+    ann = annotation_from_sets({n: np.flatnonzero(truth == i) for i, n in enumerate(PartTable.paper().names)},
+                               demo_model.fingerprint, "demo truth")
+    export(ann, fmt, tmp_path / name, model=demo_model)
+    session = open_for_correction(tmp_path / name, demo_model)
+    assert np.array_equal(session.annotation.labels, truth)
+    assert session.save_dir == tmp_path / f"{(tmp_path / name).stem}_corrected"
+    if fmt in ("ply", "csv", "json"):
+        with pytest.raises(FacepartError, match="give the model with --model"):
+            open_for_correction(tmp_path / name)

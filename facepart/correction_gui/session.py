@@ -7,7 +7,6 @@ and the folder the corrected ``annotation.npz`` / ``parts.json`` are saved to.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import NamedTuple
 
@@ -67,23 +66,29 @@ def open_for_correction(path: str | Path, model: FaceModel | str | Path | None =
             return model
         return load_model(model, **load_options)
 
+    from ..export.api import read_annotation
+
+    face = given_model()
+    region_file = None if path.suffix.lower() in (".npz", ".json", ".csv") else read_region_file(path)
     if path.suffix.lower() == ".npz":
-        annotation = load_annotation(path)
-        face = given_model()
+        # annotation.npz, or with --model an npz export (triangle_parts.npz)
+        annotation = load_annotation(path) if face is None else read_annotation(path, model=face)
         if face is None:
             face = _recorded_model(path, annotation, load_options)
         annotation.check_topology(face.fingerprint, f"the model {face.meta.get('path', face.name)}")
-    elif path.suffix.lower() == ".json":
-        face = _need_model(given_model(), path)
-        region_set = RegionSet(path.stem, _read_parts_json(path), str(path))
-        annotation = _from_regions(region_set, face, path)
+    elif region_file is None and (path.suffix.lower() in (".json", ".csv") or face is not None
+                                  or (_annotation_file(path) and not _region_model_file(path))):
+        # any annotation file facepart reads back (parts.json, its rich JSON, CSV, ply/obj/glb exports...);
+        # with --model given, the file is the annotation, not a model
+        annotation = read_annotation(path, model=_need_model(face, path))
+        annotation.settings.setdefault("model", recorded_model_settings(face))
     else:
-        region_set = read_region_file(path)
+        region_set = region_file
         if region_set is not None:  # e.g. FLAME_masks.pkl
-            face = _need_model(given_model(), path)
+            face = _need_model(face, path)
         else:  # a model file that may carry region sets
             own = load_model(path, **load_options)
-            face = given_model() or own
+            face = face or own
             if not own.region_sets:
                 raise FacepartError(f"{path}: a face model without region annotations; run `facepart annotate` "
                                     "on it first, or open a parts.json / annotation.npz with --model")
@@ -114,17 +119,32 @@ def _need_model(face: FaceModel | None, path: Path) -> FaceModel:
     return face
 
 
-def _read_parts_json(path: Path) -> dict:
+def _region_model_file(path: Path) -> bool:
+    """Whether ``path`` is a model file of a format that may carry region sets (3DDFA-V3's face_model.npy),
+    which opens as such without --model; a mesh (an exported parts.ply) is not."""
+    from ..data.loaders import detect_format
+
     try:
-        mapping = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise FacepartError(f"{path}: not a JSON file of part name -> vertex ids ({exc})") from None
-    if not isinstance(mapping, dict) or not mapping:
-        raise FacepartError(f"{path}: expected a JSON object of part name -> vertex ids")
-    for name, idx in mapping.items():
-        if not isinstance(idx, list) or not all(isinstance(i, int) and not isinstance(i, bool) for i in idx):
-            raise FacepartError(f"{path}: part '{name}' is not a list of integer vertex ids")
-    return mapping
+        return detect_format(path).name != "mesh"
+    except FacepartError:
+        return False
+
+
+def _annotation_file(path: Path):
+    """The exporter whose reader recognises ``path`` by its content (not by its suffix alone), or None: a
+    model file (a mesh, FLAME's pkl) is not an annotation file."""
+    from ..export.registry import EXPORTERS
+
+    if not path.is_file():
+        return None
+    for exporter in EXPORTERS.values():
+        if exporter.kind == "annotation" and exporter.read is not None and exporter.detect is not None:
+            try:
+                if exporter.detect(path):
+                    return exporter
+            except (OSError, ValueError):
+                continue
+    return None
 
 
 def _choose_region_set(model: FaceModel, name: str | None, path: Path) -> RegionSet:

@@ -143,6 +143,11 @@ def is_facepart_json(path: Path) -> bool:
 def read_json(path: Path, model=None, topology: Fingerprint | None = None, **_) -> Annotation:
     path = Path(path)
     doc = _read_json(path, "a facepart parts JSON")
+    if isinstance(doc, dict) and doc and "format" not in doc:  # meant as a plain parts.json, with a bad value
+        bad = next((k for k, v in doc.items() if not isinstance(v, list)), None)
+        if bad is not None:
+            raise FacepartError(f"{path}: part '{bad}' is not a list of vertex ids (a parts.json maps each part "
+                                "name to a list of vertex ids)")
     if not isinstance(doc, dict) or doc.get("format") != JSON_FORMAT:
         raise FacepartError(f"{path}: not a facepart parts JSON (no \"format\": \"{JSON_FORMAT}\")")
     version = doc.get("format_version", 1)
