@@ -184,6 +184,29 @@ def test_module_prefix_and_missing_counters_are_accepted(checkpoint, tmp_path):
     assert isinstance(load_bisenet(p), torch.nn.Module)
 
 
+def test_training_checkpoint_wrappers_are_accepted(checkpoint, tmp_path):
+    path, model = checkpoint
+    for key in ("model", "net", "model_state_dict", "state_dict"):
+        p = tmp_path / f"{key}.pth"
+        torch.save({key: model.state_dict(), "epoch": 3, "optimizer": {"lr": 0.1}}, p)
+        loaded = load_bisenet(p)
+        assert torch.equal(loaded.conv_out.conv_out.weight, model.conv_out.conv_out.weight), key
+    p = tmp_path / "other.pth"
+    torch.save({"weights": model.state_dict(), "epoch": 3}, p)
+    with pytest.raises(FacepartError, match="or one under 'state_dict', 'model'.*got a dict with 'weights', 'epoch'"):
+        load_bisenet(p)
+
+
+def test_a_whole_pickled_model_says_to_save_the_state_dict(checkpoint, tmp_path):
+    _, model = checkpoint
+    p = tmp_path / "whole.pth"
+    torch.save(model, p)
+    with pytest.raises(FacepartError, match=r"pickled .*BiSeNet .*torch.save\(model.state_dict\(\), PATH\)$") as err:
+        BiSeNetParser(p)
+    msg = str(err.value)
+    assert str(p) in msg and "\x1b" not in msg and "\n" not in msg
+
+
 def test_not_a_bisenet_checkpoint_gives_one_clear_error(checkpoint, tmp_path):
     path, model = checkpoint
     junk = tmp_path / "junk.pth"

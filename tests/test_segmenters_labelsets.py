@@ -128,3 +128,44 @@ def test_unknown_table_name():
         load_label_set("nope")
     with pytest.raises(FacepartError, match="not found"):
         load_label_set("/nonexistent/t.yaml")
+
+
+def test_class_names_facepart_does_not_know_are_refused(tmp_path):
+    p = tmp_path / "labels.yaml"
+    p.write_text("classes: [background, skin, brow, brow2, eye, eye2, nose, lips, mouth, lips2, hair]\n")
+    ls = load_label_set(p)
+    mapping = PartMapping.default()
+    assert mapping.unknown_classes(ls) == ["brow", "brow2", "eye", "eye2", "lips", "lips2"]
+    with pytest.raises(FacepartError, match="does not know: brow, brow2, eye, eye2, lips, lips2; ") as err:
+        mapping.lut(ls)
+    msg = str(err.value)
+    assert str(p) in msg and "left_eye" in msg and "'canonical'" in msg and "\n" not in msg
+    # ... through a segmenter too (any parser: masks, onnx, bisenet share the mapping)
+    from facepart.segmenters.parser import ParserSegmenter
+
+    class Fixed:
+        name, labels = "fixed", ls
+
+        def parse(self, image):
+            return np.zeros(image.shape[:2], np.int16)
+
+    with pytest.raises(FacepartError, match="does not know"):
+        ParserSegmenter(Fixed())
+    # mapped in the table, they are accepted; a part of the table's own name still picks its class up
+    p.write_text("classes: [background, skin, brow, eye, blob]\ncanonical: {brow: left_eyebrow, eye: left_eye, "
+                 "blob: background}\n")
+    assert mapping.lut(load_label_set(p)).tolist() == [-1, 7, 2, 0, -1]
+    beard = LabelSet.from_names("b", ["background", "skin", "beard"])
+    assert PartMapping.default(PartTable.from_names(["skin", "beard"])).lut(beard).tolist() == [-1, 0, 1]
+    with pytest.raises(FacepartError, match="does not know: beard"):
+        mapping.lut(beard)
+
+
+def test_spelled_out_side_and_lip_names_are_aliases():
+    ls = LabelSet.from_names("x", ["background", "skin", "eyebrow_left", "eyebrow_right", "eye_left", "eye_right",
+                                   "nose", "lip_upper", "inner_mouth", "lip_lower", "hair", "ear_left", "ear_right"])
+    assert ls.canonical[2:6] == ("left_eyebrow", "right_eyebrow", "left_eye", "right_eye")
+    assert ls.canonical[7] == "up_lip" and ls.canonical[9] == "down_lip"
+    assert ls.canonical[11:] == ("left_ear", "right_ear")
+    assert canonical_name("ear_r") == "earring"  # CelebAMask-HQ's earring stays one
+    assert PartMapping.default().lut(ls).tolist() == PartMapping.default().lut(TABLES["helen"]).tolist() + [-1, -1]

@@ -119,3 +119,56 @@ def test_mediapipe_without_bundled_facemesh(monkeypatch):
     monkeypatch.setitem(sys.modules, "mediapipe", types.SimpleNamespace(__version__="0.10.30"))
     with pytest.raises(FacepartError, match="no bundled FaceMesh.*mediapipe==0.10.21"):
         make_parser_segmenter("mediapipe")
+
+
+def test_jpeg_under_a_png_name_is_refused(tmp_path):
+    ok, buf = cv2.imencode(".jpg", np.stack([helen_face()] * 3, axis=2))
+    assert ok
+    path = mask_path(tmp_path, 0)
+    path.parent.mkdir()
+    path.write_bytes(buf.tobytes())
+    assert cv2.imread(str(path)) is not None  # readable, but lossy: ids change at region edges
+    with pytest.raises(FacepartError, match="JPEG data, not a PNG") as err:
+        read_label_png(path, 11)
+    assert str(path) in str(err.value) and "\n" not in str(err.value)
+
+
+def test_palette_png_gives_its_indices(tmp_path):
+    from PIL import Image
+
+    ids = helen_face()
+    image = Image.fromarray(ids, "P")
+    image.putpalette(np.random.default_rng(0).integers(0, 255, 768).astype(np.uint8).tolist())  # VOC-style colours
+    image.save(tmp_path / "pal.png")
+    assert cv2.imread(str(tmp_path / "pal.png"), cv2.IMREAD_UNCHANGED).ndim == 3  # OpenCV sees the colours
+    got = read_label_png(tmp_path / "pal.png", 11, (SIZE, SIZE))
+    assert got.dtype == np.int16 and (got == ids).all()
+    with pytest.raises(FacepartError, match="class id 5 in the mask"):
+        read_label_png(tmp_path / "pal.png", 5)
+
+
+def test_render_again_into_a_folder_with_masks(tmp_path, demo_model):
+    from facepart.annotate.render_set import write_render_set
+    from facepart.annotate.settings import AnnotateSettings
+    from facepart.renderers.base import renderer_for
+
+    out = tmp_path / "rs"
+    with renderer_for(None, 32) as renderer:
+        write_render_set(demo_model, AnnotateSettings(variants=2, size=32), out, renderer)
+        write_render_set(demo_model, AnnotateSettings(variants=2, size=32, seed=5), out, renderer)  # no masks yet
+        write_label_png(mask_path(out, 0), np.ones((32, 32)))
+        manifest = (out / "manifest.json").read_text()
+        image = image_path(out, 0).read_bytes()
+        for settings, match in ((AnnotateSettings(variants=2, size=32), "seed 5 vs 0"),
+                                (AnnotateSettings(variants=2, size=48, seed=5), "size 32 vs 48")):
+            with pytest.raises(FacepartError, match=match) as err:
+                write_render_set(demo_model, settings, out, renderer)
+            msg = str(err.value)
+            assert "\n" not in msg and str(out / "masks") in msg and "render into a new folder" in msg
+            assert (out / "manifest.json").read_text() == manifest and image_path(out, 0).read_bytes() == image
+        # the same renders (more of them): the masks still fit, the render goes ahead
+        write_render_set(demo_model, AnnotateSettings(variants=3, size=32, seed=5), out, renderer)
+        assert image_path(out, 2).is_file() and image_path(out, 0).read_bytes() == image
+        (out / "manifest.json").unlink()
+        with pytest.raises(FacepartError, match="no valid manifest.json"):
+            write_render_set(demo_model, AnnotateSettings(variants=3, size=32, seed=5), out, renderer)

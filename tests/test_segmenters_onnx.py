@@ -91,6 +91,9 @@ def test_user_label_table_file(tmp_path):
     path = export(RedIsSkin(n_classes=3), tmp_path / "three.onnx")
     table = tmp_path / "three.yaml"
     table.write_text("classes: [bg, face, blob]\n")
+    with pytest.raises(FacepartError, match="does not know: blob"):  # it would vote for nothing, silently
+        make_parser_segmenter(f"onnx:{path}", labels=str(table), cleanup="none")
+    table.write_text("classes: [bg, face, blob]\ncanonical: {blob: background}\n")
     seg = make_parser_segmenter(f"onnx:{path}", labels=str(table), cleanup="none")
     pm = seg.segment_image(half_image(64)).part_map
     assert set(np.unique(pm).tolist()) <= {-1, 7}
@@ -128,6 +131,61 @@ def test_bad_onnx_inputs_give_one_clear_error(tmp_path):
     bad_cfg.write_text("labels: helen\nsize: 3\n")
     with pytest.raises(FacepartError, match="unknown option"):
         OnnxParser(good, config=bad_cfg)
+
+
+class Batch2(torch.nn.Module):
+    def forward(self, x):
+        return RedIsSkin()(x)
+
+
+class EvenOnly(torch.nn.Module):
+    """Pools and upsamples back: only even input sizes fit (the sum fails at run time otherwise)."""
+
+    def forward(self, x):
+        down = torch.nn.functional.avg_pool2d(x, 2)
+        y = torch.nn.functional.interpolate(down, scale_factor=2.0, mode="nearest") + x
+        red = y[:, :1]
+        return torch.cat([-red, red, torch.full_like(red, -10.0).repeat(1, 9, 1, 1)], dim=1)
+
+
+def test_batch_size_and_runtime_errors_are_one_line(tmp_path):
+    b2 = tmp_path / "b2.onnx"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(Batch2(), torch.zeros(2, 3, 64, 64), str(b2), input_names=["input"], dynamo=False)
+    with pytest.raises(FacepartError, match="batches of 2 images.*batch size 1") as err:
+        OnnxParser(b2, labels="helen")
+    assert str(b2) in str(err.value) and "\n" not in str(err.value)
+    even = export(EvenOnly(), tmp_path / "even.onnx", dynamic=True)
+    assert OnnxParser(even, labels="helen", input_size=32).parse(half_image(40)).shape == (40, 40)
+    with pytest.raises(FacepartError, match=r"onnxruntime failed on a 33x33 input \(\[ONNXRuntimeError\]") as err:
+        OnnxParser(even, labels="helen", input_size=33).parse(half_image(40))
+    assert str(even) in str(err.value) and "\n" not in str(err.value) and len(str(err.value)) < 500
+
+
+def test_option_values_are_checked(tmp_path):
+    good = export(RedIsSkin(), tmp_path / "tiny.onnx", dynamic=True)
+    assert OnnxParser(good, labels="helen", mean=0.5, std=0.25).options.mean == (0.5, 0.5, 0.5)
+    cfg = tmp_path / "cfg.yaml"
+    cfg.write_text("labels: helen\nmean: 0.5\nstd: [0.5, 0.5, 0.5]\n")
+    assert OnnxParser(good, config=cfg).options.mean == (0.5, 0.5, 0.5)
+    cases = [
+        ("mean: [.nan, 0, 0]", "mean must be 3 finite numbers"),
+        ("mean: [0, 0]", "mean must be 3 finite numbers"),
+        ("std: [.inf, 1, 1]", "std must be 3 finite numbers > 0"),
+        ("scale: 0", "scale must be a finite number > 0"),
+        ("scale: .inf", "scale must be a finite number > 0"),
+        ("scale: -1", "scale must be a finite number > 0"),
+        ("input_size: 100000", "input_size must be .* 8..4096 pixels"),
+        ("input_size: [64, 5000]", "input_size must be .* 8..4096 pixels"),
+    ]
+    for line, match in cases:
+        cfg.write_text(f"labels: helen\n{line}\n")
+        with pytest.raises(FacepartError, match=match) as err:
+            OnnxParser(good, config=cfg)
+        assert str(cfg) in str(err.value) and "\n" not in str(err.value)
+    with pytest.raises(FacepartError, match="scale must be"):
+        OnnxParser(good, labels="helen", scale=float("nan"))
 
 
 def test_missing_onnxruntime_is_one_line(monkeypatch, tmp_path):

@@ -11,6 +11,7 @@ torch device such as ``cuda``. Weights load with ``weights_only=True``.
 from __future__ import annotations
 
 import functools
+import re
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +24,8 @@ INSTALL = "pip install torch"
 MEAN = (0.485, 0.456, 0.406)
 STD = (0.229, 0.224, 0.225)
 INPUT_SIZE = 512
+#: Keys under which training scripts wrap the state dict in a checkpoint ({"model": state_dict, "epoch": 3}).
+WRAPPER_KEYS = ("state_dict", "model", "net", "model_state_dict", "model_state", "network")
 
 
 def _torch():
@@ -49,8 +52,28 @@ def file_digest(path: Path, chars: int = 12) -> str:
 
 
 def _first_line(exc: Exception) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0][:200] if text else type(exc).__name__
+    """The first line of ``exc``'s message, without terminal escapes, cut at a sentence end near 200 characters."""
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(exc)).strip()
+    if not text:
+        return type(exc).__name__
+    line = text.splitlines()[0]
+    if len(line) > 200:
+        end = line.rfind(". ", 0, 200)
+        line = line[:end + 1] if end > 40 else line[:197] + "..."
+    return line
+
+
+def _load_error(path: Path, exc: Exception) -> FacepartError:
+    """One line for a ``torch.load(weights_only=True)`` failure: a pickled model, or not a checkpoint at all."""
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(exc))
+    found = re.search(r"Unsupported global: GLOBAL ([\w.]+)", text)
+    if found:
+        return FacepartError(f"{path}: not a PyTorch state-dict checkpoint: it holds a pickled {found.group(1)} "
+                             f"(a whole model saved with torch.save(model)?), which is not loaded for safety; "
+                             f"save the weights with torch.save(model.state_dict(), PATH)")
+    detail = re.search(r"WeightsUnpickler error:\s*(\S[^\n]*)", text)
+    why = f"weights-only loading: {detail.group(1).strip()[:200]}" if detail else _first_line(exc)
+    return FacepartError(f"{path}: not a PyTorch state-dict checkpoint ({why})")
 
 
 def read_state_dict(path: str | Path) -> dict:
@@ -62,12 +85,14 @@ def read_state_dict(path: str | Path) -> dict:
     try:
         data = torch.load(str(path), map_location="cpu", weights_only=True)
     except Exception as exc:  # UnpicklingError, RuntimeError (not a zip/pickle), EOFError...
-        raise FacepartError(f"{path}: not a PyTorch state-dict checkpoint ({_first_line(exc)})") from None
-    if isinstance(data, dict) and isinstance(data.get("state_dict"), dict):
-        data = data["state_dict"]
+        raise _load_error(path, exc) from None
+    if isinstance(data, dict):  # a training checkpoint: {"model": state_dict, "epoch": 3, ...}
+        data = next((data[k] for k in WRAPPER_KEYS if isinstance(data.get(k), dict)), data)
     if not isinstance(data, dict) or not data or not all(torch.is_tensor(v) for v in data.values()):
+        got = type(data).__name__ if not isinstance(data, dict) or not data else \
+            "a dict with " + ", ".join(repr(k) for k in list(data)[:6])
         raise FacepartError(f"{path}: expected a state dict (names -> tensors) of face-parsing.PyTorch's "
-                            f"BiSeNet, got {type(data).__name__}")
+                            f"BiSeNet, or one under {', '.join(repr(k) for k in WRAPPER_KEYS)}; got {got}")
     return {(k[7:] if k.startswith("module.") else k): v for k, v in data.items()}
 
 
@@ -161,7 +186,8 @@ class BiSeNetParser:
         s = self.input_size
         x = cv2.resize(image, (s, s), interpolation=cv2.INTER_LINEAR) if (h, w) != (s, s) else image
         x = (x.astype(np.float32) / 255.0 - self._mean) / self._std
-        t = torch.from_numpy(np.ascontiguousarray(x.transpose(2, 0, 1)))[None].to(self.model.conv_out.conv_out.weight.device)
+        device = self.model.conv_out.conv_out.weight.device
+        t = torch.from_numpy(np.ascontiguousarray(x.transpose(2, 0, 1)))[None].to(device)
         with torch.inference_mode(), deferred_interrupt():  # torch's threads finish before Ctrl-C lands
             out = self.model(t)
             if (h, w) != (s, s):

@@ -30,7 +30,7 @@ from typing import Iterable, Mapping, Sequence
 import numpy as np
 
 from ..data.parts import IGNORE, PartTable
-from ..errors import FacepartError
+from ..errors import FacepartError, one_line
 from ..io_utils import read_mapping_file
 
 #: Canonical class names facepart knows (subject's left/right).
@@ -46,19 +46,21 @@ LR_PAIRS = (("left_eye", "right_eye"), ("left_eyebrow", "right_eyebrow"), ("left
 _ALIAS_LISTS = {
     "background": ("background", "bg", "_background_", "back", "none"),
     "skin": ("skin", "face", "face_skin", "facial_skin", "face_lr_rr"),
-    "left_eye": ("left_eye", "l_eye", "le", "eye_l", "leye"),
-    "right_eye": ("right_eye", "r_eye", "re", "eye_r", "reye"),
-    "left_eyebrow": ("left_eyebrow", "l_brow", "lb", "left_brow", "brow_l", "l_eyebrow"),
-    "right_eyebrow": ("right_eyebrow", "r_brow", "rb", "right_brow", "brow_r", "r_eyebrow"),
+    "left_eye": ("left_eye", "l_eye", "le", "eye_l", "leye", "eye_left"),
+    "right_eye": ("right_eye", "r_eye", "re", "eye_r", "reye", "eye_right"),
+    "left_eyebrow": ("left_eyebrow", "l_brow", "lb", "left_brow", "brow_l", "l_eyebrow", "eyebrow_left",
+                     "brow_left", "eyebrow_l"),
+    "right_eyebrow": ("right_eyebrow", "r_brow", "rb", "right_brow", "brow_r", "r_eyebrow", "eyebrow_right",
+                      "brow_right", "eyebrow_r"),
     "nose": ("nose",),
     # CelebAMask-HQ's l_lip is the LOWER lip (formats.md 3.4), not the left one
-    "up_lip": ("up_lip", "upper_lip", "u_lip", "ulip", "ul"),
-    "down_lip": ("down_lip", "lower_lip", "l_lip", "llip", "ll"),
+    "up_lip": ("up_lip", "upper_lip", "u_lip", "ulip", "ul", "lip_upper", "top_lip", "lip_top"),
+    "down_lip": ("down_lip", "lower_lip", "l_lip", "llip", "ll", "lip_lower", "bottom_lip", "lip_bottom"),
     "inner_mouth": ("inner_mouth", "mouth", "imouth", "im", "mouth_interior", "teeth"),
     "hair": ("hair",),
     # FaRL calls the ears rr/lr
-    "left_ear": ("left_ear", "l_ear", "lr", "ear_l"),
-    "right_ear": ("right_ear", "r_ear", "rr"),
+    "left_ear": ("left_ear", "l_ear", "lr", "ear_l", "ear_left"),
+    "right_ear": ("right_ear", "r_ear", "rr", "ear_right"),
     "earring": ("earring", "ear_r", "earr"),
     "glasses": ("glasses", "eye_g", "eyeg", "glass", "eyeglasses"),
     "neck": ("neck",),
@@ -81,6 +83,11 @@ def canonical_name(raw: str) -> str:
     """Canonical name of a raw class name (an unknown name stays itself, normalised)."""
     norm = normalise_name(raw)
     return ALIASES.get(norm, norm)
+
+
+def _name_list(names: Sequence[str], limit: int = 12) -> str:
+    shown = ", ".join(names[:limit])
+    return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
 
 
 def _other_side(name: str) -> str:
@@ -209,7 +216,8 @@ def load_label_set(spec: "str | Path | LabelSet") -> LabelSet:
 
     Raw names facepart knows (``l_brow``, ``lb``, ``u_lip``, ``imouth``, ``eye_g``...) resolve
     through :data:`ALIASES`; unknown names become their own canonical name, so a part
-    table with a part of that name picks them up, and otherwise they are ignored.
+    table with a part of that name picks them up; otherwise the run refuses them
+    (:meth:`PartMapping.check_labels`): map them in ``canonical`` (e.g. ``{blob: background}``).
     """
     if isinstance(spec, LabelSet):
         return spec
@@ -292,12 +300,30 @@ class PartMapping:
     def full_sources(self) -> dict[str, tuple[str, ...]]:
         return {p: tuple(self.sources.get(p, (p,))) for p in self.parts.names}
 
+    def unknown_classes(self, labels: LabelSet) -> list[str]:
+        """Class names of ``labels`` whose canonical name is neither facepart's (:data:`CANONICAL`) nor a
+        source of one of the parts: a name facepart cannot place (``eye``, ``brow2``, ``lips``...)."""
+        known = set(CANONICAL).union(*self.full_sources().values())
+        return [c for c, k in zip(labels.classes, labels.canonical) if k not in known]
+
+    def check_labels(self, labels: LabelSet) -> None:
+        """One line naming the classes of ``labels`` facepart does not know (they would silently vote for nothing)."""
+        unknown = self.unknown_classes(labels)
+        if unknown:
+            where = f"{labels.source}: " if labels.source else ""
+            raise FacepartError(one_line(
+                f"{where}label set '{labels.name}' has class names facepart does not know: {_name_list(unknown)}; "
+                f"use facepart's names ({', '.join(CANONICAL)}), a part's name or an alias (l_eye, r_brow, "
+                f"u_lip, lower_lip...), or map each in the table's 'canonical' to one of them (background: ignored)"))
+
     def lut(self, labels: LabelSet, swaps: Iterable[tuple[str, str]] = ()) -> np.ndarray:
         """(C,) int16: part id per class of ``labels`` (-1 = ignore).
 
         ``swaps``: canonical (left, right) pairs whose sides this parser gets wrong
         (from the calibration); their classes vote for the other side's part.
+        Classes facepart does not know are refused (:meth:`check_labels`).
         """
+        self.check_labels(labels)
         swap = {}
         for a, b in swaps:
             swap[a], swap[b] = b, a

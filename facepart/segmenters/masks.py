@@ -4,7 +4,7 @@ Folder layout (the one place that defines it; ``facepart render`` writes the
 images side, the user's own parser writes the masks)::
 
     DIR/images/000012.png   the shaded render of variant 12 (RGB)
-    DIR/masks/000012.png    its label map: one channel, 8 or 16 bit, value = class id
+    DIR/masks/000012.png    its label map: one channel, 8 or 16 bit (or palette indices), value = class id
     DIR/images/frontal.png  the frontal render for the left/right calibration
     DIR/masks/frontal.png   its label map
     DIR/labels.yaml         the masks' label table (or .yml/.json; or give --labels)
@@ -36,6 +36,8 @@ MANIFEST = "manifest.json"
 RENDER_SET_FORMAT = "facepart-render-set"
 #: Run settings that must match between a render set and the run that reads its masks.
 MATCHING_SETTINGS = ("size", "seed", "sampling")
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+PNG_PALETTE = 3  # IHDR colour type of an indexed (palette) PNG
 
 
 def read_manifest(root: str | Path) -> dict:
@@ -70,7 +72,8 @@ def check_render_set(root: str | Path, fingerprint: dict, settings: dict) -> dic
         made_for.check_matches(Fingerprint(**fingerprint), f"{where}: the render set", "the model")
     made = manifest["settings"]
     settings = json.loads(json.dumps(settings))  # tuples as lists, as in the manifest
-    differ = [f"{k} {made.get(k)!r} vs {settings.get(k)!r}" for k in MATCHING_SETTINGS if made.get(k) != settings.get(k)]
+    differ = [f"{k} {made.get(k)!r} vs {settings.get(k)!r}" for k in MATCHING_SETTINGS
+              if made.get(k) != settings.get(k)]
     if settings.get("variants", 0) > made["variants"]:
         differ.append(f"variants: the set has {made['variants']}, the run asks for {settings['variants']}")
     if differ:
@@ -99,13 +102,52 @@ def mask_path(root: str | Path, index: int) -> Path:
     return Path(root) / MASKS_DIR / render_file_name(index)
 
 
+def _png_head(path: Path) -> bytes:
+    """The first 26 bytes of ``path`` (signature and IHDR), checked to be a PNG's."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(26)
+    except OSError as exc:
+        raise FacepartError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+    if head[:3] == b"\xff\xd8\xff":
+        raise FacepartError(f"{path}: JPEG data, not a PNG; JPEG is lossy and changes class ids at region edges: "
+                            f"save the label maps as PNG")
+    if head[:8] != PNG_SIGNATURE:
+        raise FacepartError(f"{path}: not a readable image (no PNG signature); expected a single-channel label "
+                            f"PNG (class ids)")
+    return head
+
+
+def _palette_indices(path: Path) -> np.ndarray:
+    """(H, W) uint8 palette indices of a palette PNG (colour type 3), read with Pillow."""
+    from ..errors import require
+
+    image_module = require("PIL.Image", f"{path}: a palette label PNG", "pip install pillow")
+    try:
+        with image_module.open(path) as im:
+            if im.mode != "P":
+                raise ValueError(f"mode {im.mode}")
+            return np.array(im)
+    except Exception as exc:  # truncated or damaged data, decompression bombs...
+        why = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+        raise FacepartError(f"{path}: not a readable palette PNG ({why}); expected a single-channel label PNG "
+                            f"(class ids)") from None
+
+
 def read_label_png(path: str | Path, n_classes: int | None = None, shape: tuple[int, int] | None = None
                    ) -> np.ndarray:
-    """(H, W) int16 class ids from a single-channel (or grey RGB) 8/16-bit PNG, checked."""
+    """(H, W) int16 class ids from a single-channel (or grey RGB, or palette) 8/16-bit PNG, checked.
+
+    A palette PNG (as VOC-style tools write) gives its palette indices, not its colours.
+    """
     import cv2
 
     path = Path(path)
-    img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    head = _png_head(path)
+    if len(head) > 25 and head[25] == PNG_PALETTE:
+        img = _palette_indices(path)
+    else:
+        img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
     if img is None:
         raise FacepartError(f"{path}: not a readable image; expected a single-channel label PNG (class ids)")
     if img.ndim == 3:
@@ -165,6 +207,7 @@ class MaskFolderParser:
 
     name = "masks"
     needs_image = False
+    live = False  # fixed maps of one render set: it cannot parse new (held-out) renders
 
     def __init__(self, root: str | Path, labels: "str | LabelSet | None" = None):
         self.root = Path(root)

@@ -6,14 +6,15 @@ small config file (YAML or JSON; by default ``PATH`` with the suffix
 
     labels: lapa                 # required: a built-in table name, a label-table file (relative to
                                  # this file), or the table itself: {classes: [background, skin, ...]}
-    input_size: [512, 512]       # width, height; default: the model's fixed input size, else 512
-    mean: [0.485, 0.456, 0.406]  # per channel, after scaling (default: ImageNet)
-    std: [0.229, 0.224, 0.225]
-    scale: 0.00392156862745098   # pixel values (0..255) are multiplied by this first (default 1/255)
+    input_size: [512, 512]       # width, height (8..4096); default: the model's fixed input size, else 512
+    mean: [0.485, 0.456, 0.406]  # per channel (or one number for all), after scaling (default: ImageNet)
+    std: [0.229, 0.224, 0.225]   # per channel (or one number), > 0
+    scale: 0.00392156862745098   # pixel values (0..255) are multiplied by this first (> 0, default 1/255)
     channels: rgb                # or bgr
     layout: nchw                 # or nhwc
     output: 0                    # which output (index or name)
 
+The model takes one image at a time (batch size 1, or a dynamic batch axis).
 The output may be logits, (1, C, h, w) or (1, h, w, C) with C = the label
 count, which are resized bilinearly to the image and arg-maxed; or class ids,
 (1, h, w) or (1, 1, h, w), resized nearest.
@@ -25,6 +26,7 @@ The file beside the model may also be just a label table (a mapping with
 from __future__ import annotations
 
 import functools
+import math
 from dataclasses import dataclass, fields
 from pathlib import Path
 
@@ -40,6 +42,20 @@ INSTALL = "pip install onnxruntime"
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 DEFAULT_SIZE = 512
+MIN_SIZE, MAX_SIZE = 8, 4096  # sides of input_size, in pixels
+
+
+def _numbers(value, key: str) -> tuple[float, float, float]:
+    """``mean``/``std``: three finite numbers, or one for all channels (std > 0)."""
+    positive = key == "std"
+    expected = f"{key} must be 3 finite numbers{' > 0' if positive else ''} (one per channel) or one for all"
+    try:
+        vals = tuple(float(v) for v in ((value,) * 3 if isinstance(value, (int, float, str)) else value))
+    except (TypeError, ValueError):
+        raise ValueError(f"{expected}, got {value!r}") from None
+    if len(vals) != 3 or not all(math.isfinite(v) for v in vals) or (positive and min(vals) <= 0):
+        raise ValueError(f"{expected}, got {value!r}")
+    return vals
 
 
 @dataclass(frozen=True)
@@ -72,16 +88,17 @@ class OnnxOptions:
                     kw[key] = value if isinstance(value, (dict, LabelSet)) else str(value)
                 elif key == "input_size":
                     size = [value, value] if isinstance(value, int) else list(value)
-                    if len(size) != 2 or min(int(s) for s in size) < 8:
-                        raise ValueError("input_size must be [width, height]")
+                    if len(size) != 2 or not all(MIN_SIZE <= int(s) <= MAX_SIZE for s in size):
+                        raise ValueError(f"input_size must be [width, height] (or one side), each "
+                                         f"{MIN_SIZE}..{MAX_SIZE} pixels, got {value!r}")
                     kw[key] = (int(size[0]), int(size[1]))
                 elif key in ("mean", "std"):
-                    vals = tuple(float(v) for v in value)
-                    if len(vals) != 3 or (key == "std" and min(vals) <= 0):
-                        raise ValueError(f"{key} must be 3 numbers" + (" > 0" if key == "std" else ""))
-                    kw[key] = vals
+                    kw[key] = _numbers(value, key)
                 elif key == "scale":
-                    kw[key] = float(value)
+                    scale = float(value)
+                    if not (math.isfinite(scale) and scale > 0):
+                        raise ValueError(f"scale must be a finite number > 0 (e.g. 1/255), got {value!r}")
+                    kw[key] = scale
                 elif key in ("channels", "layout"):
                     allowed = ("rgb", "bgr") if key == "channels" else ("nchw", "nhwc")
                     if str(value).lower() not in allowed:
@@ -156,7 +173,7 @@ class OnnxParser:
         if device.startswith("cuda") and "CUDAExecutionProvider" in ort.get_available_providers():
             providers.insert(0, "CUDAExecutionProvider")
         opts = ort.SessionOptions()
-        opts.log_severity_level = 3
+        opts.log_severity_level = 4  # errors come back as one FacepartError line, not as ORT's log
         try:
             self.session = ort.InferenceSession(str(self.path), sess_options=opts, providers=providers)
         except Exception as exc:  # InvalidProtobuf, Fail, NoSuchFile...
@@ -193,11 +210,16 @@ class OnnxParser:
         shape = list(self._input.shape)
         if len(shape) != 4:
             raise FacepartError(f"{self.path}: input of rank {len(shape)}; expected a 4-D image batch")
+        if isinstance(shape[0], int) and shape[0] != 1:
+            raise FacepartError(f"{self.path}: the model takes batches of {shape[0]} images; facepart feeds one "
+                                f"image at a time: export it with batch size 1 (or a dynamic batch axis)")
         h, w = (shape[2], shape[3]) if self.options.layout == "nchw" else (shape[1], shape[2])
         ch = shape[1] if self.options.layout == "nchw" else shape[3]
         if isinstance(ch, int) and ch != 3:
+            hint = "set layout: nhwc if the channels come last" if self.options.layout == "nchw" else \
+                "set layout: nchw if the channels come first"
             raise FacepartError(f"{self.path}: input has {ch} channels in layout {self.options.layout}; "
-                                f"expected 3 (set layout: nhwc if the channels come last)")
+                                f"expected 3 ({hint})")
         fixed = (w, h) if isinstance(w, int) and isinstance(h, int) and w > 0 and h > 0 else None
         want = self.options.input_size
         if fixed and want and tuple(want) != fixed:
@@ -224,8 +246,15 @@ class OnnxParser:
 
         h, w = image.shape[:2]
         feed = {self._input.name: self._prepare(image)}
-        with deferred_interrupt():  # onnxruntime's threads finish before Ctrl-C lands
-            out = np.asarray(self.session.run([self._output], feed)[0])
+        try:
+            with deferred_interrupt():  # onnxruntime's threads finish before Ctrl-C lands
+                out = np.asarray(self.session.run([self._output], feed)[0])
+        except Exception as exc:  # onnxruntime's Fail, InvalidArgument, RuntimeException...
+            why = " ".join(str(exc).split()) or type(exc).__name__
+            why = why if len(why) <= 300 else why[:297] + "..."
+            w_in, h_in = self.input_size
+            raise FacepartError(f"{self.path}: onnxruntime failed on a {w_in}x{h_in} input ({why}); check "
+                                f"input_size and layout in the parser's config") from None
         n = len(self.labels)
         if out.ndim == 4 and out.shape[0] == 1:
             out = out[0]
