@@ -18,8 +18,8 @@ from facepart.data.formats.frame import outward_flux
 from facepart.errors import FacepartError
 from test_formats_layouts import (  # noqa: F401 - face_source is a fixture
     DEEP3D_OFFSET, LEFT_EYE_OUTER, NOSE_TIP, RIGHT_EYE_OUTER, V3_ORDER, face_source, faceverse_v12_dict,
-    faceverse_v3_dict, flame_dict, flame_masks, flame_pickle, v3_dict, write_3ddfa_v2, write_3ddfa_v3, write_bfm2009, write_bfm2017,
-    write_deep3d, write_exp_pca, write_flame, write_flame_masks)
+    faceverse_v3_dict, flame_dict, flame_masks, flame_pickle, v3_dict, write_3ddfa_v2, write_3ddfa_v3, write_bfm2009,
+    write_bfm2017, write_deep3d, write_exp_pca, write_flame, write_flame_masks)
 
 TOL = 1e-6  # metres: float32 files
 
@@ -393,3 +393,138 @@ def test_texture_image(face_source, tmp_path):
     (tmp_path / "bad.png").write_bytes(b"not an image")
     with pytest.raises(FacepartError, match="not a readable texture"):
         load_model(path, texture=tmp_path / "bad.png")
+
+
+# -- layout variants: planar flattening, shared index bases, v7.3 without header, damaged containers ----
+
+def _planar(arr: np.ndarray, n: int) -> np.ndarray:
+    """A vertex-major (3N, K) array (or (1, 3N) row) rewritten x1..xN, y1..yN, z1..zN (MATLAB's V(:))."""
+    row = arr.ndim == 2 and arr.shape[0] == 1
+    cols = arr.T if row else arr.reshape(3 * n, -1)
+    out = cols.reshape(n, 3, -1).transpose(1, 0, 2).reshape(3 * n, -1)
+    return out.T.copy() if row else out
+
+
+def test_planar_means_and_bases_are_read_planar(face_source, tmp_path):
+    # before: a mean flattened planar (MATLAB V(:)) loaded silently as a scrambled cube
+    import scipy.io
+
+    from facepart.data.formats.matfile import loadmat5
+
+    src, n = face_source, face_source.n
+    for keys in (("shapeMU",), ("shapeMU", "shapePC", "texMU", "texPC")):  # the mean alone, and everything
+        folder = tmp_path / "_".join(keys)
+        folder.mkdir()
+        data = loadmat5(write_bfm2009(folder, src))
+        data.update({k: _planar(data[k], n) for k in keys})
+        scipy.io.savemat(folder / "01_MorphableModel.mat", data)
+        model = load_model(folder / "01_MorphableModel.mat")
+        check_model(model, src, "bfm2009", expression=False)
+        np.testing.assert_allclose(model.albedo, src.colours, atol=1e-5)
+        assert sum("stored planar" in note for note in model.meta["notes"]) == len(keys)
+    for keys in (("meanshape",), ("meanshape", "idBase", "exBase")):
+        path = tmp_path / f"BFM_model_front_{len(keys)}.mat"
+        data = loadmat5(write_deep3d(path, src))
+        data.update({k: _planar(data[k], n) for k in keys})
+        scipy.io.savemat(path, data)
+        model = load_model(path)
+        check_model(model, src, "deep3d", centred=True)
+        assert any("'meanshape' is stored planar" in note for note in model.meta["notes"])
+    model = load_model(write_deep3d(tmp_path / "BFM_model_front.mat", src))  # the documented layout: no note
+    assert not any("planar" in note for note in model.meta["notes"])
+
+
+def test_index_bases_are_decided_for_arrays_that_share_them(face_source, tmp_path):
+    # before: a 1-based 3DDFA-V3 annotation was re-read per part: only the part reaching N moved, 7 stayed shifted
+    d = v3_dict(face_source)
+    d["annotation"] = [a + 1 for a in d["annotation"]]
+    np.save(tmp_path / "face_model.npy", d, allow_pickle=True)
+    model = load_model(tmp_path / "face_model.npy")
+    ann = model.region_sets["3DDFA-V3 annotation"]
+    for name in V3_ORDER:
+        np.testing.assert_array_equal(ann.regions[name], face_source.parts[name])
+    assert any("'annotation' reaches" in note for note in model.meta["notes"])
+
+    # a Deep3D file re-exported 0-based: frontmask2_idx (no 0 in it) follows the triangles' base
+    import scipy.io
+
+    from facepart.data.formats.matfile import loadmat5
+
+    data = loadmat5(write_deep3d(tmp_path / "BFM_model_front.mat", face_source))
+    front = data["frontmask2_idx"].ravel().astype(np.int64) - 1
+    front = front[front > 0]  # no 0 of its own to tell its base
+    data["frontmask2_idx"] = front.reshape(-1, 1).astype(np.float32)
+    for key in ("tri", "point_buf", "keypoints"):
+        data[key] = data[key] - 1
+    scipy.io.savemat(tmp_path / "zero_based.mat", data)
+    model = load_model(tmp_path / "zero_based.mat", format="deep3d")
+    np.testing.assert_array_equal(model.region_sets["Deep3D masks"].regions["frontmask2"], front)
+    np.testing.assert_array_equal(model.landmarks68, face_source.landmarks)
+    check_model(model, face_source, "deep3d", centred=True)
+
+
+def test_mat_v73_without_matlab_header_is_read_with_h5py(face_source, tmp_path):
+    # before: "not a MATLAB 5 file (no IM/MI endian indicator)" for a v7.3 file written by h5py (no 512-byte header)
+    import h5py
+
+    from facepart.data.formats.matfile import loadmat5
+
+    data = loadmat5(write_bfm2009(tmp_path, face_source))
+    path = tmp_path / "v73" / "01_MorphableModel.mat"
+    path.parent.mkdir()
+    with h5py.File(path, "w") as fh:
+        for key, value in data.items():
+            fh[key] = np.asarray(value).T  # MATLAB's column-major arrays appear transposed in HDF5
+    model = load_model(path)
+    check_model(model, face_source, "bfm2009", expression=False)
+
+
+def test_damaged_mat_and_h5_files_say_why_they_cannot_be_read(face_source, tmp_path):
+    # before: "unknown model format ... use --format to force one", the cause shown only with --format
+    good = write_bfm2009(tmp_path, face_source).read_bytes()
+    (tmp_path / "trunc.mat").write_bytes(good[: len(good) // 2])
+    (tmp_path / "empty.mat").write_bytes(b"")
+    raw = write_bfm2017(tmp_path / "model.h5", face_source).read_bytes()
+    (tmp_path / "trunc.h5").write_bytes(raw[:100000])
+    (tmp_path / "empty.h5").write_bytes(b"")
+    for name, match in (("trunc.mat", r"a truncated MATLAB \.mat file that cannot be parsed: .*claims"),
+                        ("empty.mat", r"an empty file \(0 bytes\), not a MATLAB \.mat file"),
+                        ("trunc.h5", r"a truncated HDF5 file that cannot be parsed: .*truncated file"),
+                        ("empty.h5", r"an empty file \(0 bytes\), not an HDF5 file")):
+        with pytest.raises(FacepartError, match=match) as err:
+            load_model(tmp_path / name)
+        assert "\n" not in str(err.value)
+
+
+def test_faceverse_version_is_told_by_its_keys(face_source, tmp_path):
+    # before: a v1 file with meanshape saved (N, 3) was read as v3 (triangles swapped, landmarks, UVs dropped)
+    d = faceverse_v12_dict(face_source)
+    d["meanshape"] = d["meanshape"].reshape(-1, 3)
+    np.save(tmp_path / "faceverse_base_v1.npy", d, allow_pickle=True)
+    model = load_model(tmp_path / "faceverse_base_v1.npy")
+    check_model(model, face_source, "faceverse")
+    assert model.meta["version"] == "v1" and model.expression_kind == "pca" and model.uv is not None
+    np.testing.assert_array_equal(model.landmarks68, face_source.landmarks)
+
+    d = faceverse_v3_dict(face_source)
+    d["exBase"] = d.pop("exBase_52")  # a v3 file whose expression key was renamed stays v3
+    np.save(tmp_path / "faceverse_v3.npy", d, allow_pickle=True)
+    model = load_model(tmp_path / "faceverse_v3.npy")
+    assert model.meta["version"] == "v3"
+    check_model(model, face_source, "faceverse")
+
+    d = faceverse_v12_dict(face_source)
+    del d["exBase"]  # before: "unknown model format"
+    np.save(tmp_path / "no_exp.npy", d, allow_pickle=True)
+    with pytest.raises(FacepartError, match=r"no_exp\.npy: missing 'exBase'; is this a FaceVerse"):
+        load_model(tmp_path / "no_exp.npy")
+
+
+def test_bfm2009_full_topology_on_another_vertex_count_says_so(face_source, tmp_path):
+    # before: "unknown BFM 2009 topology '53490'; use 53490, 53215 or 35709"
+    path = write_bfm2009(tmp_path, face_source)
+    with pytest.raises(FacepartError, match=f"01_MorphableModel.mat: topology 53490 is the full BFM 2009 mesh, "
+                                            f"but this file has {face_source.n} vertices"):
+        load_model(path, topology=53490)
+    with pytest.raises(FacepartError, match="unknown BFM 2009 topology 'abc'"):
+        load_model(path, topology="abc")

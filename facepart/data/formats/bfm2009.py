@@ -38,7 +38,7 @@ import numpy as np
 from ...errors import FacepartError
 from ..bfm_topology import FRONT_KEYPOINTS_68
 from ..regions import RegionSet
-from .arrays import colour_01, column_basis, floats, indices, per_vertex, triangles, vertex_major
+from .arrays import colour_01, column_basis, floats, indices, per_vertex, planar_layout, triangles, vertex_major
 from .builder import make_model
 from .containers import check_regular_file, companion, fetch, mat_variable_names, read_mat, reading
 from .frame import plausible_unit, UNIT_SCALE
@@ -122,21 +122,26 @@ def load_bfm2009(path: str | Path, topology: int | str | None = None, exp_pca: s
     data = read_mat(path)
     for key in REQUIRED:
         fetch(data, key, path, EXPECTED)
-    mu = vertex_major(data["shapeMU"], path, "shapeMU")
-    n = len(mu)
+    n = len(vertex_major(data["shapeMU"], path, "shapeMU"))
+    # tl is 1-based and wound the wrong way round (eos): swap the 2nd and 3rd corners
+    tri = triangles(data["tl"], path, "tl", n, 1, notes)[:, [0, 2, 1]]
+    # a mean or basis stored planar (MATLAB's V(:) of an (N, 3) array) is read so, with a note
+    planar = planar_layout(data["shapeMU"], path, "shapeMU", n, tri, notes)
+    mu = vertex_major(data["shapeMU"], path, "shapeMU", n, planar)
     unit = plausible_unit(float(np.ptp(mu, axis=0).max()), "um", notes)
     scale = UNIT_SCALE[unit]
     ev = floats(data["shapeEV"], path, "shapeEV").reshape(-1)
-    identity = column_basis(data["shapePC"], path, "shapePC", n, ev * scale)
-    # tl is 1-based and wound the wrong way round (eos): swap the 2nd and 3rd corners
-    tri = triangles(data["tl"], path, "tl", n, 1, notes)[:, [0, 2, 1]]
+    identity = column_basis(data["shapePC"], path, "shapePC", n, ev * scale,
+                            planar=planar_layout(data["shapePC"], path, "shapePC", n, tri, notes))
 
     albedo = albedo_basis = None
     if "texMU" in data and "texPC" in data and "texEV" in data:
-        tex_mu = vertex_major(data["texMU"], path, "texMU", n)
+        tex_mu = vertex_major(data["texMU"], path, "texMU", n,
+                              planar_layout(data["texMU"], path, "texMU", n, tri, notes))
         albedo, div = colour_01(tex_mu, path, "texMU")
         tex_ev = floats(data["texEV"], path, "texEV").reshape(-1)
-        albedo_basis = column_basis(data["texPC"], path, "texPC", n, tex_ev / div)
+        albedo_basis = column_basis(data["texPC"], path, "texPC", n, tex_ev / div,
+                                    planar=planar_layout(data["texPC"], path, "texPC", n, tri, notes))
 
     region_sets = []
     if "segbin" in data:
@@ -205,8 +210,11 @@ def load_bfm2009(path: str | Path, topology: int | str | None = None, exp_pca: s
             raise FacepartError(f"{path}: topology 35709 needs select_vertex_id.mat, or BFM_exp_idx.mat and "
                                 "BFM_front_idx.mat, beside the model")
         kept = select
+    elif want == "53490":
+        raise FacepartError(f"{path}: topology 53490 is the full BFM 2009 mesh, but this file has {n} vertices; "
+                            "leave the topology out to use the file's own vertices")
     else:
-        raise FacepartError(f"unknown BFM 2009 topology '{topology}'; use 53490, 53215 or 35709")
+        raise FacepartError(f"{path}: unknown BFM 2009 topology '{topology}'; use 53490 (full), 53215 or 35709")
 
     landmarks = None
     if select is not None and len(select) == 35709:  # Deep3D's 68 keypoints live on the 35,709 front vertices

@@ -45,17 +45,33 @@ def shown(keys, limit: int = 20) -> str:
     return ", ".join(names) + (", ..." if len(keys) > limit else "")
 
 
+HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+
+
+def is_hdf5(path: Path) -> bool:
+    """Whether the file starts with the HDF5 signature at byte 0 (h5py's plain files) or 512 (MATLAB v7.3,
+    after its 512-byte header); False for anything unreadable."""
+    try:
+        check_regular_file(path)
+        with open(path, "rb") as fh:
+            head = fh.read(520)
+    except (FacepartError, OSError):
+        return False
+    return head[:8] == HDF5_SIGNATURE or head[512:520] == HDF5_SIGNATURE
+
+
 def read_mat(path: Path, variables: list[str] | None = None) -> dict:
     """Numeric variables of a MATLAB .mat file: level 5 via :mod:`.matfile` (never scipy's compiled reader,
     which can crash on damaged files), v7.3 via h5py (transposed back to MATLAB's order)."""
     from .matfile import loadmat5
 
-    try:
-        with reading(path, "MATLAB .mat file"):
-            return loadmat5(path, variables)
-    except FacepartError as err:
-        if "v7.3" not in str(err):
-            raise
+    if not is_hdf5(path):
+        try:
+            with reading(path, "MATLAB .mat file"):
+                return loadmat5(path, variables)
+        except FacepartError as err:
+            if "v7.3" not in str(err):
+                raise
     h5py = require("h5py", "reading MATLAB v7.3 files", "pip install h5py")
     out = {}
     check_regular_file(path, "a MATLAB .mat file")

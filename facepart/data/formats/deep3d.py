@@ -36,7 +36,8 @@ import numpy as np
 
 from ...errors import FacepartError
 from ..regions import RegionSet
-from .arrays import colour_pca, column_basis, floats, indices, numeric, per_vertex, triangles, vertex_major
+from .arrays import (colour_pca, column_basis, floats, guess_base, indices, numeric, per_vertex, planar_layout,
+                     triangles, vertex_major)
 from .builder import make_model
 from .containers import fetch, mat_variable_names, read_mat
 from .frame import UNIT_SCALE
@@ -59,12 +60,12 @@ def is_3ddfa_v3(path: Path) -> bool:
     return V3_REQUIRED <= pickled_keys(path, (".npy", ".pkl"))
 
 
-def _check_point_buf(value, path, n: int, n_tri: int, base: int, notes: list[str]) -> None:
+def _check_point_buf(value, path, n: int, n_tri: int, base: int, notes: list[str], source: str) -> None:
     """point_buf: (N, k) incident-triangle ids, with n_tri (+base) as padding."""
     arr = numeric(value, path, "point_buf")
     if arr.ndim != 2 or arr.shape[0] != n:
         raise FacepartError(f"{path}: 'point_buf' must have shape ({n}, 8), got {arr.shape}")
-    indices(arr, path, "point_buf", n_tri + 1, base, notes)
+    indices(arr, path, "point_buf", n_tri + 1, base, notes, source=source)
 
 
 def load_deep3d(path: str | Path, recentre: bool = True):
@@ -74,28 +75,32 @@ def load_deep3d(path: str | Path, recentre: bool = True):
     data = read_mat(path)
     for key in DEEP3D_REQUIRED:
         fetch(data, key, path, DEEP3D_EXPECTED)
-    mean = vertex_major(data["meanshape"], path, "meanshape")
-    n = len(mean)
+    n = len(vertex_major(data["meanshape"], path, "meanshape"))
+    # tri, point_buf, keypoints and frontmask2_idx share one index base (1-based as documented): the
+    # triangles, which reach every vertex, decide it; the others follow unless their own values contradict it
+    base = guess_base(data["tri"], path, "tri", n, 1, notes)
+    source = "documented: {}" if base == 1 else "the file's triangles are {}"
+    tri = triangles(data["tri"], path, "tri", n, base, guess=False)
+    _follow_note(data, ("point_buf", "keypoints", "frontmask2_idx"), base, 1, notes)
+    mean, identity, expression = _shape_pca(data, path, n, tri, ("meanshape", "idBase", "exBase"), notes)
     scale = UNIT_SCALE[UNIT]
     if recentre:
         mean = mean - mean.mean(axis=0)
-    identity = column_basis(data["idBase"], path, "idBase", n, scale)
-    expression = column_basis(data["exBase"], path, "exBase", n, scale) if "exBase" in data else None
-    tri = triangles(data["tri"], path, "tri", n, 1, notes)
     if "point_buf" in data:
-        _check_point_buf(data["point_buf"], path, n, len(tri), 1, notes)
+        _check_point_buf(data["point_buf"], path, n, len(tri), base, notes, source)
 
-    albedo, albedo_basis = colour_pca(data, path, "meantex", "texBase", n)
+    albedo, albedo_basis = colour_pca(data, path, "meantex", "texBase", n, tri, notes)
 
     landmarks = None
     if "keypoints" in data:
-        landmarks = indices(data["keypoints"], path, "keypoints", n, 1, notes).ravel()
+        landmarks = indices(data["keypoints"], path, "keypoints", n, base, notes, source=source).ravel()
         if landmarks.shape != (68,):
             raise FacepartError(f"{path}: 'keypoints' must hold 68 vertex ids, got {landmarks.size}")
 
     masks = {}
     if "frontmask2_idx" in data:
-        masks["frontmask2"] = indices(data["frontmask2_idx"], path, "frontmask2_idx", n, 1, notes).ravel()
+        front = indices(data["frontmask2_idx"], path, "frontmask2_idx", n, base, notes, source=source)
+        masks["frontmask2"] = front.ravel()
     if "skinmask" in data:
         masks["skinmask"] = np.flatnonzero(per_vertex(data["skinmask"], path, "skinmask", n) > 0.5)
     regions = [RegionSet("Deep3D masks", masks, str(path))] if masks else []
@@ -105,6 +110,30 @@ def load_deep3d(path: str | Path, recentre: bool = True):
                       identity_basis=identity, expression_basis=expression, albedo=albedo,
                       albedo_basis=albedo_basis, landmarks68=landmarks, region_sets=regions, notes=notes,
                       extra_meta={"recentred": recentre})
+
+
+def _follow_note(data: dict, keys: tuple[str, ...], base: int, documented: int, notes: list[str]) -> None:
+    """Say which index arrays were read with the triangles' base rather than the documented one."""
+    follow = [f"'{k}'" for k in keys if k in data]
+    if base != documented and follow:
+        notes.append(f"{', '.join(follow)} read {base}-based like 'tri' unless their values say otherwise "
+                     "(one index base per file)")
+
+
+def _shape_pca(data: dict, path: Path, n: int, tri: np.ndarray, keys: tuple[str, str, str], notes: list[str]):
+    """(mean (N, 3) in the file's unit, identity and expression bases in metres) of the keys (mean, identity,
+    expression; the expression one optional), each read planar when it is stored x1..xN, y1..yN, z1..zN."""
+    scale = UNIT_SCALE[UNIT]
+    mean_key, id_key, exp_key = keys
+    planar = planar_layout(data[mean_key], path, mean_key, n, tri, notes)
+    mean = vertex_major(data[mean_key], path, mean_key, n, planar)
+    identity = column_basis(data[id_key], path, id_key, n, scale,
+                            planar=planar_layout(data[id_key], path, id_key, n, tri, notes))
+    expression = None
+    if exp_key in data:
+        expression = column_basis(data[exp_key], path, exp_key, n, scale,
+                                  planar=planar_layout(data[exp_key], path, exp_key, n, tri, notes))
+    return mean, identity, expression
 
 
 def _index_list(value, path, key: str, count: int) -> list:
@@ -119,17 +148,24 @@ def _index_list(value, path, key: str, count: int) -> list:
     return list(value)
 
 
-def read_v3_annotation(data: dict, path: Path, n: int, notes: list[str]) -> RegionSet | None:
-    """3DDFA-V3's ``annotation`` (8 vertex-index arrays) as a region set with facepart's part names."""
+def read_v3_annotation(data: dict, path: Path, n: int, notes: list[str], base: int = 0,
+                       source: str = "documented: {}") -> RegionSet | None:
+    """3DDFA-V3's ``annotation`` (8 vertex-index arrays) as a region set with facepart's part names.
+
+    The 8 arrays share one index base (documented 0-based, or ``base``: the one the file's triangles use),
+    decided from all of them together, and so do the 8 ``annotation_tri`` arrays.
+    """
     if "annotation" not in data:
         return None
     parts = _index_list(data["annotation"], path, "annotation", len(V3_PARTS))
-    regions = {name: indices(idx, path, f"annotation[{i}]", n, 0, notes).ravel()
+    part_base = guess_base(list(parts), path, "annotation", n, base, notes, source)
+    regions = {name: indices(idx, path, f"annotation[{i}]", n, part_base, guess=False).ravel()
                for i, (name, idx) in enumerate(zip(V3_PARTS, parts))}
     rs_notes = []
     if "annotation_tri" in data:
         tris = _index_list(data["annotation_tri"], path, "annotation_tri", len(V3_PARTS))
-        counts = [len(triangles(t, path, f"annotation_tri[{i}]", n, 0, notes)) if np.size(t) else 0
+        tri_base = guess_base(list(tris), path, "annotation_tri", n, base, notes, source)
+        counts = [len(triangles(t, path, f"annotation_tri[{i}]", n, tri_base, guess=False)) if np.size(t) else 0
                   for i, t in enumerate(tris)]
         rs_notes.append("annotation_tri read (" + ", ".join(f"{p} {c}" for p, c in zip(V3_PARTS, counts))
                         + " triangles)")
@@ -144,15 +180,17 @@ def load_3ddfa_v3(path: str | Path):
         data = pickled(path)
         for key in V3_REQUIRED:
             fetch(data, key, path, V3_EXPECTED)
-        mean = vertex_major(data["u"], path, "u")
-        n = len(mean)
+        n = len(vertex_major(data["u"], path, "u"))
         scale = UNIT_SCALE[UNIT]
-        identity = column_basis(data["id"], path, "id", n, scale)
-        expression = column_basis(data["exp"], path, "exp", n, scale)
-        tri = triangles(data["tri"], path, "tri", n, 0, notes)
+        # tri, point_buf, the landmarks and the annotation share one index base (0-based as documented)
+        base = guess_base(data["tri"], path, "tri", n, 0, notes)
+        source = "documented: {}" if base == 0 else "the file's triangles are {}"
+        tri = triangles(data["tri"], path, "tri", n, base, guess=False)
+        _follow_note(data, ("point_buf", "ldm68", "ldm106", "ldm134", "annotation", "annotation_tri"), base, 0, notes)
+        mean, identity, expression = _shape_pca(data, path, n, tri, ("u", "id", "exp"), notes)
         if "point_buf" in data:
-            _check_point_buf(data["point_buf"], path, n, len(tri), 0, notes)
-        albedo, albedo_basis = colour_pca(data, path, "u_alb", "alb", n)
+            _check_point_buf(data["point_buf"], path, n, len(tri), base, notes, source)
+        albedo, albedo_basis = colour_pca(data, path, "u_alb", "alb", n, tri, notes)
         uv = None
         if "uv_coords" in data:
             uv = floats(data["uv_coords"], path, "uv_coords")
@@ -161,13 +199,13 @@ def load_3ddfa_v3(path: str | Path):
             uv = uv[:, :2]
         landmarks = None
         if "ldm68" in data:
-            landmarks = indices(data["ldm68"], path, "ldm68", n, 0, notes).ravel()
+            landmarks = indices(data["ldm68"], path, "ldm68", n, base, notes, source=source).ravel()
             if landmarks.shape != (68,):
                 raise FacepartError(f"{path}: 'ldm68' must hold 68 vertex ids, got {landmarks.size}")
         for key in ("ldm106", "ldm134"):
             if key in data:
-                indices(data[key], path, key, n, 0, notes)
-        annotation = read_v3_annotation(data, path, n, notes)
+                indices(data[key], path, key, n, base, notes, source=source)
+        annotation = read_v3_annotation(data, path, n, notes, base, source)
     finally:
         forget()
     return make_model(path, fmt="3ddfa-v3", version="3DDFA-V3 face_model.npy", units=UNIT, vertices=mean * scale,

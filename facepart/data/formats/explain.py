@@ -6,6 +6,7 @@ e.g. that ``FLAME_masks.pkl`` is a region file to put beside ``generic_model.pkl
 
 from __future__ import annotations
 
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -56,13 +57,55 @@ def _explain(path: Path) -> str:
         names = mat_variable_names(path)
         if names & set(MAT_MAPS):
             return "a BFM index map, not a model (`facepart info` shows it)"
-        return f"a .mat file with variables {_keys(sorted(names))}" if names else ""
+        return f"a .mat file with variables {_keys(sorted(names))}" if names else _unparsed_mat(path)
     if suffix in (".h5", ".hdf5"):
         import h5py
 
         from ...io_utils import check_regular_file
 
         check_regular_file(path, "an HDF5 file")
-        with h5py.File(path, "r") as fh:
-            return f"an HDF5 file with groups {_keys(fh.keys())}; expected statismo groups shape/model/..."
+        if path.stat().st_size == 0:
+            return "an empty file (0 bytes), not an HDF5 file"
+        try:
+            with h5py.File(path, "r") as fh:
+                return f"an HDF5 file with groups {_keys(fh.keys())}; expected statismo groups shape/model/..."
+        except OSError as exc:
+            return _unparsed("HDF5 file", exc)
+    return ""
+
+
+def _unparsed(what: str, exc: BaseException) -> str:
+    """Why a recognisable container could not be parsed, in a few words."""
+    from .containers import _short
+
+    text = _short(exc)
+    damage = "truncated" if "truncat" in text or "beyond the end" in text else "damaged"
+    return f"a {damage} {what} that cannot be parsed: {text}"
+
+
+def _unparsed_mat(path: Path) -> str:
+    """Why a .mat file shows no variables: empty, truncated or damaged (with the parser's error), or ""."""
+    from ...io_utils import check_regular_file
+    from .containers import is_hdf5
+    from .matfile import variable_names
+
+    check_regular_file(path, "a MATLAB .mat file")
+    if path.stat().st_size == 0:
+        return "an empty file (0 bytes), not a MATLAB .mat file"
+    if is_hdf5(path):
+        try:
+            import h5py
+
+            with h5py.File(path, "r") as fh:
+                list(fh.keys())
+        except Exception as exc:  # noqa: BLE001 - h5py raises several types on damaged files
+            return _unparsed("MATLAB v7.3 (HDF5) .mat file", exc)
+        return ""
+    try:
+        variable_names(path)
+    except (ValueError, OSError, zlib.error) as exc:  # MatError is a ValueError
+        text = str(exc)
+        if "not a MATLAB 5 file" in text or "too short for a MATLAB 5 file" in text:
+            return f"not a MATLAB .mat file ({text})"
+        return _unparsed("MATLAB .mat file", exc)
     return ""

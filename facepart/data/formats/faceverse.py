@@ -56,9 +56,15 @@ FLIP_YZ = np.array([1.0, -1.0, -1.0])
 UV_SIZE = {"v0": 200, "v1": 199, "v2": 199}
 
 
+#: keys only FaceVerse v3 files have, and keys only v0-v2 files have (formats.md 2e)
+V3_KEYS = {"exBase_52", "exp_name_list_52", "parsing", "uvtex", "face_mask", "ver_inds", "tri_inds",
+           "mediapipe_keypoints"}
+V012_KEYS = {"keypoints", "skinmask", "uv", "select_id", "tri_select", "exp_name_list"}
+
+
 def is_faceverse(path: Path) -> bool:
-    keys = pickled_keys(path, (".npy",))
-    return {"meanshape", "idBase", "tri"} <= keys and bool({"exBase", "exBase_52"} & keys)
+    # a FaceVerse-like dict without its expression basis is detected too: the loader then names the missing key
+    return {"meanshape", "idBase", "tri"} <= pickled_keys(path, (".npy",))
 
 
 def _shape(value) -> tuple:
@@ -69,8 +75,10 @@ def _shape(value) -> tuple:
 
 
 def detect_version(data: dict) -> str:
+    """v3 by its own keys, v0-v2 by theirs; only a file with neither is told by the shape of its mean
+    ((N, 3) in v3, (1, 3N) before), which a re-saved file may have changed."""
     mean = _shape(data.get("meanshape"))
-    if "exBase_52" in data or (len(mean) == 2 and mean[1] == 3 and mean[0] > 1):
+    if V3_KEYS & set(data) or (not V012_KEYS & set(data) and len(mean) == 2 and mean[1] == 3 and mean[0] > 1):
         return "v3"
     if "select_id" in data or "exp_name_list" in data:
         return "v2"
@@ -192,7 +200,7 @@ def _load_v3(path: Path, data: dict, notes: list[str]):
     scale = UNIT_SCALE[unit]
     flip = (FLIP_YZ * scale).astype(np.float32)
     identity = column_basis(data["idBase"], path, "idBase", n) * flip
-    exp_key = "exBase_52" if "exBase_52" in data else "exBase"
+    exp_key = "exBase" if "exBase" in data and "exBase_52" not in data else "exBase_52"
     expression = column_basis(fetch(data, exp_key, path, EXPECTED), path, exp_key, n) * flip
     names = _names(data["exp_name_list_52"], len(expression)) if "exp_name_list_52" in data else ()
     # FaceVerse v3's own loader swaps triangle columns 1 and 2
