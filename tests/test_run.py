@@ -360,3 +360,26 @@ def test_masks_that_draw_no_part_warn_and_a_masks_run_says_why_it_has_no_held_ou
     r = facepart("vote", "demo", "--masks", rs, "--out", tmp_path / "bg", "--no-preview")
     assert r.returncode == 1 and "Traceback" not in r.stderr
     assert "none of the 4 label maps has a labelled face pixel" in r.stderr and "-O up=" not in r.stderr, r.stderr
+
+
+def test_info_names_facepart_s_other_npz_files(tmp_path):
+    # before: a shard, a checkpoint part or a triangle export was "not a facepart annotation (missing format ...)"
+    r = facepart("annotate", "demo", "--out", tmp_path / "s", "--variants", 4, "--size", 96, "--shard", "1/2")
+    assert r.returncode == 0, r.stderr
+    r = facepart("info", tmp_path / "s" / "shard-1-of-2.npz")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith("votes file (shard 1/2)") and "2 views (2 voted), variants 1..3" in r.stdout
+    r = facepart("annotate", "demo", "--out", tmp_path / "run", "--variants", 2, "--size", 96, "--eval-views", 0,
+                 "--no-preview")
+    assert r.returncode == 0, r.stderr
+    r = facepart("export", tmp_path / "run", "--to", "tri", "--out", tmp_path / "tri.npz")
+    assert r.returncode == 0, r.stderr
+    r = facepart("info", tmp_path / "tri.npz")
+    assert r.returncode == 0 and r.stdout.startswith("triangle parts (export --to tri)"), r.stdout + r.stderr
+    np.savez(tmp_path / "vf.npz", vertices=np.zeros((3, 3)), faces=np.array([[0, 1, 2]]))
+    r = facepart("info", tmp_path / "vf.npz")
+    assert r.returncode == 1 and "an npz with keys faces, vertices: not a facepart annotation" in r.stderr
+
+    (tmp_path / "loop.obj").symlink_to(tmp_path / "loop.obj")
+    r = facepart("info", tmp_path / "loop.obj")
+    assert r.returncode == 1 and "a symbolic link that leads to no file (a loop" in r.stderr, r.stderr

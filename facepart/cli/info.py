@@ -36,6 +36,41 @@ def segment(image, segmenter, out_png, parser_args):
     click.echo(f"Wrote {path}" + ("" if result is not None else f" ({seg.name} found no face in {image})"))
 
 
+def _other_npz(p: Path) -> bool:
+    """Print what a facepart .npz other than an annotation holds (a shard or checkpoint part, a landmark
+    embedding, a triangle-parts export); False for an annotation or an npz facepart did not write."""
+    try:
+        with np.load(p, allow_pickle=False) as data:
+            keys = set(data.files)
+            tag = str(data["format"]) if "format" in keys else None
+    except Exception:  # noqa: BLE001 - not a readable npz: the annotation reader says so in one line
+        return False
+    if "header" in keys:
+        from ..annotate.store import read_votes
+
+        header, views = read_votes(p)
+        what = f"shard {header['shard'][0]}/{header['shard'][1]}" if "shard" in header else "checkpoint part"
+        voted = sum(v.status == "voted" for v in views)
+        click.echo(f"votes file ({what}): {p}\n{len(views)} views ({voted} voted), variants "
+                   f"{min(v.index for v in views) if views else '-'}..{max(v.index for v in views) if views else '-'}"
+                   f"; segmenter: {header.get('segmenter')}; run key {header.get('key')}\n"
+                   + ("merge all shards with `facepart merge SHARDS --model MODEL --out DIR`" if "shard" in header
+                      else "run the same command again to resume the run it belongs to"))
+        return True
+    if "lmk_face_idx" in keys:
+        click.echo(f"landmark embedding (FLAME-style npz of `facepart landmarks`): {p}\n"
+                   f"keys: {', '.join(sorted(keys))}\nthe landmarks.json beside it holds the full embedding")
+        return True
+    if tag == "facepart-triangle-parts":
+        click.echo(f"triangle parts (export --to tri): {p}\nread it with `facepart export {p} --to ... --model "
+                   "MODEL`, or compare it with `facepart compare`")
+        return True
+    if tag is None and {"vertices", "faces"} & keys:
+        raise FacepartError(f"{p}: an npz with keys {', '.join(sorted(keys))}: not a facepart annotation, and no "
+                            "model format facepart reads (save the mesh as .obj or .ply)")
+    return False
+
+
 @main.command()
 @click.argument("path")
 @click.option("--export-regions", type=click.Path(file_okay=False), default=None,
@@ -64,6 +99,8 @@ def info(path, export_regions, model_args):
         click.echo(f"region file: {p} (vertex ids up to {n - 1}; not a model: put it beside the model, "
                    "e.g. FLAME_masks.pkl beside generic_model.pkl)")
         click.echo("\n".join(regions.describe(n)))
+        return
+    if fmt is None and p.suffix.lower() == ".npz" and p.is_file() and _other_npz(p):
         return
     if fmt is None and (p.suffix == ".npz" or (p.is_dir() and (p / ANNOTATION_FILE).is_file())):
         _refuse_model_options(p, "an annotation", model_args)

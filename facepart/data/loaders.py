@@ -166,6 +166,8 @@ def _load_model(spec, format, options) -> FaceModel:
         raise FacepartError("the model path is empty; give 'demo', a model file or a folder")
     path = Path(spec)
     if not path.exists():
+        if path.is_symlink():
+            raise FacepartError(f"{path}: a symbolic link that leads to no file (a loop, or its target is gone)")
         raise FacepartError(f"{path}: no such file or folder")
     if not path.is_dir():
         from ..io_utils import check_regular_file
