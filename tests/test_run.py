@@ -383,3 +383,26 @@ def test_info_names_facepart_s_other_npz_files(tmp_path):
     (tmp_path / "loop.obj").symlink_to(tmp_path / "loop.obj")
     r = facepart("info", tmp_path / "loop.obj")
     assert r.returncode == 1 and "a symbolic link that leads to no file (a loop" in r.stderr, r.stderr
+
+
+def test_a_segmenter_class_helpers_cannot_import_is_named_with_the_fix(tmp_path):
+    # before: "a worker process died ...; run again with --workers 1 to see the error", and with one worker
+    # there was no error to see: the class, defined inside the main block, is not importable by helpers
+    (tmp_path / "script.py").write_text(
+        "import facepart\n"
+        "from facepart.segmenters import PartSegmenter, make_segmenter\n"
+        "if __name__ == '__main__':\n"
+        "    model = facepart.load_model('demo')\n"
+        "    inner = make_segmenter('oracle', model=model, noise='none')\n"
+        "    class Mine(PartSegmenter):\n"
+        "        name, needs_image, parts = 'mine', False, inner.parts\n"
+        "        def part_map(self, view):\n"
+        "            return inner.part_map(view)\n"
+        "    facepart.annotate_model(model, Mine(), facepart.AnnotateSettings(variants=8, size=96), eval_views=0,\n"
+        "                            workers=2)\n")
+    r = subprocess.run([sys.executable, "script.py"], cwd=tmp_path, capture_output=True, text=True, env=ENV,
+                       timeout=300)
+    assert r.returncode == 1, r.stderr[-2000:]
+    last = r.stderr.strip().splitlines()[-1]
+    assert "a worker process could not load the run's segmenter (AttributeError: " in last and "Mine" in last, last
+    assert "define the segmenter's class at the top level of the script" in last

@@ -143,12 +143,30 @@ class ViewComputer:
             self._pool = None
         if self._objects is not None:
             _remove_quietly(self._objects)
+            _remove_quietly(self._objects + START_ERROR)
             self._objects = None
         if self._own_renderer is not None:
             self._own_renderer.close()
             self._own_renderer = None
         with deferred_interrupt():
             self._blas_limit.restore_original_limits()
+
+    def _why_broken(self) -> str:
+        """The one line for a helper that died: what it could not load at start-up, when it said so."""
+        try:
+            with open(self._objects + START_ERROR) as f:
+                error = f.read().strip()
+        except (OSError, TypeError):
+            error = ""
+        if not error:
+            return ("a worker process died (at start-up, out of memory, or a crash in a native library); "
+                    "run again with --workers 1 to see the error")
+        hint = ""
+        if "__mp_main__" in error or "__main__" in error:
+            hint = ("; helper processes import your script without running its `if __name__ == \"__main__\":` "
+                    "block, so define the segmenter's class at the top level of the script (or in a module), "
+                    "or use workers=1")
+        return f"a worker process could not load the run's segmenter ({error}){hint}"
 
     def compute(self, indices: Iterable[int]) -> Iterator[ViewVotes]:
         """Yield the votes of each view of ``indices`` as it finishes."""
@@ -178,8 +196,7 @@ class ViewComputer:
                         in_flight.discard(future)
                         yield future.result()
         except BrokenProcessPool:
-            raise FacepartError("a worker process died (at start-up, out of memory, or a crash in a native library); "
-                                "run again with --workers 1 to see the error") from None
+            raise FacepartError(self._why_broken()) from None
         finally:
             for future in in_flight:
                 future.cancel()
@@ -205,6 +222,8 @@ class _Task:
 
 
 _WORKER: dict = {}
+#: Suffix of the file beside the run's objects where a helper that cannot load them writes why.
+START_ERROR = ".start-error"
 
 
 def _write_objects(objects) -> str:
@@ -242,6 +261,11 @@ def _init_worker(objects_path: str, renderer_name: str) -> None:
             model, segmenter, settings = pickle.load(f)
     except FileNotFoundError:  # the run ended while this helper started: nothing left to do
         os._exit(0)
+    except BaseException as exc:  # e.g. a segmenter class the helper cannot import: tell the parent why
+        with contextlib.suppress(OSError):
+            with open(objects_path + START_ERROR, "w") as f:
+                f.write(f"{type(exc).__name__}: {exc}"[:500])
+        raise
     if "torch" in sys.modules:  # a torch parser: one thread per worker, like BLAS
         sys.modules["torch"].set_num_threads(1)
     _WORKER.update(args=(model, segmenter, settings), renderer=renderer_name)
