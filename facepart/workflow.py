@@ -252,7 +252,7 @@ def annotate_model(model: FaceModel, segmenter: PartSegmenter, settings: Annotat
         if report:
             from .report import write_report
 
-            files.append(write_report(ann, model, out))
+            files.append(write_report(ann, model, out, source=str(Path(out) / "annotation.npz")))
         remove_checkpoint(checkpoint)
     return RunResult(ann, result.stats, calibration, iou, truth_figures, truth_name, files, segmenter.summary())
 

@@ -630,3 +630,13 @@ def test_reading_a_missing_mesh_file_is_one_line(tmp_path):
     for name in ("nope.ply", "nope.obj", "nope.glb", "nope.json"):
         with pytest.raises(FacepartError, match=f"{name}: file not found"):
             read_annotation(tmp_path / name)
+
+
+def test_out_an_existing_folder_writes_the_formats_usual_name_inside(demo_ann, demo_model, tmp_path):
+    # before: "cannot write (Is a directory)"
+    (tmp_path / "into").mkdir()
+    for fmt, name in (("csv", "parts.csv"), ("ply", "parts.ply")):
+        report = export_annotation(demo_ann, fmt, tmp_path / "into", model=demo_model)
+        assert report.paths == [tmp_path / "into" / name] and report.paths[0].is_file()
+    assert read_annotation(tmp_path / "into" / "parts.csv", model=demo_model).labels.tolist() == \
+        demo_ann.labels.tolist()

@@ -384,3 +384,12 @@ def test_report_and_info_after_hand_edits_and_on_files_without_run_data(demo_run
     assert "report." not in quality and "component sizes" not in quality
     assert "seen (no render data)" in page and "never seen in any render" not in page
     assert "not recorded (not made by a facepart run)" in page
+
+
+def test_the_report_of_annotate_report_names_its_annotation_file(tmp_path):
+    # before: "Annotation (in memory)" on the page `annotate --report` writes
+    r = facepart("annotate", "demo", "--out", tmp_path, "--variants", 2, "--size", 96, "--eval-views", 0,
+                 "--no-preview", "--report")
+    assert r.returncode == 0, r.stderr
+    page = (tmp_path / "report.html").read_text()
+    assert "(in memory)" not in page and html.escape(str(tmp_path / "annotation.npz")) in page

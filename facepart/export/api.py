@@ -125,6 +125,9 @@ def export_annotation(source: str | Path | Annotation, to: str, out: str | Path 
     elif model is not None:
         ann.check_topology(model.fingerprint, f"the model {model.name}")
     target = Path(out) if out is not None else default_output(source, exporter)
+    if out is not None and target.is_dir() and any(exporter.suffixes) and not (
+            options.get("split") and to in SPLIT_INTO_FOLDER):
+        target = target / exporter.output_name  # --out an existing folder: the format's usual name inside it
     split_folder = bool(options.get("split")) and to in SPLIT_INTO_FOLDER  # obj/glb --split stay one file
     check_suffix(target, exporter, split_folder)
     if out is None and target.name in (ANNOTATION_FILE, PARTS_FILE, PREVIEW_FILE) and target.exists():
