@@ -39,6 +39,7 @@ _EXPORTS = {
     "export_as": "facepart.export.registry:export",
     "read_annotation": "facepart.export",
     "FacepartError": "facepart.errors",
+    "stop_on_sigterm": "facepart.interrupts",
 }
 
 __all__ = sorted(_EXPORTS) + ["__version__"]

@@ -271,3 +271,34 @@ def test_helper_processes_do_not_outlive_a_killed_run(tmp_path, sig):
                 os.kill(pid, signal.SIGKILL)
             except OSError:
                 pass
+
+
+def test_a_script_that_asks_for_it_stops_on_sigterm_like_ctrl_c(tmp_path):
+    # the library installs no signal handler by itself; facepart.stop_on_sigterm() gives a script the CLI's answer
+    out = tmp_path / "run"
+    (tmp_path / "script.py").write_text(
+        "import sys\n"
+        "import facepart\n"
+        "from facepart.interrupts import Interrupted\n"
+        "facepart.stop_on_sigterm()\n"
+        "model = facepart.load_model('demo')\n"
+        "seg = facepart.make_segmenter('oracle', model=model)\n"
+        "try:\n"
+        f"    facepart.annotate_model(model, seg, facepart.AnnotateSettings(variants=5000, size=96), out={str(out)!r},\n"
+        "                            eval_views=0)\n"
+        "except Interrupted as exc:\n"
+        "    print(exc.message)\n"
+        "    sys.exit(3)\n")
+    proc = subprocess.Popen([sys.executable, "script.py"], cwd=tmp_path, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=ENV, start_new_session=True,
+                            preexec_fn=_sigint_ignored)
+    deadline = time.monotonic() + 120
+    while not (out / ".facepart-checkpoint").is_dir() and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.2)
+    time.sleep(1)
+    assert proc.poll() is None, "the run ended before its SIGTERM; make it longer"
+    proc.send_signal(signal.SIGTERM)
+    stdout, err = proc.communicate(timeout=180)
+    assert proc.returncode == 3, err[-3000:]
+    match = KEPT.search(stdout)
+    assert match and int(match.group(1)) > 0 and match.group(3) == str(out / ".facepart-checkpoint"), stdout
