@@ -284,8 +284,8 @@ def test_a_script_that_asks_for_it_stops_on_sigterm_like_ctrl_c(tmp_path):
         "model = facepart.load_model('demo')\n"
         "seg = facepart.make_segmenter('oracle', model=model)\n"
         "try:\n"
-        f"    facepart.annotate_model(model, seg, facepart.AnnotateSettings(variants=5000, size=96), out={str(out)!r},\n"
-        "                            eval_views=0)\n"
+        "    settings = facepart.AnnotateSettings(variants=5000, size=96)\n"
+        f"    facepart.annotate_model(model, seg, settings, out={str(out)!r}, eval_views=0)\n"
         "except Interrupted as exc:\n"
         "    print(exc.message)\n"
         "    sys.exit(3)\n")
