@@ -640,3 +640,10 @@ def test_out_an_existing_folder_writes_the_formats_usual_name_inside(demo_ann, d
         assert report.paths == [tmp_path / "into" / name] and report.paths[0].is_file()
     assert read_annotation(tmp_path / "into" / "parts.csv", model=demo_model).labels.tolist() == \
         demo_ann.labels.tolist()
+
+
+def test_a_folder_format_refuses_a_file_name(demo_ann, demo_model, tmp_path):
+    # before: `--to uvmask --out masks.png` made a folder named masks.png
+    with pytest.raises(FacepartError, match="the uvmask format writes a folder of files; give --out a folder name"):
+        export_annotation(demo_ann, "uvmask", tmp_path / "masks.png", model=demo_model)
+    assert not (tmp_path / "masks.png").exists()

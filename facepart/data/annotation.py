@@ -100,8 +100,14 @@ class Annotation:
         member = self.members()
         width = max(len(n) for n in self.parts.names)
         lines = [f"  {name:<{width}}  {len(idx):>7} vertices" for name, idx in member.items()]
-        lines.append(f"  {'(none)':<{width}}  {int((self.labels < 0).sum()):>7} vertices unlabelled "
-                     f"({int(((self.labels < 0) & (self.visible_count > 0)).sum())} of them seen in a render)")
+        unlabelled = f"  {'(none)':<{width}}  {int((self.labels < 0).sum()):>7} vertices unlabelled"
+        seen = int(((self.labels < 0) & (self.visible_count > 0)).sum())
+        if not (self.visible_count > 0).any():  # labels only (a parts.json, a CSV): nothing known of renders
+            lines.append(unlabelled)
+        elif isinstance(self.settings, dict) and isinstance(self.settings.get("transfer"), dict):
+            lines.append(f"{unlabelled} ({seen} of them at points the source run saw)")
+        else:
+            lines.append(f"{unlabelled} ({seen} of them seen in a render)")
         return lines
 
 

@@ -136,6 +136,9 @@ def export_annotation(source: str | Path | Annotation, to: str, out: str | Path 
             target.resolve() == Path(source).resolve():
         raise FacepartError(f"{target}: that is the file being exported; give another --out")
     folder = split_folder or not any(exporter.suffixes)  # a folder of files (uvmask, ply --split)
+    if not any(exporter.suffixes) and target.suffix and not target.is_dir():
+        raise FacepartError(f"{target}: the {to} format writes a folder of files; give --out a folder name "
+                            f"(e.g. {target.with_suffix('')})")
     with removing_new_dirs_on_failure(target if folder else None):
         ensure_writable_dir(target if folder else (target.parent if str(target.parent) else Path(".")))
         notes: list[str] = []
