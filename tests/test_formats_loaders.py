@@ -110,6 +110,18 @@ def test_bfm2009_exp_pca_needs_its_index_file(face_source, tmp_path):
         load_model(tmp_path / "01_MorphableModel.mat", topology=53215)
 
 
+def test_a_damaged_exp_pca_found_beside_the_model_names_the_way_around_it(face_source, tmp_path):
+    write_bfm2009(tmp_path, face_source)
+    write_exp_pca(tmp_path, face_source, np.arange(face_source.n))
+    (tmp_path / "Exp_Pca.bin").write_bytes((tmp_path / "Exp_Pca.bin").read_bytes()[:1000])
+    with pytest.raises(FacepartError, match="found beside the model; -O expressions=false loads the model"):
+        load_model(tmp_path / "01_MorphableModel.mat")
+    assert load_model(tmp_path / "01_MorphableModel.mat", expressions=False).n_vertices == face_source.n
+    with pytest.raises(FacepartError) as named:  # given by name: its own error, no workaround offered
+        load_model(tmp_path / "01_MorphableModel.mat", exp_pca=tmp_path / "Exp_Pca.bin")
+    assert "expressions=false" not in str(named.value)
+
+
 # -- Deep3D / 3DDFA-V3 --------------------------------------------------------------------------
 
 def test_deep3d_layout(face_source, tmp_path):
@@ -493,7 +505,13 @@ def test_damaged_mat_and_h5_files_say_why_they_cannot_be_read(face_source, tmp_p
                         ("empty.h5", r"an empty file \(0 bytes\), not an HDF5 file")):
         with pytest.raises(FacepartError, match=match) as err:
             load_model(tmp_path / name)
-        assert "\n" not in str(err.value)
+        assert "\n" not in str(err.value) and "unknown model format" not in str(err.value)
+    # a model folder whose .mat is damaged names the file and why
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "folder" / "01_MorphableModel.mat").write_bytes(good[: len(good) // 2])
+    with pytest.raises(FacepartError, match=r"no face model found in this folder; 01_MorphableModel\.mat is a "
+                                            r"truncated MATLAB \.mat file"):
+        load_model(tmp_path / "folder")
 
 
 def test_faceverse_version_is_told_by_its_keys(face_source, tmp_path):

@@ -44,11 +44,22 @@ def detect_format(path: Path) -> ModelFormat:
                 return fmt
         except (OSError, ValueError):
             continue
-    if path.is_dir():
-        raise FacepartError(f"{path}: no face model found in this folder (known formats: {', '.join(FORMATS)})")
     from .formats.explain import explain_container
 
+    if path.is_dir():
+        damaged = ""
+        for f in sorted(path.iterdir())[:50]:  # a model file there that cannot be read says why
+            if f.is_file() and f.suffix.lower() in (".mat", ".h5", ".pkl", ".npy", ".npz"):
+                what = explain_container(f)
+                if what and ("cannot be parsed" in what or what.startswith("an empty file")):
+                    damaged = f"; {f.name} is {what}"
+                    break
+        raise FacepartError(f"{path}: no face model found in this folder{damaged} (known formats: "
+                            f"{', '.join(FORMATS)})")
+
     what = explain_container(path)
+    if what and ("cannot be parsed" in what or what.startswith("an empty file")):  # damaged, not unknown
+        raise FacepartError(f"{path}: {what}")
     raise FacepartError(f"{path}: unknown model format{' (' + what + ')' if what else ''} "
                         f"(known formats: {', '.join(FORMATS)}; use --format to force one)")
 

@@ -172,7 +172,13 @@ def load_bfm2009(path: str | Path, topology: int | str | None = None, exp_pca: s
     f_exp = companion(path, exp_pca, ("Exp_Pca.bin",)) if expressions else None
     if f_exp is not None:
         f_std = companion(path, std_exp, ("std_exp.txt",))
-        _, exp_pc = read_exp_pca(f_exp)
+        try:
+            _, exp_pc = read_exp_pca(f_exp)
+        except FacepartError as exc:
+            if exp_pca is not None:  # asked for by name: its error is the answer
+                raise
+            raise FacepartError(f"{exc} (found beside the model; -O expressions=false loads the model "
+                                "without it)") from None
         m = exp_pc.shape[1]
         if f_std is None:
             msg = f"{f_exp}: the expression basis needs std_exp.txt (its standard deviations) beside it"
