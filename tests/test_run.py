@@ -278,11 +278,11 @@ def test_the_readme_python_example_runs_as_a_script_and_an_unguarded_one_is_refu
 
 
 def test_a_helper_that_dies_at_start_up_ends_the_run_with_one_line_not_a_hang(tmp_path):
-    # A sitecustomize that kills every helper before it reads its start-up message (they alone run with
-    # OPENBLAS_NUM_THREADS=1). CPython's spawn writes that message into a pipe the parent itself keeps
-    # open, so when it held the pickled model (more than the pipe's 64 KiB) the parent blocked for ever.
+    # A sitecustomize that kills every helper (multiprocessing's spawn_main) before it reads its start-up
+    # message. CPython's spawn writes that message into a pipe the parent itself keeps open, so when it
+    # held the pickled model (more than the pipe's 64 KiB) the parent blocked for ever.
     (tmp_path / "sitecustomize.py").write_text(
-        "import os\nif os.environ.get('OPENBLAS_NUM_THREADS') == '1' and os.environ.get('DIE_IN_HELPER'):\n"
+        "import os\nif os.environ.get('DIE_IN_HELPER') and b'spawn_main' in open('/proc/self/cmdline', 'rb').read():\n"
         "    os._exit(3)\n")
     before = set(Path(tempfile.gettempdir()).glob("facepart-run-*"))
     r = facepart("annotate", "demo", "--out", tmp_path / "out", "--variants", 40, "--size", 128, "--workers", 2,
