@@ -169,3 +169,12 @@ def test_spelled_out_side_and_lip_names_are_aliases():
     assert ls.canonical[11:] == ("left_ear", "right_ear")
     assert canonical_name("ear_r") == "earring"  # CelebAMask-HQ's earring stays one
     assert PartMapping.default().lut(ls).tolist() == PartMapping.default().lut(TABLES["helen"]).tolist() + [-1, -1]
+
+
+def test_camel_case_lip_names_are_aliases_and_region_names_stay_free_for_custom_parts():
+    assert canonical_name("LowerLip") == "down_lip" and canonical_name("UpperLip") == "up_lip"
+    # a name like forehead or beard is not folded into skin or hair: a part table with that part picks it up
+    for name in ("forehead", "beard", "tongue"):
+        assert canonical_name(name) == name
+        ls = LabelSet.from_names("x", ["background", "skin", name])
+        assert PartMapping.default(PartTable.from_names(["skin", name])).lut(ls).tolist() == [-1, 0, 1]

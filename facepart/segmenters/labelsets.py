@@ -54,8 +54,8 @@ _ALIAS_LISTS = {
                       "brow_right", "eyebrow_r"),
     "nose": ("nose",),
     # CelebAMask-HQ's l_lip is the LOWER lip (formats.md 3.4), not the left one
-    "up_lip": ("up_lip", "upper_lip", "u_lip", "ulip", "ul", "lip_upper", "top_lip", "lip_top"),
-    "down_lip": ("down_lip", "lower_lip", "l_lip", "llip", "ll", "lip_lower", "bottom_lip", "lip_bottom"),
+    "up_lip": ("up_lip", "upper_lip", "u_lip", "ulip", "ul", "lip_upper", "top_lip", "lip_top", "upperlip"),
+    "down_lip": ("down_lip", "lower_lip", "l_lip", "llip", "ll", "lip_lower", "bottom_lip", "lip_bottom", "lowerlip"),
     "inner_mouth": ("inner_mouth", "mouth", "imouth", "im", "mouth_interior", "teeth"),
     "hair": ("hair",),
     # FaRL calls the ears rr/lr
