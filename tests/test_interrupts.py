@@ -181,22 +181,29 @@ def _sigint_ignored():
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
-@pytest.mark.parametrize("workers", ["1", "2"])
-def test_sigterm_stops_a_run_like_ctrl_c_keeps_its_views_and_says_so(tmp_path, workers):
-    # before: exit 143 with no word, and the views done since the last checkpoint write lost
-    out = tmp_path / "run"
-    proc = subprocess.Popen([sys.executable, "-m", "facepart", "annotate", "demo", "--out", str(out), "--size", "96",
-                             "--no-preview", "--eval-views", "0", "--variants", "5000", "--workers", workers],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV,
+def _sigterm_once_views_are_kept(args, out, cwd=None) -> tuple[int, str, str]:
+    """Start ``args`` (SIGINT ignored, as in a batch job), send SIGTERM once its checkpoint holds views, and
+    return (exit code, stdout, stderr)."""
+    proc = subprocess.Popen(args, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV,
                             start_new_session=True, preexec_fn=_sigint_ignored)
     deadline = time.monotonic() + 120
     while not (out / ".facepart-checkpoint").is_dir() and time.monotonic() < deadline and proc.poll() is None:
         time.sleep(0.2)
-    time.sleep(2)
+    time.sleep(1.5)
     assert proc.poll() is None, "the run ended before its SIGTERM; make it longer"
     proc.send_signal(signal.SIGTERM)
-    _, err = proc.communicate(timeout=180)
-    assert proc.returncode == 143, err[-3000:]
+    stdout, err = proc.communicate(timeout=180)
+    return proc.returncode, stdout, err
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_sigterm_stops_a_run_like_ctrl_c_keeps_its_views_and_says_so(tmp_path, workers):
+    # before: exit 143 with no word, and the views done since the last checkpoint write lost
+    out = tmp_path / "run"
+    returncode, _, err = _sigterm_once_views_are_kept(
+        [sys.executable, "-m", "facepart", "annotate", "demo", "--out", str(out), "--size", "96", "--no-preview",
+         "--eval-views", "0", "--variants", "5000", "--workers", workers], out)
+    assert returncode == 143, err[-3000:]
     assert "Traceback" not in err
     last = err.strip().splitlines()[-1]
     assert last.startswith("SIGTERM: interrupted after "), last
@@ -289,16 +296,7 @@ def test_a_script_that_asks_for_it_stops_on_sigterm_like_ctrl_c(tmp_path):
         "except Interrupted as exc:\n"
         "    print(exc.message)\n"
         "    sys.exit(3)\n")
-    proc = subprocess.Popen([sys.executable, "script.py"], cwd=tmp_path, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=ENV, start_new_session=True,
-                            preexec_fn=_sigint_ignored)
-    deadline = time.monotonic() + 120
-    while not (out / ".facepart-checkpoint").is_dir() and time.monotonic() < deadline and proc.poll() is None:
-        time.sleep(0.2)
-    time.sleep(1)
-    assert proc.poll() is None, "the run ended before its SIGTERM; make it longer"
-    proc.send_signal(signal.SIGTERM)
-    stdout, err = proc.communicate(timeout=180)
-    assert proc.returncode == 3, err[-3000:]
+    returncode, stdout, err = _sigterm_once_views_are_kept([sys.executable, "script.py"], out, cwd=tmp_path)
+    assert returncode == 3, err[-3000:]
     match = KEPT.search(stdout)
     assert match and int(match.group(1)) > 0 and match.group(3) == str(out / ".facepart-checkpoint"), stdout
