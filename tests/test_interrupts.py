@@ -213,6 +213,11 @@ def test_sigterm_stops_a_run_like_ctrl_c_keeps_its_views_and_says_so(tmp_path, w
     views = {v.index for part in sorted(os.listdir(folder)) if part.startswith("part-")
              for v in read_votes(folder / part)[1]}
     assert len(views) == int(match.group(1)) > 0
+    # `info` on the run's folder says what the interrupted run kept (it was "no face model found in this folder")
+    info = subprocess.run([sys.executable, "-m", "facepart", "info", str(out)], capture_output=True, text=True,
+                          env=ENV, timeout=120)
+    assert info.returncode == 0, info.stderr
+    assert info.stdout.startswith(f"interrupted run: {out}") and f"{len(views)} views kept" in info.stdout
 
 
 @pytest.mark.parametrize("where", ["program", "command"])

@@ -36,6 +36,37 @@ def segment(image, segmenter, out_png, parser_args):
     click.echo(f"Wrote {path}" + ("" if result is not None else f" ({seg.name} found no face in {image})"))
 
 
+def _checkpoint_folder(p: Path) -> bool:
+    """Print what an interrupted run left (its folder without annotation.npz, or the checkpoint folder itself);
+    False for any other folder."""
+    from ..annotate.store import read_votes
+    from ..data.annotation import ANNOTATION_FILE
+    from ..workflow import CHECKPOINT_DIR
+
+    folder = p if p.name == CHECKPOINT_DIR else p / CHECKPOINT_DIR
+    if not folder.is_dir() or (p.name != CHECKPOINT_DIR and (p / ANNOTATION_FILE).is_file()):
+        return False
+    views, keys, damaged = {}, set(), 0
+    for part in sorted(folder.glob("part-*.npz")):
+        try:
+            header, part_views = read_votes(part)
+        except FacepartError:
+            damaged += 1
+            continue
+        keys.add(header.get("key"))
+        views.update({v.index: v for v in part_views})
+    if not views:
+        return False
+    run = folder.parent
+    click.echo(f"interrupted run: {run} (checkpoint {folder})\n{len(views)} views kept (variants "
+               f"{min(views)}..{max(views)}; {sum(v.status == 'voted' for v in views.values())} voted)"
+               + (f", {damaged} damaged part file(s) skipped" if damaged else "")
+               + (f"; {len(keys)} different runs' views (only the one matching the command resumes)"
+                  if len(keys) > 1 else "")
+               + f"\nrun the same `facepart annotate ... --out {run}` command again to resume it")
+    return True
+
+
 def _other_npz(p: Path) -> bool:
     """Print what a facepart .npz other than an annotation holds (a shard or checkpoint part, a landmark
     embedding, a triangle-parts export); False for an annotation or an npz facepart did not write."""
@@ -101,6 +132,8 @@ def info(path, export_regions, model_args):
         click.echo("\n".join(regions.describe(n)))
         return
     if fmt is None and p.suffix.lower() == ".npz" and p.is_file() and _other_npz(p):
+        return
+    if fmt is None and p.is_dir() and _checkpoint_folder(p):
         return
     if fmt is None and (p.suffix == ".npz" or (p.is_dir() and (p / ANNOTATION_FILE).is_file())):
         _refuse_model_options(p, "an annotation", model_args)
