@@ -177,7 +177,8 @@ def annotate_model(model: FaceModel, segmenter: PartSegmenter, settings: Annotat
             and the checkpoint while running; None writes nothing.
         renderer: a renderer of ``settings.size`` (default: a new one of the default backend).
         progress: ``progress(done, total)`` after each view.
-        eval_views: held-out views for the Part IoU check (0: none).
+        eval_views: held-out views for the Part IoU check (0: none; a segmenter that is not ``live`` gets none
+            and the summary says why).
         preview: write ``preview.png``.
         truth: (V,) known labels (the oracle's), to report agreement on seen vertices.
         truth_name: what the truth is, for the summary (e.g. "the oracle's truth").
@@ -223,7 +224,7 @@ def annotate_model(model: FaceModel, segmenter: PartSegmenter, settings: Annotat
             raise (all_votes_kept(result.stats.variants, checkpoint, "after the labels were assigned") if checkpoint
                    else Interrupted()) from None
         iou = None
-        if eval_views > 0 and not getattr(segmenter, "live", True):  # fixed maps (masks made elsewhere)
+        if not getattr(segmenter, "live", True):  # fixed maps (masks made elsewhere): say why there is no check
             ann.settings[HELD_OUT_SKIPPED] = "needs a live parser: not computed for masks made elsewhere"
         elif eval_views > 0:
             try:

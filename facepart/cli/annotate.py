@@ -260,7 +260,7 @@ def vote(model, masks_dir, out_dir, vertex_mask, preview, parser_args, model_arg
     bar, progress = _progress_bar(settings.variants, "vote")
     try:
         # (masks are not a live parser: the summary says why there is no held-out check)
-        result = annotate_model(face, seg, settings, out=out, progress=progress, eval_views=1, preview=preview,
+        result = annotate_model(face, seg, settings, out=out, progress=progress, eval_views=0, preview=preview,
                                 on_calibration=_echo_calibration)
     finally:
         bar.close()

@@ -67,6 +67,7 @@ def open_for_correction(path: str | Path, model: FaceModel | str | Path | None =
         return load_model(model, **load_options)
 
     from ..export.api import read_annotation
+    from ..export.registry import detect_importer
 
     face = given_model()
     region_file = None if path.suffix.lower() in (".npz", ".json", ".csv") else read_region_file(path)
@@ -77,7 +78,7 @@ def open_for_correction(path: str | Path, model: FaceModel | str | Path | None =
             face = _recorded_model(path, annotation, load_options)
         annotation.check_topology(face.fingerprint, f"the model {face.meta.get('path', face.name)}")
     elif region_file is None and (path.suffix.lower() in (".json", ".csv") or face is not None
-                                  or (_annotation_file(path) and not _region_model_file(path))):
+                                  or (path.is_file() and detect_importer(path) and not _region_model_file(path))):
         # any annotation file facepart reads back (parts.json, its rich JSON, CSV, ply/obj/glb exports...);
         # with --model given, the file is the annotation, not a model
         annotation = read_annotation(path, model=_need_model(face, path))
@@ -128,23 +129,6 @@ def _region_model_file(path: Path) -> bool:
         return detect_format(path).name != "mesh"
     except FacepartError:
         return False
-
-
-def _annotation_file(path: Path):
-    """The exporter whose reader recognises ``path`` by its content (not by its suffix alone), or None: a
-    model file (a mesh, FLAME's pkl) is not an annotation file."""
-    from ..export.registry import EXPORTERS
-
-    if not path.is_file():
-        return None
-    for exporter in EXPORTERS.values():
-        if exporter.kind == "annotation" and exporter.read is not None and exporter.detect is not None:
-            try:
-                if exporter.detect(path):
-                    return exporter
-            except (OSError, ValueError):
-                continue
-    return None
 
 
 def _choose_region_set(model: FaceModel, name: str | None, path: Path) -> RegionSet:

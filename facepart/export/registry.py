@@ -110,6 +110,20 @@ def export(obj, to: str, path: str | Path, **options) -> list[Path]:
     return exporter.write(obj, Path(path), **options)
 
 
+def detect_importer(path: str | Path, kind: str = "annotation") -> Exporter | None:
+    """The registered reader of ``kind`` that recognises ``path`` (a file, or a folder of files) by its content,
+    not by its suffix; None when none does."""
+    path = Path(path)
+    for exporter in EXPORTERS.values():
+        if exporter.kind == kind and exporter.read is not None and exporter.detect is not None:
+            try:
+                if exporter.detect(path):
+                    return exporter
+            except (OSError, ValueError):
+                continue
+    return None
+
+
 def find_importer(path: str | Path, kind: str = "annotation", format: str | None = None) -> Exporter:
     """The registered reader for ``path``: ``format`` if given, else by content, else by suffix."""
     path = Path(path)
@@ -118,10 +132,10 @@ def find_importer(path: str | Path, kind: str = "annotation", format: str | None
         if exporter.read is None:
             raise FacepartError(f"the {format} format cannot be read back (it is written for other programs only)")
         return exporter
+    detected = detect_importer(path, kind)
+    if detected is not None:
+        return detected
     readable = [e for e in EXPORTERS.values() if e.kind == kind and e.read is not None]
-    for exporter in readable:
-        if exporter.detect is not None and exporter.detect(path):
-            return exporter
     suffix = "".join(path.suffixes[-1:]).lower()
     for exporter in readable:
         if suffix and suffix in exporter.suffixes:
