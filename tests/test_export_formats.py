@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+import shutil
 import subprocess
 import sys
 import types
@@ -600,6 +601,26 @@ def test_obj_and_glb_split_through_the_export_command_write_one_file(demo_ann, d
     assert set(scene.geometry) == set(PAPER_PARTS)
     with pytest.raises(FacepartError, match="writes .obj files"):  # the suffix is still checked
         export_annotation(tmp_path / "annotation.npz", "obj", tmp_path / "x.ply", model=demo_model, split=True)
+
+
+def test_ply_and_ply_split_default_names_live_side_by_side(demo_ann, demo_model, tmp_path):
+    # before: --split first made an empty parts.ply/ folder beside its parts/ folder (a later plain export then
+    # failed "Is a directory"); plain first made --split fail "cannot create output folder parts.ply"
+    from facepart.data.annotation import save_annotation
+
+    save_annotation(demo_ann, tmp_path)
+    for order in ((False, True), (True, False)):
+        for path in (tmp_path / "parts.ply", tmp_path / "parts"):
+            if path.is_dir():
+                shutil.rmtree(path)
+            elif path.exists():
+                path.unlink()
+        for split in order:
+            report = export_annotation(tmp_path / "annotation.npz", "ply", model=demo_model, split=split)
+            assert report.paths
+        assert (tmp_path / "parts.ply").is_file()
+        assert (tmp_path / "parts" / "split.json").is_file()
+        assert sorted(p.name for p in tmp_path.iterdir() if p.is_dir()) == ["parts"]
 
 
 def test_a_one_label_mesh_export_refuses_union_overlaps_instead_of_dropping_them(demo_ann, demo_model, tmp_path):

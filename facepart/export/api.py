@@ -129,6 +129,8 @@ def export_annotation(source: str | Path | Annotation, to: str, out: str | Path 
             options.get("split") and to in SPLIT_INTO_FOLDER):
         target = target / exporter.output_name  # --out an existing folder: the format's usual name inside it
     split_folder = bool(options.get("split")) and to in SPLIT_INTO_FOLDER  # obj/glb --split stay one file
+    if split_folder and target.suffix.lower() in exporter.suffixes:
+        target = target.with_suffix("")  # parts.ply --split is the folder parts/ (beside a plain parts.ply)
     check_suffix(target, exporter, split_folder)
     if out is None and target.name in (ANNOTATION_FILE, PARTS_FILE, PREVIEW_FILE) and target.exists():
         target = target.with_name(f"{target.stem}_export{target.suffix}")  # never over a run's own file
