@@ -126,13 +126,18 @@ def test_transfer_to_a_decimated_copy_keeps_labels(ict_model, ict_annotation, de
     off_drawn = closest_points(ict_model.vertices, ict_model.triangles[~hidden], points).distance >= 5e-5
     assert (on_hidden & off_drawn).sum() > 10
     ref[on_hidden & off_drawn] = -1
-    consistent = (got[sample] == ref).mean()
+    # a vertex on both surfaces (where a shell touches the eyelid) goes with the surface its own faces lie on: the
+    # reference cannot tell, so it is left out
+    decided = ~(on_hidden & ~off_drawn)
+    got_s = got[sample][decided]
+    ref = ref[decided]
+    consistent = (got_s == ref).mean()
     assert consistent >= 0.97, consistent
     labelled = ref >= 0
-    assert labelled.sum() > 150 and (got[sample][labelled] == ref[labelled]).mean() >= 0.9
-    raw = transfer_by_surface(ann, ict_model, decimated, smooth_rings=0).annotation.labels
-    near = result.distance_mm[sample] < 10.0  # (farther vertices are left unlabelled on purpose)
-    assert (raw[sample][near] == ref[near]).mean() >= 0.995
+    assert labelled.sum() > 150 and (got_s[labelled] == ref[labelled]).mean() >= 0.9
+    raw = transfer_by_surface(ann, ict_model, decimated, smooth_rings=0).annotation.labels[sample][decided]
+    near = result.distance_mm[sample][decided] < 10.0  # (farther vertices are left unlabelled on purpose)
+    assert (raw[near] == ref[near]).mean() >= 0.995
 
 
 def test_transfer_refuses_a_copy_moved_by_10_cm(ict_model, ict_annotation, decimated):
@@ -258,12 +263,20 @@ def test_transfer_onto_the_same_mesh_is_the_identity_and_keeps_to_the_targets_vo
     plain = FaceModel("copy", ict_model.vertices.copy(), ict_model.triangles)
     copy = transfer_by_surface(ann, ict_model, plain).annotation.labels
     drawn = ict_model.render_mask
-    assert (copy[drawn] == labels[drawn]).mean() > 0.995
+    # (before: 486 socket vertices lying exactly on eyelid and skin vertices took their eye and skin labels)
+    assert np.array_equal(copy, labels)  # a vertex where the source vertex of its index lies is that vertex
+    # the same mesh with its vertices renumbered: where undrawn shells touch the drawn surface, the target's
+    # own faces tell which surface a vertex is on (only faces lying on both surfaces leave it undecided)
+    order = np.random.default_rng(0).permutation(ict_model.n_vertices)
+    rank = np.argsort(order)
+    shuffled = FaceModel("shuffled", ict_model.vertices[order], rank[ict_model.triangles])
+    moved = transfer_by_surface(ann, ict_model, shuffled).annotation.labels
+    assert (moved == labels[order]).mean() > 0.995
     from facepart.geometry import closest_points
 
     surface = ict_model.triangles[ict_model.render_triangles]
     apart = ~drawn & (closest_points(ict_model.vertices, surface, ict_model.vertices).distance > 1e-4)
-    assert apart.sum() > 100 and (copy[apart] == -1).all()
+    assert apart.sum() > 100 and (copy[apart] == -1).all() and (moved[rank[apart]] == -1).all()
     # a target that never votes on some vertices (a run on it would leave them unlabelled) leaves them so
     vote = ict_model.vote_mask.copy()
     nose = np.flatnonzero(labels == PAPER_PARTS.index("nose"))[:40]

@@ -213,9 +213,20 @@ def transfer_by_surface(annotation: Annotation, source, target, *, smooth_rings:
         # mouth socket) takes that surface's labels (none), not those of the nearest drawn skin or eye
         near = closest_points(source.vertices, source.triangles[hidden], points)
         on_hidden = (near.distance < ON_SURFACE_M) & (cp.distance >= ON_SURFACE_M)
+        on_both = (near.distance < ON_SURFACE_M) & (cp.distance < ON_SURFACE_M)
+        if on_both.any():  # e.g. ICT's socket vertices coincide with eyelid vertices: the target's own faces decide
+            on_hidden |= on_both & _faces_on_hidden(source, hidden, points, target.triangles, on_both)
         corners = np.where(on_hidden[:, None], source.triangles[hidden][near.triangle], corners)
         bary = np.where(on_hidden[:, None], near.barycentric, bary)
         distance = np.where(on_hidden, near.distance, distance)
+    n_same = min(len(points), source.n_vertices)
+    same = np.zeros(len(points), bool)  # the source vertex of the same index, where it is: that vertex (a re-export)
+    same[:n_same] = np.linalg.norm(points[:n_same] - source.vertices[:n_same], axis=1) < ON_SURFACE_M
+    if same.any():
+        own = np.flatnonzero(same)
+        corners[own] = own[:, None]
+        bary[own] = (1.0, 0.0, 0.0)
+        distance[own] = np.linalg.norm(points[own] - source.vertices[own], axis=1)
     dist_mm = distance * 1000.0
     median, p95 = float(np.median(dist_mm)), float(np.percentile(dist_mm, 95))
     if max_median_mm is not None:
@@ -255,6 +266,28 @@ def transfer_by_surface(annotation: Annotation, source, target, *, smooth_rings:
                      target.fingerprint, annotation.rule, settings, none_votes=none_votes)
     raw_labels = np.where((raw == n_parts) | far | unvoted, -1, raw)
     return TransferResult(ann, "surface", dist_mm, int(far.sum()), int((raw_labels != labels).sum()), notes)
+
+
+def _faces_on_hidden(source, hidden: np.ndarray, points: np.ndarray, triangles: np.ndarray,
+                     which: np.ndarray) -> np.ndarray:
+    """(V_t,) bool: for the target vertices ``which``, whether most of their faces lie on the source's undrawn
+    surface (``hidden``: (F_s,) bool) and not on its drawn one, judged at the face centroids.
+
+    Args:
+        points: (V_t, 3) target vertices in the source frame; triangles: (F_t, 3) target faces.
+    """
+    faces = np.flatnonzero(which[triangles].any(axis=1))
+    out = np.zeros(len(points), bool)
+    if len(faces) == 0:
+        return out
+    centroid = points[triangles[faces]].mean(axis=1)
+    on_drawn = closest_points(source.vertices, source.triangles[~hidden], centroid).distance < ON_SURFACE_M
+    on_undrawn = closest_points(source.vertices, source.triangles[hidden], centroid).distance < ON_SURFACE_M
+    vote = on_undrawn.astype(np.float64) - on_drawn  # a face on both surfaces (coincident shells) does not count
+    corners = triangles[faces].ravel()
+    score = np.bincount(corners, np.repeat(vote, 3), minlength=len(points))
+    out[which] = score[which] > 0
+    return out
 
 
 def transferred_settings(annotation: Annotation, target, record: dict) -> dict:
