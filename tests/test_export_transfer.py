@@ -285,6 +285,12 @@ def test_transfer_onto_the_same_mesh_is_the_identity_and_keeps_to_the_targets_vo
                        vote_mask=vote)
     carried = transfer_by_surface(ann, ict_model, masked)
     assert (carried.annotation.labels[nose] == -1).all()
+    # vertices in no triangle of the target are never drawn, so never labelled (a half mesh keeps all vertices)
+    half = FaceModel("half", ict_model.vertices.copy(), ict_model.triangles[ict_model.vertices[ict_model.triangles]
+                                                                            .mean(axis=1)[:, 0] >= 0])
+    loose = np.setdiff1d(np.arange(half.n_vertices), half.triangles.ravel())
+    assert len(loose) > 1000 and (labels[loose] >= 0).sum() > 500
+    assert (transfer_by_surface(ann, ict_model, half).annotation.labels[loose] == -1).all()
     assert any("vertices outside masked's vote-eligible surface" in n for n in carried.notes), carried.notes
 
 

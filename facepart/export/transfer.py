@@ -245,6 +245,7 @@ def transfer_by_surface(annotation: Annotation, source, target, *, smooth_rings:
     labels = np.where((best == n_parts) | far, -1, best).astype(np.int64)
     # like a run on the target: vertices it never votes on (not drawn, teeth, sockets) carry no part
     unvoted = ~(target.vote_mask | target.eyeball_mask)
+    unvoted[np.setdiff1d(np.arange(target.n_vertices), target.triangles.ravel())] = True  # in no triangle: not drawn
     outside = unvoted & (labels >= 0)
     if outside.any():
         labels[outside] = -1
