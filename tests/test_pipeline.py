@@ -114,6 +114,15 @@ def test_annotation_round_trip_and_topology_guard(demo_model, demo_truth, ict_mo
         back.check_topology(Fingerprint.of(demo_model.n_vertices, shuffled), "a re-ordered mesh")
     with pytest.raises(FacepartError, match=f"labels for {demo_model.n_vertices} vertices"):
         read_labels(npz, PARTS, ict_model.n_vertices)
+    # the oracle's --truth of another topology with the same vertex count (before: rendered as if it fitted)
+    from facepart.data import FaceModel
+    from facepart.segmenters import make_segmenter
+
+    reordered = FaceModel("reordered", demo_model.vertices, shuffled)
+    with pytest.raises(FacepartError, match="annotation.npz was made for another topology than the model "
+                                            "reordered: same counts but a different triangle list"):
+        make_segmenter("oracle", model=reordered, truth=npz)
+    assert np.array_equal(make_segmenter("oracle", model=demo_model, truth=npz).labels, ann.labels)
 
 
 def test_union_rule_lets_parts_overlap(demo_model, demo_truth):

@@ -293,17 +293,21 @@ def read_parts_json(path: str | Path, n_vertices: int | None = None,
     return out
 
 
-def read_labels(path: str | Path, parts: PartTable, n_vertices: int) -> np.ndarray:
+def read_labels(path: str | Path, parts: PartTable, n_vertices: int, fingerprint: Fingerprint | None = None,
+                model_name: str = "the model") -> np.ndarray:
     """(V,) int64 labels over ``parts`` from an annotation (.npz / folder) or a parts.json.
 
     In a parts.json a vertex listed under several parts takes the last one;
-    part names outside ``parts`` are an error.
+    part names outside ``parts`` are an error. With ``fingerprint``, an annotation.npz made for another
+    topology (the same vertex count, other triangles or vertex order) is refused.
     """
     path = Path(path)
     if path.is_dir() or path.suffix == ".npz":
         ann = load_annotation(path)
         if ann.n_vertices != n_vertices:
             raise FacepartError(f"{path}: labels for {ann.n_vertices} vertices, the model has {n_vertices}")
+        if fingerprint is not None:
+            ann.check_topology(fingerprint, model_name, str(path))
         labels = np.full(n_vertices, -1, np.int64)
         for i, name in enumerate(ann.parts.names):
             if name in parts.names:

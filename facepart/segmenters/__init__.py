@@ -190,6 +190,6 @@ def _oracle_truth(truth, model, parts):
 
         if model is None:
             raise FacepartError("the oracle needs the model to read --truth for it")
-        return read_labels(truth, parts, model.n_vertices)
+        return read_labels(truth, parts, model.n_vertices, model.fingerprint, f"the model {model.name}")
     return np.asarray(truth)
 
