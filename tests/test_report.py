@@ -393,3 +393,20 @@ def test_the_report_of_annotate_report_names_its_annotation_file(tmp_path):
     assert r.returncode == 0, r.stderr
     page = (tmp_path / "report.html").read_text()
     assert "(in memory)" not in page and html.escape(str(tmp_path / "annotation.npz")) in page
+
+
+def test_quality_pieces_of_an_unwelded_mesh_stay_one_short_line():
+    # before: a triangle soup (every triangle its own mesh component) printed every component by name, a 703 KB line
+    from facepart.annotate.quality import MAX_COMPONENTS_NAMED, quality_report
+    from facepart.data.parts import PartTable
+
+    n_tri = 500
+    triangles = np.arange(3 * n_tri).reshape(n_tri, 3)
+    labels = np.zeros(3 * n_tri, np.int64)  # one part on every triangle
+    report = quality_report(labels, triangles, PartTable.paper())
+    name = report.part_names[0]
+    text = report.pieces_text(name)
+    assert sum(report.pieces[name].values()) == n_tri  # the figures themselves are all kept
+    assert text.count(" on component ") == MAX_COMPONENTS_NAMED - 1  # component 0 is not named
+    assert text.endswith(f" + {n_tri - MAX_COMPONENTS_NAMED} on {n_tri - MAX_COMPONENTS_NAMED} more components")
+    assert max(len(line) for line in report.summary_lines()) < 200

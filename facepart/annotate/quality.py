@@ -34,6 +34,10 @@ from ..errors import FacepartError
 LOW_CONFIDENCE = 0.6
 
 
+#: Mesh components named one by one in a part's pieces (an unwelded mesh has one per triangle).
+MAX_COMPONENTS_NAMED = 4
+
+
 @dataclass
 class QualityReport:
     """Quality figures of one labelling.
@@ -94,7 +98,13 @@ class QualityReport:
         per = self.pieces.get(name, {})
         if not per:
             return "-"
-        return " + ".join(f"{k}" + ("" if c == 0 else f" on {self._component_name(c)}") for c, k in sorted(per.items()))
+        items = sorted(per.items())
+        text = " + ".join(f"{k}" + ("" if c == 0 else f" on {self._component_name(c)}")
+                          for c, k in items[:MAX_COMPONENTS_NAMED])
+        if len(items) > MAX_COMPONENTS_NAMED:  # e.g. an unwelded mesh: every triangle its own component
+            rest = items[MAX_COMPONENTS_NAMED:]
+            text += f" + {sum(k for _, k in rest)} on {len(rest)} more components"
+        return text
 
     def figure_lines(self) -> list[str]:
         """The whole-annotation figures, one line each: low confidence, mirror agreement, unlabelled vertices."""
