@@ -132,11 +132,24 @@ def _empty_result_warnings(ann: Annotation) -> list[str]:
     if not labelled.any():
         return ["warning: no vertex got a part: the parser left every pixel it voted with unlabelled (check its "
                 "label table, or the masks)"]
-    empty = [name for i, name in enumerate(ann.parts.names) if not (ann.labels == i).any()]
+    empty = [i for i in range(len(ann.parts)) if not (ann.labels == i).any()]
     if not empty:
         return []
-    return [f"warning: {len(empty)} of {len(ann.parts)} parts got no vertex ({', '.join(empty)}): the parser never "
-            "drew them on the model (check its label table, the masks, or preview.png)"]
+    names = ann.parts.names
+    voted = {i: int(np.count_nonzero(ann.votes[:, i] > 0)) for i in empty}
+    never = [names[i] for i in empty if voted[i] == 0]
+    lost = [i for i in empty if voted[i] > 0]
+    lines = [f"warning: {len(empty)} of {len(ann.parts)} parts got no vertex ({', '.join(names[i] for i in empty)})"]
+    if never:
+        lines[0] += (f": the parser never drew {', '.join(never)} on the model (check its label table, the masks, or "
+                     "preview.png)")
+    if lost:
+        lines[0] += ": " if not never else "; "
+        lines[0] += (", ".join(f"{names[i]} had votes on {voted[i]} vertices" for i in lost) +
+                     " but lost them all in the assignment: on a mesh much denser than the render each vertex gets "
+                     "few votes (render larger with --size), and --smooth removes a part whose votes are weak "
+                     "(--smooth 0 is the plain majority rule)")
+    return lines
 
 
 def _check_no_hand_edits_lost(out: Path, keep_edits=None, can_keep: bool = True) -> None:
