@@ -94,7 +94,7 @@ class RunResult(NamedTuple):
             lines.append(f"View re-weighting: {vw['down_weighted']} views down-weighted ({vw['dropped']} dropped) "
                          f"for disagreeing with the consensus (median agreement {vw['median_agreement']}).")
         curve = s.get("convergence") or []
-        picks = [curve[len(curve) // 4], curve[len(curve) // 2], curve[-1]] if len(curve) >= 3 else []
+        picks = convergence_picks(curve)
         if picks and all(share == share for _, share in picks):  # (NaN when nothing was labelled)
             lines.append("Convergence (labels of the plain majority agreeing with the final labels): "
                          + ", ".join(f"{100 * share:.1f}% after {n}" for n, share in picks) + " variants.")
@@ -119,6 +119,15 @@ class RunResult(NamedTuple):
         if self.files:
             lines.append("Wrote " + ", ".join(str(p) for p in self.files))
         return lines
+
+
+def convergence_picks(curve: list) -> list:
+    """The points of a stored convergence curve ``[[n, share], ...]`` nearest a quarter and half of the variants,
+    and the last ([] for fewer than 3 points)."""
+    if len(curve) < 3:
+        return []
+    total = curve[-1][0]
+    return [min(curve, key=lambda point: abs(point[0] - total * share)) for share in (0.25, 0.5)] + [curve[-1]]
 
 
 #: Settings key: why the held-out Part IoU was not computed.

@@ -432,3 +432,16 @@ def test_a_part_voted_for_but_lost_in_the_assignment_is_not_blamed_on_the_parser
     assert "the parser never drew right_eyebrow on the model" in lines[0]
     assert f"left_eye had votes on {n_voted} vertices but lost them all in the assignment" in lines[0]
     assert "--size" in lines[0] and "--smooth 0" in lines[0]
+
+
+def test_the_summary_convergence_points_are_a_quarter_half_and_all_of_the_variants():
+    # before: the 4th and 7th of the 12 stored points (17 and 29 of 50 variants), printed as "a quarter, half"
+    from facepart.annotate.pipeline import convergence
+    from facepart.annotate.vote import ViewVotes
+    from facepart.workflow import convergence_picks
+
+    views = [ViewVotes(i, np.array([0], np.int32), np.array([0], np.int16), np.array([1.0], np.float32),
+                       np.array([0], np.int32)) for i in range(50)]
+    curve = convergence(views, np.array([0]), 1)
+    assert [n for n, _ in convergence_picks(curve)] == [12, 25, 50]
+    assert convergence_picks(curve[:2]) == []
