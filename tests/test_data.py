@@ -217,3 +217,14 @@ def test_an_obj_is_coloured_by_its_own_material_texture(tmp_path, demo_model):
     _textured_obj(tmp_path, demo_model, {"a": "gone.png", "b": "gone.png"})
     model = load_model(tmp_path / "head.obj", unit="m")
     assert "texture" not in model.meta and any("gone.png is not beside it" in n for n in model.meta["notes"])
+
+
+def test_info_counts_the_eyeball_vertices_a_run_votes_on(ict_model, demo_model):
+    # before: info said "vote-eligible vertices: 11248" while a run's symmetry line counted 14388 (the eyeballs too)
+    line = next(ln for ln in ict_model.describe() if ln.startswith("rendered vertices"))
+    eyeballs = int(ict_model.eyeball_mask.sum())
+    assert eyeballs > 1000
+    assert line.endswith(f"vote-eligible vertices: {int(ict_model.vote_mask.sum())} (+ {eyeballs} eyeball vertices "
+                         "that take eye votes unless --no-eyeballs)")
+    assert next(ln for ln in demo_model.describe() if ln.startswith("rendered")).endswith(
+        f"vote-eligible vertices: {int(demo_model.vote_mask.sum())}")

@@ -184,7 +184,9 @@ class FaceModel:
             f"colour: {'per-vertex albedo' if self.albedo is not None else 'none (neutral skin)'}"
             + (", UVs" if self.uv is not None else ""),
             f"units: metres (source: {m.get('units', 'unknown')}); frame: +x subject's left, +y up, +z toward viewer",
-            f"rendered vertices: {int(self.render_mask.sum())}, vote-eligible vertices: {int(self.vote_mask.sum())}",
+            f"rendered vertices: {int(self.render_mask.sum())}, vote-eligible vertices: {int(self.vote_mask.sum())}"
+            + (f" (+ {int(self.eyeball_mask.sum())} eyeball vertices that take eye votes unless --no-eyeballs)"
+               if self.eyeball_mask.any() else ""),
         ]
         if m.get("topology"):
             lines.insert(2, f"known topology: {m['topology']}")
