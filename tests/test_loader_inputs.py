@@ -212,9 +212,97 @@ def test_a_gltf_of_several_meshes_says_they_are_joined(tmp_path):
     scene.export(tmp_path / "two.glb")
     model = load_model(tmp_path / "two.glb")
     assert model.n_vertices == 162 + 42
-    assert any("places 2 meshes (head, left_eye); they are joined" in n for n in model.meta["notes"])
+    assert any("places 2 meshes; they are joined" in n and "head from 0, left_eye from 162" in n
+               for n in model.meta["notes"])
     _head(tmp_path / "one.glb")
     assert not any("meshes" in n for n in load_model(tmp_path / "one.glb").meta.get("notes", []))
+
+
+def test_a_gltf_of_several_meshes_is_numbered_in_file_order(tmp_path):
+    # before: trimesh's join put the meshes in reverse node order, so vertex 0 was the teeth's, not the head's
+    head = trimesh.creation.icosphere(subdivisions=3, radius=0.1)
+    eye = trimesh.creation.icosphere(subdivisions=1, radius=0.01)
+    teeth = trimesh.creation.box(extents=[0.03, 0.008, 0.01])
+    scene = trimesh.Scene()
+    moved = np.eye(4)
+    moved[:3, 3] = [0.03, 0.02, 0.09]
+    for name, mesh, transform in (("zhead", head, np.eye(4)), ("eye", eye, moved), ("mouth_teeth", teeth, np.eye(4))):
+        scene.add_geometry(mesh, node_name=name, geom_name=name, transform=transform)
+    scene.export(tmp_path / "multi.glb")
+    want = np.concatenate([head.vertices, eye.vertices + moved[:3, 3], teeth.vertices])
+    model = load_model(tmp_path / "multi.glb", unit="m")
+    np.testing.assert_allclose(model.vertices, want, atol=1e-6)  # vertex i is the file's i-th, mesh after mesh
+    assert any(f"zhead from 0, eye from {len(head.vertices)}, mouth_teeth from {len(head.vertices) + 42}" in n
+               for n in model.meta["notes"])
+
+
+def test_a_gltf_joins_nested_nodes_depth_first_and_primitives_in_order(tmp_path):
+    import base64
+    import json
+
+    tri = [np.array([[0, 0, 0], [.1, 0, 0], [0, .1, 0]], np.float32) + k * np.float32(.05) for k in range(3)]
+    blob = b"".join(t.tobytes() for t in tri)
+    views = [{"buffer": 0, "byteOffset": 36 * k, "byteLength": 36} for k in range(3)]
+    accessors = [{"bufferView": k, "componentType": 5126, "count": 3, "type": "VEC3",
+                  "min": tri[k].min(0).tolist(), "max": tri[k].max(0).tolist()} for k in range(3)]
+    doc = {"asset": {"version": "2.0"}, "scene": 0, "scenes": [{"nodes": [0]}],
+           "nodes": [{"name": "root", "children": [2, 1]}, {"name": "b", "mesh": 1}, {"name": "a", "mesh": 0}],
+           "meshes": [{"name": "m0", "primitives": [{"attributes": {"POSITION": 0}}, {"attributes": {"POSITION": 1}}]},
+                      {"name": "m1", "primitives": [{"attributes": {"POSITION": 2}}]}],
+           "accessors": accessors, "bufferViews": views,
+           "buffers": [{"byteLength": len(blob),
+                        "uri": "data:application/octet-stream;base64," + base64.b64encode(blob).decode()}]}
+    (tmp_path / "nested.gltf").write_text(json.dumps(doc))
+    model = load_model(tmp_path / "nested.gltf", unit="m")
+    np.testing.assert_allclose(model.vertices, np.concatenate(tri), atol=1e-6)
+    assert any("a from 0, a from 3, b from 6" in n for n in model.meta["notes"])
+
+
+def test_an_obj_of_several_objects_keeps_its_vertex_order(tmp_path):
+    eye = trimesh.creation.icosphere(subdivisions=1, radius=0.01)
+    head = trimesh.creation.icosphere(subdivisions=2, radius=0.1)
+    lines = ["o eye"] + [f"v {x:.7f} {y:.7f} {z:.7f}" for x, y, z in eye.vertices]
+    lines += ["o head"] + [f"v {x:.7f} {y:.7f} {z:.7f}" for x, y, z in head.vertices]
+    lines += ["g eye"] + [f"f {a} {b} {c}" for a, b, c in eye.faces + 1]
+    lines += ["g head"] + [f"f {a} {b} {c}" for a, b, c in head.faces + 1 + len(eye.vertices)]
+    (tmp_path / "multi.obj").write_text("\n".join(lines) + "\n")
+    model = load_model(tmp_path / "multi.obj", unit="m")
+    np.testing.assert_allclose(model.vertices, np.concatenate([eye.vertices, head.vertices]), atol=1e-6)
+
+
+def test_a_triangle_soup_is_pointed_out_and_welded_on_request(tmp_path):
+    # before: every triangle its own three vertices was taken as is, without a word
+    demo = load_model("demo")
+    soup = demo.vertices[demo.triangles.reshape(-1)]
+    trimesh.Trimesh(soup, np.arange(len(soup)).reshape(-1, 3), process=False).export(tmp_path / "soup.ply")
+    model = load_model(tmp_path / "soup.ply", unit="m")
+    assert model.n_vertices == len(soup)  # the file's numbering stays
+    (note,) = [n for n in model.meta["notes"] if "every triangle has its own three vertices" in n]
+    assert "-O weld=true" in note and len(note) < 500
+    welded = load_model(tmp_path / "soup.ply", unit="m", weld=True)
+    assert welded.n_vertices == len(np.unique(demo.triangles))
+    np.testing.assert_allclose(welded.vertices[welded.triangles], model.vertices[model.triangles], atol=1e-6)
+    assert any("welded (weld=true)" in n for n in welded.meta["notes"])
+    assert not any("lie at the position of another" in n for n in welded.meta["notes"])
+    trimesh.Trimesh(demo.vertices, demo.triangles, process=False).export(tmp_path / "head.ply")
+    assert not any("position of another" in n for n in load_model(tmp_path / "head.ply").meta.get("notes", []))
+
+
+def test_a_truncated_obj_says_so(tmp_path):
+    demo = load_model("demo")
+    text = _write_obj(tmp_path / "head.obj", demo.vertices, demo.triangles).read_text()
+    start = text.index("\nv ", len(text) // 4) + 1
+    end = text.index("\n", start)
+    (tmp_path / "cut.obj").write_bytes(text[:end - 2].encode())  # inside a vertex's z, before any face
+    with pytest.raises(FacepartError, match=r"cut.obj: .* vertices but no faces .* ends in the middle of a line: is "
+                                            "it truncated"):
+        load_model(tmp_path / "cut.obj")
+    (tmp_path / "cut.obj").write_bytes(text[:end + 1].encode())  # whole lines, still no faces
+    with pytest.raises(FacepartError, match="ends among its vertex lines: is it truncated"):
+        load_model(tmp_path / "cut.obj")
+    (tmp_path / "cut.obj").write_bytes(text[:text.rindex(" ", start, end)].encode())  # 'v x y': a short line
+    with pytest.raises(FacepartError, match="malformed 'v' line.*ends in the middle of a line: is it truncated"):
+        load_model(tmp_path / "cut.obj")
 
 
 def test_a_missing_material_library_is_named(tmp_path):

@@ -83,22 +83,76 @@ def _gltf_json(path: Path):
     return loads_json(text, str(path), "glTF file")
 
 
-def gltf_scene_notes(path: Path) -> list[str]:
-    """A note when a glTF's nodes place more than one mesh (a head, its eyes, its teeth...): they are joined."""
-    doc = _gltf_json(path)
+def _gltf_node_order(doc) -> dict[int, int]:
+    """{node index: rank} of the nodes of a glTF's scene (``scene``, else the first) in depth-first order: each
+    root node as listed, then its children as listed, before the next root."""
     nodes = doc.get("nodes") if isinstance(doc, dict) else None
-    meshes = doc.get("meshes") if isinstance(doc, dict) else None
-    placed = [n for n in (nodes if isinstance(nodes, list) else [])
-              if isinstance(n, dict) and isinstance(n.get("mesh"), int)]
-    if len(placed) < 2:
+    scenes = doc.get("scenes") if isinstance(doc, dict) else None
+    nodes = nodes if isinstance(nodes, list) else []
+    which = doc.get("scene", 0) if isinstance(doc, dict) else 0
+    scene = scenes[which] if isinstance(scenes, list) and isinstance(which, int) and 0 <= which < len(scenes) else {}
+    roots = scene.get("nodes") if isinstance(scene, dict) else None
+    order: dict[int, int] = {}
+    stack = [r for r in reversed(roots if isinstance(roots, list) else [])]
+    while stack:
+        i = stack.pop()
+        if not isinstance(i, int) or not 0 <= i < len(nodes) or i in order:
+            continue
+        order[i] = len(order)
+        kids = nodes[i].get("children") if isinstance(nodes[i], dict) else None
+        stack.extend(reversed(kids if isinstance(kids, list) else []))
+    return order
+
+
+def _join_gltf(scene, doc, trimesh):
+    """One mesh from a glTF scene's placed meshes, vertices numbered mesh after mesh in the file's order: the
+    scene's nodes depth-first (roots as listed, each node before its children, children as listed), a mesh of
+    several primitives primitive after primitive. For a file that places each mesh once, in ``meshes[]`` order
+    (trimesh, Blender and most exporters write them so), that is ``meshes[]`` order. (trimesh's own join walks the
+    nodes in another order: it put a head after its eyes and teeth.) Returns (mesh, [(name, first vertex,
+    vertex count)] per placed mesh)."""
+    from trimesh.util import unique_name
+
+    nodes = doc.get("nodes") if isinstance(doc, dict) else None
+    nodes = nodes if isinstance(nodes, list) else []
+    frames, counts = {}, {}  # trimesh's frame name of each node (the same naming, so the same names)
+    for i, n in enumerate(nodes):
+        frames[unique_name(n.get("name", str(i)) if isinstance(n, dict) else str(i), frames, counts=counts)] = i
+    rank = _gltf_node_order(doc)
+    geometry_rank = {name: k for k, name in enumerate(scene.geometry)}  # meshes[] order, primitive after primitive
+    parents = scene.graph.transforms.parents
+    placed = []
+    for k, part in enumerate(scene.dump()):
+        if not isinstance(part, trimesh.Trimesh):
+            continue  # lines and points
+        frame = part.metadata.get("node")
+        node = frames.get(frame, frames.get(parents.get(frame)))  # a primitive of several hangs below its node
+        key = (rank.get(node, len(rank)), geometry_rank.get(part.metadata.get("name"), k), k)
+        label = None
+        if node is not None and isinstance(nodes[node], dict):
+            label = nodes[node].get("name")
+        placed.append((key, str(label or part.metadata.get("name") or f"mesh {k}"), part))
+    placed.sort(key=lambda item: item[0])
+    if not placed:
+        return None, []
+    blocks, first = [], 0
+    for _, label, part in placed:
+        blocks.append((label, first, len(part.vertices)))
+        first += len(part.vertices)
+    parts = [part for _, _, part in placed]
+    mesh = parts[0] if len(parts) == 1 else trimesh.util.concatenate(parts)
+    return mesh, blocks
+
+
+def gltf_blocks_note(blocks) -> list[str]:
+    """A note when a glTF's nodes place more than one mesh (a head, its eyes, its teeth...): they are joined, and
+    the note gives each one's first vertex."""
+    if len(blocks) < 2:
         return []
-    names = []
-    for n in placed:
-        m = meshes[n["mesh"]] if isinstance(meshes, list) and 0 <= n["mesh"] < len(meshes) else {}
-        names.append(str(n.get("name") or (m.get("name") if isinstance(m, dict) else None) or f"mesh {n['mesh']}"))
-    shown = ", ".join(names[:6]) + (f" and {len(names) - 6} more" if len(names) > 6 else "")
-    return [f"the file places {len(placed)} meshes ({shown}); they are joined into one model, vertices numbered "
-            "mesh after mesh"]
+    shown = ", ".join(f"{name} from {first}" for name, first, _ in blocks[:8])
+    shown += f" and {len(blocks) - 8} more" if len(blocks) > 8 else ""
+    return [f"the file places {len(blocks)} meshes; they are joined into one model, vertices numbered mesh after "
+            f"mesh in the scene's node order (depth-first; for most files meshes[] order): {shown}"]
 
 
 def _check_gltf_uris(path: Path) -> None:
@@ -201,12 +255,48 @@ def _check_declared_counts(path: Path) -> None:
                             f"{got_v} and {got_f} complete ones; is it truncated?")
 
 
+def _obj_tail(path: Path) -> tuple[bool, str]:
+    """(whether an OBJ ends in the middle of a line, the keyword of its last non-blank line)."""
+    from ..io_utils import open_input
+
+    with open_input(path, "rb", "an OBJ file") as fh:
+        fh.seek(0, 2)
+        size = fh.tell()
+        fh.seek(max(0, size - 4096))
+        tail = fh.read()
+    lines = [ln.split() for ln in tail.decode("latin-1").splitlines() if ln.strip()]
+    return bool(tail) and tail[-1:] not in (b"\n", b"\r"), (lines[-1][0] if lines else "")
+
+
+def _read_obj(path: Path):
+    """:func:`~facepart.data.obj.read_obj`, with a hint when the file looks cut off (a download or copy that
+    stopped): it ends in the middle of a line, or among its vertex lines with no faces at all."""
+    from .obj import read_obj
+
+    try:
+        obj = read_obj(path)
+    except FacepartError as err:
+        mid_line, _ = _obj_tail(path)
+        if mid_line:
+            raise FacepartError(f"{err}; the file ends in the middle of a line: is it truncated?") from None
+        raise
+    if len(obj.triangles) == 0 and len(obj.vertices):
+        mid_line, last = _obj_tail(path)
+        where = "in the middle of a line" if mid_line else ("among its vertex lines" if last == "v" else "")
+        if where:
+            raise FacepartError(f"{path}: {len(obj.vertices)} vertices but no faces ('f' lines), and the file ends "
+                                f"{where}: is it truncated?")
+    return obj
+
+
 def _load_trimesh(path: Path):
+    """(trimesh.Trimesh, [(name, first vertex, vertex count)] of each mesh a glTF places, else [])."""
     from ..interrupts import import_held
     from ..io_utils import check_regular_file
 
     check_regular_file(path, "a mesh file")
-    if path.suffix.lower() in (".gltf", ".glb"):
+    gltf = path.suffix.lower() in (".gltf", ".glb")
+    if gltf:
         _check_gltf_uris(path)
     elif path.suffix.lower() in (".ply", ".off"):
         _check_declared_counts(path)
@@ -217,7 +307,12 @@ def _load_trimesh(path: Path):
             source, kind = _stl_source(path), "stl"
         else:
             source, kind = str(path), None
-        mesh = trimesh.load(source, file_type=kind, process=False, maintain_order=True, force="mesh")
+        blocks = []
+        if gltf:  # joined here, in the file's order (trimesh's to_mesh() follows its own graph order)
+            scene = trimesh.load(source, file_type=kind, process=False, maintain_order=True, force="scene")
+            mesh, blocks = _join_gltf(scene, _gltf_json(path) or {}, trimesh)
+        else:
+            mesh = trimesh.load(source, file_type=kind, process=False, maintain_order=True, force="mesh")
     except FacepartError:
         raise
     except FileNotFoundError as exc:
@@ -233,7 +328,7 @@ def _load_trimesh(path: Path):
         raise FacepartError(f"{path}: not a readable mesh ({type(exc).__name__}: {first})") from None
     if not hasattr(mesh, "faces") or len(getattr(mesh, "vertices", [])) == 0:
         raise FacepartError(f"{path}: no triangle mesh found in the file")
-    return mesh
+    return mesh, blocks
 
 
 def read_mesh_arrays(path: str | Path) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
@@ -243,14 +338,22 @@ def read_mesh_arrays(path: str | Path) -> tuple[np.ndarray, np.ndarray, np.ndarr
 
 
 def read_mesh_arrays_uv(path: str | Path):
-    """Like :func:`read_mesh_arrays`, plus (V, 2) per-vertex UVs or None."""
-    path = Path(path)
-    if path.suffix.lower() == ".obj":
-        from .obj import read_obj, vertex_uv
+    """Like :func:`read_mesh_arrays`, plus (V, 2) per-vertex UVs or None.
 
-        obj = read_obj(path)
-        return obj.vertices, obj.triangles, obj.vertex_colors, vertex_uv(obj)
-    mesh = _load_trimesh(path)
+    A glTF placing several meshes is joined mesh after mesh in its scene's node order (depth-first: roots as
+    listed, a node before its children; for a file placing each mesh once in ``meshes[]`` order, that order); an
+    OBJ's objects and groups keep the file's ``v`` line order."""
+    return _read_arrays(Path(path))[:4]
+
+
+def _read_arrays(path: Path):
+    """:func:`read_mesh_arrays_uv`'s arrays, plus the glTF's placed meshes as :func:`_load_trimesh` gives them."""
+    if path.suffix.lower() == ".obj":
+        from .obj import vertex_uv
+
+        obj = _read_obj(path)
+        return obj.vertices, obj.triangles, obj.vertex_colors, vertex_uv(obj), []
+    mesh, blocks = _load_trimesh(path)
     colors = None
     visual = getattr(mesh, "visual", None)
     if visual is not None and getattr(visual, "kind", None) == "vertex":
@@ -259,15 +362,38 @@ def read_mesh_arrays_uv(path: str | Path):
     if visual is not None and getattr(visual, "kind", None) == "texture" and getattr(visual, "uv", None) is not None:
         uv = np.asarray(visual.uv, np.float64)
         uv = uv if uv.shape == (len(mesh.vertices), 2) else None
-    return np.asarray(mesh.vertices, np.float64), np.asarray(mesh.faces, np.int64), colors, uv
+    return np.asarray(mesh.vertices, np.float64), np.asarray(mesh.faces, np.int64), colors, uv, blocks
+
+
+def soup_note(vertices: np.ndarray, triangles: np.ndarray) -> list[str]:
+    """A note when most drawn vertices lie at the position of another (a triangle soup, or a mesh split at every
+    edge): to facepart each triangle is then its own piece, which no cleanup joins. The file's vertex numbers are
+    kept (part files number them), so the note says how to weld rather than welding."""
+    used = np.unique(triangles)
+    if len(used) < 3 or len(used) <= len(triangles):  # a welded mesh has about half as many vertices as triangles
+        return []
+    _, inverse, counts = np.unique(vertices[used], axis=0, return_inverse=True, return_counts=True)
+    shared = int((counts[inverse.reshape(-1)] > 1).sum())
+    if shared < 0.5 * len(used):
+        return []
+    own = len(used) == 3 * len(triangles) and len(np.unique(triangles.reshape(-1))) == triangles.size
+    what = "every triangle has its own three vertices" if own else "the triangles share few vertices"
+    return [f"{shared} of {len(used)} vertices lie at the position of another, at {len(counts)} positions in all "
+            f"({what}): the mesh is in many unconnected pieces, which part cleanup cannot join, and copies at one "
+            "position can take different parts; weld it (Blender: Merge by Distance; trimesh: merge_vertices) "
+            "and save it, or load it with -O weld=true (part files then number the welded vertices)"]
 
 
 def load_mesh(path: str | Path, blendshapes: str | Path | None = None, unit: str | None = None,
-              up: str = "y", front: str = "z") -> FaceModel:
+              up: str = "y", front: str = "z", weld: bool = False) -> FaceModel:
     """Load a mesh file, and optionally a folder of same-topology meshes as blend shapes.
 
     ``up``, ``front``: the file's axes the head points along and the face looks along
     (``-O up=z -O front=-y``); the model is rotated into facepart's frame.
+    ``weld``: merge vertices at identical positions (``-O weld=true``, for a triangle soup, which a note
+    points out), numbered in order of first appearance; part files then number the welded vertices, not the
+    file's. An STL is always welded (it keeps no shared vertices). A glTF placing several meshes is joined mesh
+    after mesh in its scene's node order (see :func:`read_mesh_arrays_uv`), the note giving each one's first vertex.
     An OBJ with UVs whose materials name one diffuse texture (``map_Kd``) records it in
     ``meta["material_texture"]``; :func:`~facepart.data.load_model` colours the model with it
     unless ``texture=`` is given.
@@ -278,26 +404,32 @@ def load_mesh(path: str | Path, blendshapes: str | Path | None = None, unit: str
         raise FacepartError(f"{path}: file not found")
     texture, no_texture = None, ""
     if path.suffix.lower() == ".obj":
-        from .obj import material_texture, read_obj, vertex_uv
+        from .obj import material_texture, vertex_uv
 
-        obj = read_obj(path)
+        obj = _read_obj(path)
         vertices, triangles, colors, uv = obj.vertices, obj.triangles, obj.vertex_colors, vertex_uv(obj)
+        blocks = []
         if uv is not None and colors is None:
             texture, no_texture = material_texture(path, obj)
     else:
-        vertices, triangles, colors, uv = read_mesh_arrays_uv(path)
+        vertices, triangles, colors, uv, blocks = _read_arrays(path)
     if not np.all(np.isfinite(vertices)):
         raise FacepartError(f"{path}: {int((~np.isfinite(vertices)).any(axis=1).sum())} vertices are NaN or infinite")
     notes = []
-    weld = None
-    if path.suffix.lower() == ".stl" and len(vertices):
-        stl_shape = (vertices.shape, triangles.shape)
-        weld, vertices, triangles = weld_corners(vertices, triangles)
-        colors = colors[weld] if colors is not None else None
-        uv = uv[weld] if uv is not None else None
+    stl = path.suffix.lower() == ".stl"
+    if (stl or weld) and len(vertices):
+        stl_shape, raw_triangles = (vertices.shape, triangles.shape), triangles  # unwelded, as blend shapes are
+        kept, vertices, triangles = weld_corners(vertices, triangles)
+        colors = colors[kept] if colors is not None else None
+        uv = uv[kept] if uv is not None else None
         if len(vertices) < stl_shape[0][0]:
             notes.append(f"STL keeps no shared vertices: its {stl_shape[0][0]} triangle corners were welded into "
-                         f"{len(vertices)} vertices at identical positions; part files number these")
+                         f"{len(vertices)} vertices at identical positions; part files number these" if stl else
+                         f"welded (weld=true): the file's {stl_shape[0][0]} vertices merged into {len(vertices)} "
+                         "at identical positions, numbered in order of first appearance; part files number these")
+    else:
+        kept = None
+        notes += soup_note(vertices, triangles)
     used = np.unique(triangles)
     if 0 < len(used) < len(vertices):
         notes.append(f"{len(vertices) - len(used)} vertices are in no triangle: kept so the file's vertex numbers "
@@ -326,8 +458,9 @@ def load_mesh(path: str | Path, blendshapes: str | Path | None = None, unit: str
             raise FacepartError(f"{folder}: no mesh files ({', '.join(MESH_SUFFIXES)}) in the blend-shape folder")
         for f in files:
             v, t, _ = read_mesh_arrays(f)
-            if weld is not None and (v.shape, t.shape) == stl_shape:  # the base's welding, corner for corner
-                v, t = v[weld], triangles
+            if kept is not None and (v.shape, t.shape) == stl_shape and np.array_equal(t, raw_triangles):
+                # the base's welding, corner for corner
+                v, t = v[kept], triangles
             if v.shape != vertices.shape or t.shape != triangles.shape or not np.array_equal(t, triangles):
                 raise FacepartError(f"{f}: {len(v)} vertices and {len(t)} triangles, but {path.name} has "
                                     f"{len(vertices)} and {len(triangles)} (or another triangle order); "
@@ -341,8 +474,7 @@ def load_mesh(path: str | Path, blendshapes: str | Path | None = None, unit: str
     if guessed:
         notes.append(f"unit guessed from the size ({extent:.4g} units across reads as a head in {unit}); "
                      "give --unit if that is wrong")
-    if path.suffix.lower() in (".glb", ".gltf"):
-        notes += gltf_scene_notes(path)
+    notes += gltf_blocks_note(blocks)
     vertices = (vertices @ rotation.T if turned else vertices) * scale
     triangles = orient_outward(vertices, triangles, notes, "the file's triangles were wound inward")
     return FaceModel(
