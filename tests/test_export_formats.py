@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -668,3 +669,20 @@ def test_a_folder_format_refuses_a_file_name(demo_ann, demo_model, tmp_path):
     with pytest.raises(FacepartError, match="the uvmask format writes a folder of files; give --out a folder name"):
         export_annotation(demo_ann, "uvmask", tmp_path / "masks.png", model=demo_model)
     assert not (tmp_path / "masks.png").exists()
+
+
+def test_info_describes_csv_and_blender_exports(demo_ann, demo_model, tmp_path):
+    # before: "unknown model format" for both, though compare and correct read them
+    from cli_run import facepart
+
+    export(demo_ann, "csv", tmp_path / "p.csv")
+    export(demo_ann, "blender", tmp_path / "p.py", model=demo_model)
+    r = facepart("info", tmp_path / "p.csv")
+    assert r.returncode == 0 and "csv export:" in r.stdout and "--model MODEL" in r.stdout, r.stdout + r.stderr
+    r = facepart("info", tmp_path / "p.py")
+    assert r.returncode == 0 and "blender export:" in r.stdout, r.stdout + r.stderr
+    nose = int((demo_ann.labels == demo_ann.parts.index("nose")).sum())
+    assert re.search(rf"^  nose +{nose} vertices$", r.stdout, re.M), r.stdout
+    (tmp_path / "other.csv").write_text("a,b\n1,2\n")
+    r = facepart("info", tmp_path / "other.csv")
+    assert r.returncode == 1 and "unknown model format" in r.stderr

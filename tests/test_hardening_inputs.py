@@ -364,6 +364,9 @@ def test_info_reads_parts_json_with_the_same_checks(tmp_path):
     assert read_parts_json(path)["skin"].tolist() == [0, 40]
     with pytest.raises(FacepartError, match="indices must lie in 0..35"):
         read_parts_json(path, 36)
+    path.write_text('{"nose": [], "skin": []}')  # e.g. compare's differences file of two equal annotations
+    r = facepart("info", path)
+    assert r.returncode == 0 and "(no vertex ids in any part)" in r.stdout and "-1" not in r.stdout, r.stdout
 
 
 def test_valid_parts_json_gives_the_labels(tmp_path):

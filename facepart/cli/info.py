@@ -193,9 +193,12 @@ def info(path, export_regions, model_args):
 
         mapping = read_parts_json(p)
         top = max((int(idx.max()) for idx in mapping.values() if idx.size), default=-1)
-        click.echo(f"part index file: {p} (vertex ids up to {top}: for a model of at least {top + 1} vertices)")
+        click.echo(f"part index file: {p} " + (f"(vertex ids up to {top}: for a model of at least {top + 1} vertices)"
+                                               if top >= 0 else "(no vertex ids in any part)"))
         for name, idx in mapping.items():
             click.echo(f"  {name}: {len(np.unique(idx))} vertices")
+        return
+    if fmt is None and p.is_file() and _annotation_export(p, model_args):
         return
     face = _load(path, model_args)
     click.echo("\n".join(face.describe()))
@@ -243,3 +246,31 @@ def labelsets():
 
     for name, table in TABLES.items():
         click.echo(f"{name:<20} {len(table)} classes: {', '.join(table.classes)}")
+
+
+#: Suffixes of annotation exports that no model loader reads (a CSV, a Blender script).
+EXPORT_ONLY_SUFFIXES = (".csv", ".py")
+
+
+def _annotation_export(p: Path, model_args) -> bool:
+    """Describe ``p`` when an annotation reader recognises it by content (a CSV, a Blender script...): its
+    parts, or, when reading it needs the model, what it is and how to open it. False for anything else."""
+    from ..export.api import read_annotation
+    from ..export.registry import detect_importer
+
+    if p.suffix.lower() not in EXPORT_ONLY_SUFFIXES:  # a coloured .ply is a mesh first, whatever its colours
+        return False
+    exporter = detect_importer(p)
+    if exporter is None:
+        return False
+    _refuse_model_options(p, f"a {exporter.name} export", model_args)
+    if exporter.reader_needs_topology:  # vertex ids only: which mesh they number is not in the file
+        click.echo(f"{exporter.name} export: {p} ({exporter.description})\nvertex ids without the mesh they number: "
+                   f"give the model to read it, e.g. facepart correct {p} --model MODEL (or compare, export)")
+        return True
+    ann = read_annotation(p, exporter.name)
+    click.echo(f"{exporter.name} export: {p} ({exporter.description})\ntopology: {ann.fingerprint.describe()}; "
+               f"rule: {ann.rule}")
+    click.echo("\n".join(ann.summary_lines()))
+    return True
+

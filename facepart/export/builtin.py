@@ -14,8 +14,8 @@ register("parts", indexfiles.write_parts, indexfiles.read_parts, (".json",),
          "parts.json: part -> sorted vertex ids, nothing else (what annotate writes, --truth reads)",
          options=(), detect=indexfiles.is_plain_parts, default_name="parts.json", reader_needs_topology=True)
 register("csv", indexfiles.write_csv, indexfiles.read_csv, (".csv",),
-         "rows of vertex,part (spreadsheets, R, pandas)", options=(), default_name="parts.csv",
-         reader_needs_topology=True)
+         "rows of vertex,part (spreadsheets, R, pandas)", options=(), detect=indexfiles.is_facepart_csv,
+         default_name="parts.csv", reader_needs_topology=True)
 register("npz", npz.write_npz, npz.read_npz, (".npz",),
          "facepart's canonical annotation.npz (labels, votes, confidence, part table, fingerprint)",
          options=(), detect=npz.is_npz, default_name="annotation.npz")

@@ -275,6 +275,16 @@ def write_csv(annotation: Annotation, path: Path, **options) -> list[Path]:
     return [Path(path)]
 
 
+def is_facepart_csv(path: Path) -> bool:
+    """Whether ``path`` is a file whose first line is the ``vertex,part`` header (read from its first bytes)."""
+    path = Path(path)
+    if not path.is_file():
+        return False
+    with open(path, "rb") as fh:
+        head = fh.read(64).split(b"\n", 1)[0].strip().lower()
+    return head.replace(b" ", b"").startswith(b",".join(c.encode() for c in CSV_HEADER))
+
+
 def read_csv(path: Path, model=None, topology: Fingerprint | None = None, **_) -> Annotation:
     path = Path(path)
     with open_input(path, "r", "a CSV file", encoding="utf-8", newline="") as fh:
