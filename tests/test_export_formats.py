@@ -686,3 +686,32 @@ def test_info_describes_csv_and_blender_exports(demo_ann, demo_model, tmp_path):
     (tmp_path / "other.csv").write_text("a,b\n1,2\n")
     r = facepart("info", tmp_path / "other.csv")
     assert r.returncode == 1 and "unknown model format" in r.stderr
+
+
+@pytest.mark.parametrize("fmt", ["ply", "obj", "glb"])
+def test_mesh_exports_lie_on_the_users_own_file(demo_model, demo_truth, tmp_path, fmt):
+    # before: a millimetre, z-up file (-O up=z -O front=-y) was exported in metres, y up: 1000x smaller and
+    # turned, so it would not overlay the original in MeshLab or Blender
+    import trimesh
+
+    from facepart.data import load_model
+    from facepart.data.mesh import load_mesh
+
+    turn = np.array([[1, 0, 0], [0, 0, -1], [0, 1, 0]], np.float64)  # facepart's +y up -> +z up, +z front -> -y
+    original = (demo_model.vertices @ turn.T) * 1000.0  # the user's file: millimetres, z up, looking along -y
+    trimesh.Trimesh(original, demo_model.triangles, process=False).export(tmp_path / "head.ply")
+    model = load_mesh(tmp_path / "head.ply", unit="mm", up="z", front="-y")
+    np.testing.assert_allclose(model.vertices, demo_model.vertices, atol=1e-6)  # facepart's frame inside
+    sets = {n: np.flatnonzero(demo_truth == i) for i, n in enumerate(PAPER_PARTS)}
+    ann = annotation_from_sets(sets, model.fingerprint, "truth")
+    (path,) = export(ann, fmt, tmp_path / f"parts.{fmt}", model=model)
+    written = np.asarray(trimesh.load(path, process=False, force="mesh").vertices)
+    np.testing.assert_allclose(written, original, atol=1e-3)  # mm, z up: on the original file
+    back = read_annotation(path, model=model)  # still read back against the model
+    assert np.array_equal(back.labels, ann.labels)
+    if fmt == "ply":
+        assert "facepart-frame the model file's: unit mm, up z, front -y" in path.read_bytes()[:4096].decode("ascii",
+                                                                                                             "replace")
+        built_in = export(ann, "ply", tmp_path / "demo.ply", model=load_model("demo"))[0]
+        np.testing.assert_allclose(np.asarray(trimesh.load(built_in, process=False).vertices), demo_model.vertices,
+                                   atol=1e-6)  # a model without a file frame: facepart's metres

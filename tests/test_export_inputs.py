@@ -236,4 +236,6 @@ def test_export_report_and_viewer_reload_the_model_with_the_runs_loader_options(
     r = subprocess.run([sys.executable, "-m", "facepart", "export", str(work / "run"), "--to", "ply", "--out",
                         "head.ply"], cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
-    assert np.allclose(trimesh.load(tmp_path / "head.ply", process=False).vertices, demo.vertices, atol=1e-5)
+    # written back in the file's own axes (z up), which the export knows from the recorded options
+    assert np.allclose(trimesh.load(tmp_path / "head.ply", process=False).vertices, zup, atol=1e-5)
+    assert b"facepart-frame the model file's: unit m, up z, front -y" in (tmp_path / "head.ply").read_bytes()[:4096]

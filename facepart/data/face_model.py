@@ -173,6 +173,16 @@ class FaceModel:
             out += np.tensordot(np.asarray(albedo, np.float32), self.albedo_basis[: len(albedo)], axes=1)
         return np.clip(out, 0.0, 1.0)
 
+    def in_file_frame(self, points: np.ndarray) -> np.ndarray:
+        """(N, 3) points in facepart's frame (metres, +y up, +z front) -> the model file's own unit and axes, as
+        the loader recorded them in ``meta["file_frame"]`` (a mesh file: its unit and ``up``/``front``); the
+        points unchanged (float64) for a model without that record."""
+        frame = self.meta.get("file_frame") if isinstance(self.meta, dict) else None
+        points = np.asarray(points, np.float64)
+        if not isinstance(frame, dict):
+            return points
+        return (points / float(frame["scale"])) @ np.asarray(frame["rotation"], np.float64)
+
     def describe(self) -> list[str]:
         """Human-readable lines for ``facepart info``."""
         m = self.meta

@@ -487,6 +487,9 @@ def load_mesh(path: str | Path, blendshapes: str | Path | None = None, unit: str
         albedo=colors,
         uv=uv,
         meta={"format": f"mesh ({path.suffix.lower().lstrip('.')})", "units": unit, "path": str(path),
+              # how the file's points became facepart's: v = (v_file @ rotation.T) * scale (exports go back)
+              "file_frame": {"unit": unit, "up": up, "front": front, "scale": float(scale),
+                             "rotation": np.asarray(rotation, np.float64).tolist()},
               **({"material_texture": str(texture)} if texture is not None else {}),
               **({"notes": notes} if notes else {})},
     )

@@ -1,7 +1,10 @@
 """``ply``, ``obj``, ``glb``: the model's mean shape coloured by part (MeshLab, Blender, three.js).
 
-Every vertex keeps its index (nothing is merged or re-ordered) and takes the
-colour of its part (the smallest part holding it where parts overlap; grey
+Every vertex keeps its index (nothing is merged or re-ordered) and its place in
+the model file's own unit and axes (a mesh loaded from millimetres with
+``-O up=z -O front=-y`` is written back in millimetres, z up, so the export lies
+on the original in MeshLab or Blender; other model formats in facepart's frame,
+metres), and takes the colour of its part (the smallest part holding it where parts overlap; grey
 ``UNLABELLED_COLOR`` for none). The legend travels with the file: PLY header
 ``comment facepart-part ID NAME R G B`` lines, OBJ ``# facepart-part ...``
 comments, glTF scene ``extras``. The PLY also carries a ``short part``
@@ -105,6 +108,10 @@ def _comments(view: PartView, model, prefix: str = "") -> list[str]:
     lines = [f"{prefix}facepart {__version__} part annotation of {quote(model.name)} (rule {view.rule})",
              f"{prefix}facepart-topology {fp.n_vertices} {fp.n_triangles} {fp.triangle_hash}"]
     lines += [f"{prefix}facepart-part {i} {quote(n)} {r} {g} {b}" for i, n, (r, g, b) in _legend(view)]
+    frame = model.meta.get("file_frame")
+    lines.append(f"{prefix}facepart-frame " + (f"the model file's: unit {frame['unit']}, up {frame['up']}, front "
+                                               f"{frame['front']}" if isinstance(frame, dict) else
+                                               "facepart's: metres, +y up, +z front"))
     return lines
 
 
@@ -114,7 +121,7 @@ def write_ply(annotation: Annotation, path: Path, **options) -> list[Path]:
     if opts.split:
         return _write_ply_split(view, model, path.with_suffix("") if path.suffix.lower() == ".ply" else path, opts)
     labels = view.labels()
-    write_bytes_atomic(path, _ply_bytes(model.vertices, _colours(view, labels), model.triangles,
+    write_bytes_atomic(path, _ply_bytes(model.in_file_frame(model.vertices), _colours(view, labels), model.triangles,
                                         _comments(view, model), part=labels.astype(np.int16)))
     return [path]
 
@@ -250,7 +257,7 @@ def _write_ply_split(view: PartView, model, folder: Path, opts) -> list[Path]:
             tri = new[triangles[inside[:, i]]].reshape(-1, 3)
             comments = [f"facepart {__version__} part '{quote(name)}' of {quote(model.name)}; vertex_id = index "
                         "in the full model"]
-            (stage / files[name]).write_bytes(_ply_bytes(model.vertices[kept], np.tile(view.colors[i], (len(kept), 1)),
+            (stage / files[name]).write_bytes(_ply_bytes(model.in_file_frame(model.vertices[kept]), np.tile(view.colors[i], (len(kept), 1)),
                                                          tri, comments, vertex_id=kept))
         (stage / SPLIT_MANIFEST).write_text(json.dumps({
             "format": SPLIT_FORMAT, "files": files, "tri_rule": "all", "rule": view.rule,
@@ -275,7 +282,7 @@ def write_obj(annotation: Annotation, path: Path, **options) -> list[Path]:
     buf.write("# vertex lines: v x y z r g b (colours in 0..1); faces are 1-based\n")
     if opts.split:
         buf.write("# facepart-split: one object per part\n")
-    np.savetxt(buf, np.hstack([model.vertices.astype(np.float64), colours]), fmt="v %.7g %.7g %.7g %.6f %.6f %.6f")
+    np.savetxt(buf, np.hstack([model.in_file_frame(model.vertices), colours]), fmt="v %.7g %.7g %.7g %.6f %.6f %.6f")
     if opts.split:
         objects = unique_file_names(view.names, f"{path}: OBJ object names", fold_case=False)
         member = view.triangle_member(model.triangles, opts.tri_rule or DEFAULT_TRI_RULE)
@@ -326,13 +333,13 @@ def write_glb(annotation: Annotation, path: Path, **options) -> list[Path]:
         for name, colour, kept, tri in _part_meshes(view, model.triangles, opts.tri_rule or DEFAULT_TRI_RULE):
             if not len(tri):
                 continue
-            mesh = trimesh.Trimesh(model.vertices[kept], tri, vertex_colors=np.tile([*colour, 255], (len(kept), 1)),
+            mesh = trimesh.Trimesh(model.in_file_frame(model.vertices[kept]), tri, vertex_colors=np.tile([*colour, 255], (len(kept), 1)),
                                    process=False)
             scene.add_geometry(mesh, geom_name=nodes[name], node_name=nodes[name])
     else:
         labels = view.labels()
         rgba = np.hstack([_colours(view, labels), np.full((len(labels), 1), 255, np.uint8)])
-        mesh = trimesh.Trimesh(model.vertices, model.triangles, vertex_colors=rgba, process=False)
+        mesh = trimesh.Trimesh(model.in_file_frame(model.vertices), model.triangles, vertex_colors=rgba, process=False)
         scene.add_geometry(mesh, geom_name=safe_name(model.name), node_name=safe_name(model.name))
     fp = model.fingerprint
     scene.metadata["facepart"] = {"version": __version__, "rule": view.rule, "split": bool(opts.split),
