@@ -436,3 +436,135 @@ def test_cli_checks_eos_contours_before_writing_and_always_writes_flames_dynamic
 def test_a_yaw_bin_narrower_than_a_tenth_of_a_degree_is_refused(width):
     with pytest.raises(FacepartError, match="--bin-width must be between 0.1 and 180"):
         LandmarkSettings(bin_width=width)
+
+
+# -- an open mesh: half a head (the surface seen through the cut faces away from the camera) ------------
+
+def _half_head(model):
+    """The demo head cut at x = 0: only the triangles of the subject's left half (centroid x >= 0); every vertex
+    kept, so vertex ids of the whole head still index it."""
+    import dataclasses
+
+    centroids = model.vertices[model.triangles].mean(axis=1)
+    return dataclasses.replace(model, name="half", triangles=model.triangles[centroids[:, 0] >= 0])
+
+
+class _Sometimes:
+    """Reports point ``hidden`` only in every ``every``-th view of ``detector``: a landmark seen in few views."""
+
+    def __init__(self, detector, hidden: int, every: int):
+        self.detector, self.hidden, self.every = detector, hidden, every
+        self.name, self.n_points = detector.name, detector.n_points
+
+    def detect_view(self, view):
+        det = self.detector.detect_view(view)
+        if det is not None and view.index % self.every:
+            det.valid[self.hidden] = False
+        return det
+
+
+@pytest.fixture(scope="module")
+def half_oracle(demo_model):
+    """An oracle embedding on half the demo head. The oracle also reports the points of the missing half (like a
+    detector guessing the rest of the face): through the cut, their pixels show the inside of the back of the
+    head. ``kept[0]`` is reported in only a quarter of the views."""
+    half = _half_head(demo_model)
+    tris, bary = _front_points(demo_model, 60, seed=4)
+    truth = barycentric_points(demo_model.vertices, demo_model.triangles, tris, bary)
+    gone = np.flatnonzero(truth[:, 0] < -0.006)[:8]
+    kept = np.flatnonzero(truth[:, 0] > 0.006)[:8]
+    assert len(gone) == 8 and len(kept) == 8
+    ids = np.concatenate([gone, kept])
+    corners_lr = (8 + int(np.argmin(truth[kept, 0])), 8 + int(np.argmax(truth[kept, 0])))
+    oracle = OracleLandmarkDetector(demo_model.triangles[tris[ids]], bary[ids], depth_tolerance=1.0)
+    lset = LandmarkSet("oracle16", "oracle", 16, tuple(f"p{i}" for i in range(16)), tuple((i,) for i in range(16)),
+                       ("other",) * 16, corners_lr, "test")
+    settings = LandmarkSettings(variants=16, size=256, yaw=35, held_out=2, seed=5)
+    emb = embed_landmarks(half, _Sometimes(oracle, 8, 4), lset, settings)
+    return half, emb, truth[ids]
+
+
+def test_landmarks_seen_through_an_opening_are_not_found_on_back_facing_surface(half_oracle):
+    # before: the 8 points of the missing half landed inside the back of the skull (z ~ -100 mm), "embedded"
+    half, emb, truth = half_oracle
+    points = emb.points(half.vertices, half.triangles)
+    print(f"\nhalf head: missing-half points embedded at z (mm) {np.round(points[:8, 2] * MM, 1)}")
+    gone_found = np.flatnonzero(emb.embedded[:8])
+    # only where the kept half itself (the nose, at a turned head) covers the point's pixel in some view does a
+    # point of the missing half land anywhere: on that front-facing surface, and flagged as seen in few views
+    assert (~emb.embedded[:8]).sum() >= 6, points[:8] * MM
+    assert (points[gone_found, 2] * MM > 50).all() and emb.unreliable[gone_found].all(), points[:8] * MM
+    assert emb.embedded[8:].all()
+    err = np.linalg.norm(points[8:] - truth[8:], axis=1) * MM
+    assert err.max() < 1.0, err  # the kept half's points are unaffected
+    lines = emb.warning_lines()
+    never = [ln for ln in lines if "never found" in ln]
+    names = [f"p{i}" for i in np.flatnonzero(~emb.embedded)]
+    assert len(never) == 1 and never[0].startswith(f"warning: {len(names)} of 16 landmarks were never found")
+    assert f": {', '.join(names)};" in never[0], never
+    assert lines == emb.summary_lines()[-len(lines):]
+
+
+def test_a_landmark_seen_in_few_views_gets_a_warning(half_oracle):
+    _, emb, _ = half_oracle
+    assert emb.embedded[8] and not emb.stable[8] and emb.share[8] < 0.5 and emb.stable[9:].all()
+    assert emb.unreliable[8] and not emb.unreliable[9:].any()
+    few = [ln for ln in emb.warning_lines() if "were found in under 50%" in ln]
+    n = int((emb.embedded & (np.nan_to_num(emb.share) < 0.5)).sum())
+    assert len(few) == 1 and few[0].startswith(
+        f"warning: {n} of {int(emb.embedded.sum())} embedded landmarks were found in under 50% of the")
+    assert f"p8 ({100 * emb.share[8]:.0f}%)" in few[0], few
+
+
+def test_formats_without_room_for_missing_landmarks_are_skipped_and_the_rest_written(half_oracle, tmp_path):
+    # before: one never-found landmark failed the whole set (FacepartError, nothing written, landmarks.json lost)
+    from facepart.export.landmarks import read_json, write_landmark_files
+
+    half, emb, _ = half_oracle
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "keypoints0.txt").write_text("0\n")  # an earlier run's file of a format that is skipped now
+    skipped = {}
+    written = write_landmark_files(emb, half, out, ("landmarks-json", "flame-lmk-npz", "keypoints0"), figure=True,
+                                   skipped=skipped)
+    assert [p.name for p in written] == ["landmarks.json", "landmarks.png"]
+    assert sorted(p.name for p in out.iterdir()) == ["landmarks.json", "landmarks.png"]  # no stale keypoints0.txt
+    assert sorted(skipped) == ["flame-lmk-npz", "keypoints0"]
+    n = int((~emb.embedded).sum())
+    for name, line in skipped.items():
+        assert line.startswith(f"warning: {name} not written: {n} of 16 landmarks were never found") and "p7" in line
+    back = read_json(out / "landmarks.json")
+    assert np.array_equal(back.triangle, emb.triangle) and (back.triangle[:8] == -1).sum() == n
+    with pytest.raises(FacepartError, match=f"keypoints0: {n} of 16 landmarks were never found"):  # asked for alone
+        from facepart.export import get_exporter
+
+        get_exporter("keypoints0", kind="landmarks").write(emb, tmp_path / "direct")
+
+
+def test_cli_on_half_a_head_writes_landmarks_json_and_warns(demo_model, tmp_path):
+    pytest.importorskip("mediapipe")
+    import trimesh
+
+    half = _half_head(demo_model)
+    colours = np.clip(np.asarray(demo_model.albedo) * 255, 0, 255).astype(np.uint8)
+    path = tmp_path / "half.ply"
+    trimesh.Trimesh(half.vertices * MM, half.triangles, vertex_colors=colours, process=False).export(path)
+    few = ("--variants", 12, "--size", 256, "--held-out", 2, "--seed", 2)
+    # the default formats: landmarks.json and the figure written, flame-lmk-npz skipped with a warning, exit 0
+    r = _cli(path, "--out", tmp_path / "a", *few)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert sorted(p.name for p in (tmp_path / "a").iterdir()) == ["landmarks.json", "landmarks.png"]
+    data = json.loads((tmp_path / "a" / "landmarks.json").read_text())
+    missing = [lm["name"] for lm in data["landmarks"] if lm["triangle"] < 0]
+    assert missing and all(n.startswith("right_") or "lip" in n for n in missing), missing  # the cut-off half
+    # nothing inside the back of the head (before: right eye and brow points at z ~ -100 mm)
+    assert all(lm["point_mm"][2] > 0 for lm in data["landmarks"] if lm["triangle"] >= 0)
+    warned = [ln for ln in r.stdout.splitlines() if ln.startswith("warning: flame-lmk-npz not written")]
+    assert len(warned) == 1 and missing[0] in warned[0], r.stdout
+    # a --to format that cannot be written: the rest is written, one warning each, then exit 1
+    r = _cli(path, "--out", tmp_path / "b", *few, "--to", "keypoints0")
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert sorted(p.name for p in (tmp_path / "b").iterdir()) == ["landmarks.json", "landmarks.png"]
+    assert len([ln for ln in r.stdout.splitlines() if ln.startswith("warning: keypoints0 not written")]) == 1
+    error = r.stderr.strip().splitlines()[-1]
+    assert error.startswith("Error: --to keypoints0: not written") and str(tmp_path / "b") in error, r.stderr

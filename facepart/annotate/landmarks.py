@@ -151,6 +151,14 @@ def camera_rays(camera, pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.broadcast_to(centre, d_cam.shape), d_cam @ rot  # R^T d for each row
 
 
+def facing_camera(corners: np.ndarray, directions: np.ndarray) -> np.ndarray:
+    """(N,) bool: triangles (N, 3, 3) whose outward side (the model's winding) the rays (N, 3) meet, i.e. surface
+    that faces the camera; a back-facing triangle is seen from inside, through an opening of the mesh."""
+    c = np.asarray(corners, np.float64)
+    normals = np.cross(c[:, 1] - c[:, 0], c[:, 2] - c[:, 0])
+    return np.einsum("nd,nd->n", normals, np.asarray(directions, np.float64)) < 0
+
+
 def pixel_hits(view: View, pixels: np.ndarray, valid: np.ndarray, tolerance: float = 1e-4
                ) -> tuple[np.ndarray, np.ndarray]:
     """Triangle and perspective-correct barycentrics of the surface seen at each sub-pixel point.
@@ -160,6 +168,12 @@ def pixel_hits(view: View, pixels: np.ndarray, valid: np.ndarray, tolerance: flo
     beside that triangle (the point lies near a triangle edge, off the pixel centre), the
     triangles of the 3 x 3 pixel neighbourhood are tried, nearest first; failing those, the
     barycentrics are clamped onto the pixel's triangle.
+
+    Only surface that faces the camera counts (:func:`facing_camera`): on an open mesh (a half
+    head, a face mask) the render shows the inside of the far side through the opening, and a
+    landmark the detector puts there (it guesses the missing half of the face) is no hit, not a
+    point inside the back of the skull. Such a landmark gets -1 unless a front-facing triangle
+    of the pixel's neighbourhood meets its ray.
 
     Args:
         view: the render (its ``triangles`` and ``vertices`` are the posed mesh).
@@ -188,10 +202,12 @@ def pixel_hits(view: View, pixels: np.ndarray, valid: np.ndarray, tolerance: flo
     verts = np.asarray(view.vertices, np.float64)
     corners = np.asarray(view.triangles)[tid]
     origins, dirs = camera_rays(view.camera, px[idx])
+    front = facing_camera(verts[corners], dirs)
     _, b = ray_triangle(origins, dirs, verts[corners[:, 0]], verts[corners[:, 1]], verts[corners[:, 2]])
-    inside = np.isfinite(b).all(axis=1) & (b.min(axis=1) >= -tolerance)
-    tri[idx], bary[idx[inside]] = tid, b[inside]
-    for k, t0, bk in zip(idx[~inside], tid[~inside], b[~inside]):
+    inside = front & np.isfinite(b).all(axis=1) & (b.min(axis=1) >= -tolerance)
+    tri[idx[front]] = tid[front]
+    bary[idx[inside]] = b[inside]
+    for k, t0, bk, t0_front in zip(idx[~inside], tid[~inside], b[~inside], front[~inside]):
         r0, c0 = row[k], col[k]
         window = frag.triangle_id[max(r0 - 1, 0): r0 + 2, max(c0 - 1, 0): c0 + 2].ravel()
         cand = np.unique(window[window >= 0]).astype(np.int64)
@@ -201,10 +217,14 @@ def pixel_hits(view: View, pixels: np.ndarray, valid: np.ndarray, tolerance: flo
             cc = np.asarray(view.triangles)[cand]
             o, d = camera_rays(view.camera, np.repeat(px[k][None], len(cand), axis=0))
             t, bb = ray_triangle(o, d, verts[cc[:, 0]], verts[cc[:, 1]], verts[cc[:, 2]])
-            good = np.isfinite(t) & (t > 0) & np.isfinite(bb).all(axis=1) & (bb.min(axis=1) >= -tolerance)
+            good = (facing_camera(verts[cc], d) & np.isfinite(t) & (t > 0) & np.isfinite(bb).all(axis=1)
+                    & (bb.min(axis=1) >= -tolerance))
             if good.any():
                 j = np.flatnonzero(good)[np.argmin(t[good])]
                 best = (cand[j], bb[j])
+        if best is None and not t0_front:  # seen through an opening: no surface facing the camera here
+            tri[k] = -1
+            continue
         if best is None:  # clamp onto the pixel's own triangle
             clamped = np.clip(np.nan_to_num(bk, nan=1.0 / 3.0), 0.0, None)
             best = (t0, clamped / clamped.sum() if clamped.sum() > 0 else np.full(3, 1.0 / 3.0))
@@ -269,7 +289,9 @@ def geometric_median(points: np.ndarray, mask: np.ndarray, iterations: int = 60,
             d = np.linalg.norm(p - centre[:, None], axis=2)
             w = np.where(m, 1.0 / np.maximum(d, 1e-9), 0.0)
             new = (w[..., None] * np.where(m[..., None], p, 0.0)).sum(axis=1) / w.sum(axis=1)[:, None]
-            step = np.nanmax(np.linalg.norm(new - centre, axis=1)) if len(new) else 0.0
+            moved = np.linalg.norm(new - centre, axis=1)
+            moved = moved[np.isfinite(moved)]  # (rows without points stay NaN)
+            step = moved.max() if len(moved) else 0.0
             centre = new
             if not step > tol:
                 break
@@ -584,6 +606,39 @@ class LandmarkEmbedding:
         """(L,) bool: the landmark has an embedding (was found on the model at least once)."""
         return self.triangle >= 0
 
+    @property
+    def unreliable(self) -> np.ndarray:
+        """(L,) bool: embedded but not stable: found in under ``min_share`` of the views with a face, or its
+        views' points spread more than ``stable_mm`` (on an open mesh, a landmark of the missing half that
+        a few views put on the edge of the cut). Kept, but worth a look."""
+        return self.embedded & ~self.stable
+
+    def missing_names(self) -> list[str]:
+        """Names of the landmarks never found on the model (triangle -1), in set order."""
+        return [self.names[j] for j in np.flatnonzero(~self.embedded)]
+
+    def warning_lines(self) -> list[str]:
+        """``warning:`` lines about landmarks never found, or found in under ``min_share`` of the views (a wide spread
+        alone, normal for jaw contour points, only marks them ``stable: false``); empty when all are fine."""
+        lines = []
+        n = len(self)
+        missing = self.missing_names()
+        if missing:
+            lines.append(f"warning: {len(missing)} of {n} landmarks were never found on the model's surface facing "
+                         f"the camera: {name_list(missing)}; landmarks.json keeps them as triangle -1 (an open or "
+                         "partial mesh, or a detector that misses them)")
+        min_share = float(self.settings.get("min_share", 0.5))
+        share = np.nan_to_num(self.share)
+        bad = np.flatnonzero(self.embedded & (share < min_share))  # (a wide spread alone is a jaw contour point's
+        if len(bad):                                                # normal state: stable: false says so, no warning)
+            order = bad[np.argsort(share[bad], kind="stable")]  # fewest views first
+            shown = name_list([f"{self.names[j]} ({100 * share[j]:.0f}%)" for j in order])
+            lines.append(f"warning: {len(bad)} of {int(self.embedded.sum())} embedded landmarks were found in under "
+                         f"{100 * min_share:.0f}% of the {self.found} views with a face: {shown}; kept, marked "
+                         "stable: false in landmarks.json (an open mesh, or a point the detector guesses: look at "
+                         "landmarks.png)")
+        return lines
+
     def bin_of(self, yaw: float) -> int:
         """The yaw bin holding ``yaw`` degrees (clamped to the sampled range)."""
         b = int(np.searchsorted(self.bin_edges, yaw, side="right")) - 1
@@ -630,13 +685,10 @@ class LandmarkEmbedding:
                               for g, v in by_group.items())
             lines.append(f"Dynamic (point moves >= {self.settings.get('dynamic_mm', '?')} mm with yaw), "
                          f"{len(self.bin_edges) - 1} yaw bins of {self.settings.get('bin_width', '?')} deg: {shown}.")
-        missing = [s.names[j] for j in np.flatnonzero(~ok)]
-        if missing:
-            lines.append(f"Never found on the model: {', '.join(missing[:10])}" + (" ..." if len(missing) > 10 else ""))
         if self.check is not None:
             lines.append("Held-out check, NME (embedding projected into new renders vs the detector):")
             lines.append(self.check.table())
-        return lines
+        return lines + self.warning_lines()
 
     # -- plain data --------------------------------------------------------------------------
     def as_dict(self) -> dict:
@@ -710,6 +762,13 @@ class LandmarkEmbedding:
             raise
         except (KeyError, TypeError, ValueError, IndexError) as exc:
             raise FacepartError(f"{what}: damaged facepart landmarks file ({type(exc).__name__}: {exc})") from None
+
+
+def name_list(names, limit: int = 12) -> str:
+    """``a, b, c`` for at most ``limit`` names, then ``and N more``."""
+    names = list(names)
+    shown = ", ".join(names[:limit])
+    return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
 
 
 def _r(x, digits: int):

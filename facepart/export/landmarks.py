@@ -60,7 +60,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..annotate.landmarks import LandmarkEmbedding, LandmarkSettings, embed_landmarks
+from ..annotate.landmarks import LandmarkEmbedding, LandmarkSettings, embed_landmarks, name_list
 from ..errors import FacepartError
 from ..io_utils import (atomic_file_set, atomic_path, ensure_writable_dir, read_json_file,
                         removing_new_dirs_on_failure, write_bytes_atomic, write_json_atomic)
@@ -126,14 +126,30 @@ def _target(path, default_name: str) -> Path:
     return path
 
 
+#: Formats with a place for a landmark that was never found (triangle -1); the others need every landmark.
+HOLDS_MISSING = ("landmarks-json",)
+#: The files each format writes into a folder (a skipped format's files from an earlier run are removed).
+FORMAT_FILES = {"landmarks-json": ("landmarks.json",), "flame-lmk-npz": ("landmark_embedding.npz",),
+                "flame-lmk-pkl": ("flame_static_embedding.pkl", "flame_dynamic_embedding.npy"),
+                "keypoints0": ("keypoints0.txt",), "keypoints1": ("keypoints1.txt",),
+                "keypoints-3ddfa": ("keypoints_3ddfa.npy",), "realy-lmk": ("realy_landmarks.txt",),
+                "eos-contours": ("model_contours.json",)}
+
+
+def missing_problem(emb: LandmarkEmbedding, fmt: str) -> str | None:
+    """Why format ``fmt`` cannot hold ``emb`` (one line naming the landmarks never found), or None when it can."""
+    missing = emb.missing_names()
+    if not missing or fmt in HOLDS_MISSING:
+        return None
+    return (f"{len(missing)} of {len(emb)} landmarks were never found on the model ({name_list(missing)}); "
+            "this format has no place for a missing landmark (landmarks-json keeps them as -1)")
+
+
 def _require_embedded(emb: LandmarkEmbedding, fmt: str) -> None:
     if not isinstance(emb, LandmarkEmbedding):
         raise FacepartError(f"{fmt}: expected a landmark embedding, got {type(emb).__name__}")
-    missing = [emb.names[j] for j in np.flatnonzero(~emb.embedded)]
-    if missing:
-        raise FacepartError(f"{fmt}: {len(missing)} landmark(s) were never found on the model "
-                            f"({', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''}); this format has no "
-                            "place for a missing landmark (landmarks-json keeps them as -1)")
+    if problem := missing_problem(emb, fmt):
+        raise FacepartError(f"{fmt}: {problem}")
 
 
 # -- writers -------------------------------------------------------------------------------------
@@ -314,19 +330,32 @@ register("eos-contours", write_eos, None, (".json",),
 # -- the whole run -------------------------------------------------------------------------------
 
 def write_landmark_files(emb: LandmarkEmbedding, model, out_dir, formats=DEFAULT_FORMATS, figure: bool = True,
-                         renderer=None) -> list[Path]:
-    """Write ``formats`` (registry names of kind ``landmarks``) and ``landmarks.png`` into ``out_dir``."""
+                         renderer=None, *, skipped: dict[str, str] | None = None) -> list[Path]:
+    """Write ``formats`` (registry names of kind ``landmarks``) and ``landmarks.png`` into ``out_dir``, as one set.
+
+    A format with no place for a landmark that was never found (every one but ``landmarks-json``,
+    :data:`HOLDS_MISSING`) is skipped when ``emb`` has such landmarks: the rest of the set is still
+    written, and ``skipped`` (when given) gets ``{format: "warning: ... not written: ..."}``, one line
+    naming the missing landmarks. A skipped format's file left in ``out_dir`` by an earlier run is
+    removed with the same commit, so the folder never pairs the new ``landmarks.json`` with an old
+    embedding. Returns the files written.
+    """
     from .registry import get_exporter
 
     out = Path(out_dir)
     names = list(dict.fromkeys(formats))
     exporters = [get_exporter(name, kind="landmarks") for name in names]
-    if "eos-contours" in names and (problem := contour_problem(emb)):  # before any file is written
-        raise FacepartError(problem)
+    reasons = {name: problem for name in names if (problem := missing_problem(emb, name))}
+    if "eos-contours" in names and "eos-contours" not in reasons and (problem := contour_problem(emb)):
+        raise FacepartError(problem)  # before any file is written
+    if skipped is not None:
+        skipped.update({name: f"warning: {name} not written: {why}" for name, why in reasons.items()})
     written: list[Path] = []
-    with atomic_file_set(out) as stage:  # every file or none: a failing format leaves no half-written set
-        for exporter in exporters:
-            written += exporter.write(emb, stage, vertices=model.vertices)
+    stale = [f for name in reasons for f in FORMAT_FILES.get(name, ())]
+    with atomic_file_set(out, stale) as stage:  # every file or none: a failing format leaves no half-written set
+        for name, exporter in zip(names, exporters):
+            if name not in reasons:
+                written += exporter.write(emb, stage, vertices=model.vertices)
         if figure:
             from ..annotate.landmark_figure import render_landmark_figure
             from ..annotate.preview import write_png
@@ -336,12 +365,14 @@ def write_landmark_files(emb: LandmarkEmbedding, model, out_dir, formats=DEFAULT
 
 
 def run_landmarks(model, out_dir, detector="mediapipe", landmark_set="68", settings: LandmarkSettings | None = None,
-                  formats=DEFAULT_FORMATS, figure: bool = True, *, renderer=None, progress=None
-                  ) -> tuple[LandmarkEmbedding, list[Path]]:
+                  formats=DEFAULT_FORMATS, figure: bool = True, *, renderer=None, progress=None,
+                  skipped: dict[str, str] | None = None) -> tuple[LandmarkEmbedding, list[Path]]:
     """Embed ``landmark_set`` on ``model`` (:func:`~facepart.annotate.landmarks.embed_landmarks`) and write the files.
 
     Returns the embedding and the files written (by default ``landmarks.json``,
-    ``landmark_embedding.npz`` and ``landmarks.png``).
+    ``landmark_embedding.npz`` and ``landmarks.png``). Landmarks never found on the model do not stop
+    the run: ``landmarks.json`` keeps them as -1, and the formats that cannot hold them are skipped
+    (their warnings go into ``skipped``, see :func:`write_landmark_files`).
     """
     from .registry import get_exporter
     from ..renderers.base import renderer_for
@@ -353,4 +384,4 @@ def run_landmarks(model, out_dir, detector="mediapipe", landmark_set="68", setti
         settings = settings or LandmarkSettings()
         with renderer_for(renderer, settings.size) as r:
             emb = embed_landmarks(model, detector, landmark_set, settings, renderer=r, progress=progress)
-        return emb, write_landmark_files(emb, model, out, formats, figure)
+        return emb, write_landmark_files(emb, model, out, formats, figure, skipped=skipped)
