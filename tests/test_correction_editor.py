@@ -517,3 +517,43 @@ def test_the_headlight_is_reapplied_after_an_orbit_and_not_after_a_wheel_step(ic
                         up=np.array([0, 1.0, 0]))
     assert np.abs(zoomed - front).max() <= RELIGHT_TOLERANCE  # the largest change anywhere, as the viewer checks
     assert np.abs(orbited - front).max() > 5 * RELIGHT_TOLERANCE
+
+
+def test_dirty_after_undoing_a_trimmed_history(ict_model, annotation):
+    # before: with more edits than the history keeps, undoing all of them looked clean (labels still edited)
+    editor = Editor.from_model(ict_model, annotation, history_limit=200)
+    shown = np.flatnonzero(editor.shown & (annotation.labels != editor.parts.index("nose")))
+    for i in range(205):
+        editor.select_vertices(shown[5 * i:5 * i + 5])
+        editor.assign_selection("nose")
+    while editor.undo() is not None:
+        pass
+    assert (editor.labels != annotation.labels).any() and editor.dirty
+    fresh = Editor.from_model(ict_model, annotation)
+    fresh.select_vertices(shown[:5])
+    fresh.assign_selection("nose")
+    fresh.select_vertices(shown[:5])
+    fresh.assign_selection("skin")  # back to the opened labels, but now marked as set by hand
+    assert fresh.dirty
+
+
+def test_assign_to_locked_vertices_says_they_are_locked(editor):
+    editor.toggle_lock("nose")
+    editor.select_part("nose")
+    n = int(editor.selection.sum())
+    assert editor.assign_selection("skin") is None
+    assert f"all {n} vertices are locked" in editor.message and f"nose {n}" in editor.message
+    assert "nothing changed" in editor.message
+
+
+def test_look_at_pose_keeps_the_face_upright_from_above_and_below():
+    from facepart.correction_gui.screen import look_at_pose
+
+    for direction in ((0, 0, 1), (0, -1, 0), (0, -0.97, 0.2), (0, 1, 0), (0.1, 0.98, 0.1)):
+        center, eye, up = look_at_pose(np.zeros(3), np.array(direction, float), 1.0)
+        forward = (center - eye) / np.linalg.norm(center - eye)
+        right = np.cross(forward, up)
+        assert right[0] > 0.9, (direction, right)  # the subject's left (+x) on the image's right: not mirrored
+        # forehead (+y) up where it can be; straight from below the face's front (+z) is up, from above its back
+        screen_up = np.cross(right, forward)
+        assert screen_up @ np.array([0.0, 1.0, np.sign(-direction[1]) if abs(direction[1]) > 0.9 else 0.0]) > 0

@@ -147,3 +147,94 @@ def test_every_readable_export_opens_for_correction(demo_model, tmp_path, fmt, n
     if fmt in ("ply", "csv", "json"):
         with pytest.raises(FacepartError, match="give the model with --model"):
             open_for_correction(tmp_path / name)
+
+
+def test_model_given_with_model_is_recorded_on_save(ict_model, tmp_path):
+    # before: the old recorded path stayed in settings['model'], so the saved file still needed --model
+    ann = ict_annotation(ict_model)
+    ann.settings["model"] = {"name": "ict", "format": "ict", "path": str(tmp_path / "moved")}
+    save_annotation(ann, tmp_path)
+    session = open_for_correction(tmp_path, ict_model)
+    assert session.annotation.settings["model"]["abspath"] == os.path.abspath(ict_model.meta["path"])
+    editor = Editor.from_model(session.model, session.annotation)
+    editor.select_part("nose")
+    editor.assign_selection("skin")
+    editor.save(session.save_dir)
+    again = open_for_correction(tmp_path)  # no --model now
+    assert again.model.n_vertices == ict_model.n_vertices
+
+
+def test_open_refusals_name_what_correct_opens(tmp_path):
+    bad = tmp_path / "bad.npz"
+    bad.write_bytes(b"\x93NUMPY garbage " * 20)
+    with pytest.raises(FacepartError, match="not an annotation.npz or an npz export") as exc:
+        open_for_correction(bad)
+    assert "pickle" not in str(exc.value)
+    for name, data in (("notes.txt", b"some notes\n"), ("pic.png", b"\x89PNG\r\n\x1a\n" + bytes(64))):
+        (tmp_path / name).write_bytes(data)
+        with pytest.raises(FacepartError, match="not something facepart correct opens") as exc:
+            open_for_correction(tmp_path / name)
+        assert "unknown model format" not in str(exc.value) and "annotation.npz" in str(exc.value)
+
+
+def test_parts_json_beside_an_annotation_uses_its_recorded_model(ict_model, tmp_path):
+    ann = ict_annotation(ict_model)
+    save_annotation(ann, tmp_path)  # writes parts.json beside annotation.npz
+    session = open_for_correction(tmp_path / "parts.json")
+    assert session.model.n_vertices == ict_model.n_vertices
+    assert np.array_equal(session.annotation.labels, ann.labels)
+    assert any("parts.json has no mesh; using the model" in n for n in session.notes)
+    (tmp_path / "parts.json").write_text(json.dumps({"nose": [0, 1, 10 ** 7]}))  # ids that do not fit it
+    with pytest.raises(FacepartError, match="give the model with --model"):
+        open_for_correction(tmp_path / "parts.json")
+
+
+def test_unwritable_save_folder_is_noted_at_open(ict_model, tmp_path):
+    save_annotation(ict_annotation(ict_model), tmp_path)
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    session = open_for_correction(tmp_path, out=blocker / "out")  # (a file in the way: unwritable even for root)
+    note = [n for n in session.notes if "not writable" in n]
+    assert len(note) == 1 and str(blocker) in note[0] and "Ctrl+S" in note[0]
+    assert not any("not writable" in n for n in open_for_correction(tmp_path).notes)
+
+
+def test_signal_with_an_unwritable_save_folder_writes_elsewhere_and_closes(ict_model, tmp_path, monkeypatch, capsys):
+    # before: folder.mkdir raised PermissionError inside the tick: nothing saved, the window never closed
+    import tempfile
+
+    from facepart.correction_gui import app as app_module
+    from facepart.correction_gui.session import Session
+
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")  # a save folder below a file: unwritable, also for root
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(temp))
+
+    def viewer():
+        v = app_module.ViewerApp(Session(ict_model, ict_annotation(ict_model), tmp_path / "annotation.npz",
+                                         blocker / "out", []))
+        v.closed = []
+        v.app = type("App", (), {"post_to_main_thread": staticmethod(lambda window, fn: fn())})()
+        v.window = type("Window", (), {"close": staticmethod(lambda: v.closed.append(True))})()
+        v.editor.select_part("nose")
+        v.editor.assign_selection("skin")
+        v._signal = 15
+        v._on_tick()
+        return v
+
+    v = viewer()
+    rescued = sorted(temp.glob("facepart-unsaved-*/annotation.npz"))
+    assert v.closed and v.exit_code == 3 and len(rescued) == 1
+    assert np.array_equal(load_annotation(rescued[0]).labels, v.editor.labels)
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and f"unsaved edits written to {rescued[0]}" in err[0]
+
+    def refuse(editor, folder):
+        raise PermissionError(13, "Permission denied", str(folder))
+
+    monkeypatch.setattr(app_module, "save_unsaved", refuse)  # nowhere to write: still closes, one line
+    v = viewer()
+    err = capsys.readouterr().err.strip().splitlines()
+    assert v.closed and v.exit_code == 3 and len(err) == 1 and "could not be written anywhere" in err[0], err

@@ -217,6 +217,7 @@ def test_viewer_brush_undo_save_with_real_input_events(tmp_path, ict_model):
             trace.wait("ask-unsaved", since=mark)
             proc.send_signal(signal.SIGTERM)
             recovered = trace.wait("recovered", since=mark)
+            assert [e["event"] for e in trace.events[mark:]].count("ask-unsaved") == 1  # the dialog is built once
             assert proc.wait(STEP_TIMEOUT) == 3, log_path.read_text()[-3000:]
         finally:
             if proc.poll() is None:
@@ -279,3 +280,65 @@ def test_screenshot_without_a_display(tmp_path, ict_model):
     assert pixels["skin"] > 2000 and pixels["up_lip"] > 10 and pixels["down_lip"] > 10
     assert pixels["left_eyebrow"] > 50 and pixels["left_eyebrow"] > 4 * pixels["right_eyebrow"]
     assert pixels["left_eye"] >= pixels["right_eye"]
+
+
+def test_release_redraws_and_esc_closes_at_once(tmp_path, ict_model):
+    """A rectangle selection shows without moving the mouse after the release; Esc with unsaved edits closes
+    at once (no Save / Discard / Cancel dialog, built never, let alone twice) and keeps the edits."""
+    from facepart.correction_gui.xvfb import virtual_display
+
+    original = ict_annotation(ict_model)
+    save_annotation(original, tmp_path)
+    trace_path, log_path = tmp_path / "trace.jsonl", tmp_path / "viewer.log"
+    repo = Path(__file__).resolve().parents[1]
+    with virtual_display((WINDOW[0] + 100, WINDOW[1] + 100), fbdir=tmp_path / "fb") as display:
+        env = {**os.environ, "DISPLAY": display.name, "FACEPART_VIEWER_TRACE": str(trace_path),
+               "PYTHONPATH": os.pathsep.join([str(repo), os.environ.get("PYTHONPATH", "")])}
+        with open(log_path, "w") as log:
+            proc = subprocess.Popen([sys.executable, "-m", "facepart", "correct", str(tmp_path / "annotation.npz"),
+                                     "--size", f"{WINDOW[0]}x{WINDOW[1]}"], env=env, stdout=log,
+                                    stderr=subprocess.STDOUT, cwd=tmp_path)
+        try:
+            trace = Trace(trace_path, proc, log_path)
+            ready = trace.wait("ready", timeout=READY_TIMEOUT)
+            wx, wy, _, _ = window_origin(display.name)
+            sx, sy, sw, sh = ready["scene"]
+            box = (slice(wy + sy + int(0.4 * sh), wy + sy + int(0.6 * sh)),
+                   slice(wx + sx + int(0.4 * sw), wx + sx + int(0.6 * sw)))
+            mark = trace.mark()
+            xdo(display.name, "key", "r")
+            trace.wait("action", lambda e: e["message"] == "tool: rectangle", since=mark)
+            time.sleep(2.0)  # let the window settle, then remember the picture
+            before = display.screen()[box].astype(int)
+            mark = trace.mark()
+            for fx, fy in ((0.3, 0.3), (0.5, 0.5), (0.7, 0.7)):
+                xdo(display.name, "mousemove", "--sync", str(wx + sx + int(sw * fx)), str(wy + sy + int(sh * fy)))
+                if fx == 0.3:
+                    xdo(display.name, "mousedown", "1")
+            xdo(display.name, "mouseup", "1")
+            trace.wait("mouse", lambda e: e["type"] == "BUTTON_UP", since=mark)
+            trace.wait("redrawn", since=mark)  # a redraw posted once the release is handled (a lost one: no frame)
+            deadline = time.monotonic() + 60  # no further input: the release alone must bring the new frame
+            while time.monotonic() < deadline:
+                after = display.screen()[box].astype(int)
+                if np.abs(after - before).max() > 30:
+                    break
+                time.sleep(0.2)
+            else:
+                pytest.fail("the selection did not show after the release until the mouse moved")
+            mark = trace.mark()
+            xdo(display.name, "key", "Delete")  # an unsaved edit
+            trace.wait("action", lambda e: e["message"].startswith("erase:"), since=mark)
+            mark = trace.mark()
+            xdo(display.name, "key", "Escape")
+            assert proc.wait(STEP_TIMEOUT) == 3, log_path.read_text()[-3000:]
+            trace._read()
+            events = [e["event"] for e in trace.events[mark:]]
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    assert "ask-unsaved" not in events and events.count("recovered") == 1, events
+    rescued = sorted(tmp_path.glob("unsaved-*/annotation.npz"))
+    assert len(rescued) == 1 and (load_annotation(rescued[0]).labels < 0).sum() > (original.labels < 0).sum()
+    assert "unsaved edits written to" in log_path.read_text()

@@ -135,6 +135,8 @@ class ViewerApp:
         self._view_cycle = 0
         self._closing_ok = False
         self._dialog_open = False
+        self._close_posted = False  # a close request waits for its decision (ask, or close at once on Esc)
+        self._escape_at = -1e9  # when Esc was last seen (Open3D closes the window on it)
         self._recovered = False  # unsaved edits already written to a recovery folder
         self.first_frame_s = None
         self.exit_code = 0
@@ -576,8 +578,16 @@ class ViewerApp:
             self._update_lasso()
             if any(k == "up" for k, _, _ in queue):
                 self._refresh_panel()
+                # a redraw asked for inside the mouse callback can be lost: ask again once it has returned
+                self.app.post_to_main_thread(self.window, self._after_release)
             self._redraw_now()
             self.trace("handled", events=len(queue), ms=round(1000 * (time.perf_counter() - t0), 2))
+
+    def _after_release(self):
+        self._set_colors()
+        self._refresh_panel()
+        self._redraw_now()
+        self.trace("redrawn")
 
     def _request_view(self):
         if self._depth_pending:
@@ -669,6 +679,8 @@ class ViewerApp:
         gui = self.gui
         K = gui.KeyName
         key = int(e.key)
+        if key == int(K.ESCAPE):
+            self._escape_at = time.monotonic()
         mods = {int(K.LEFT_CONTROL): "ctrl", int(K.RIGHT_CONTROL): "ctrl", int(K.LEFT_SHIFT): "shift",
                 int(K.RIGHT_SHIFT): "shift", int(K.ALT): "alt"}
         if key in mods:
@@ -728,16 +740,29 @@ class ViewerApp:
             self.window.close()
 
     def _on_close(self) -> bool:
-        """Closing: fine when saved; with unsaved edits ask Save / Discard / Cancel.
-
-        (Open3D closes the window on Esc whatever this returns; then the unsaved edits go to a
-        recovery folder, see :meth:`_on_exit`.)
-        """
+        """Closing: fine when saved; with unsaved edits the answer comes once this event is handled
+        (:meth:`_decide_close`). Open3D asks on Esc down and again on Esc up: one decision for both."""
         self.trace("close-requested", dirty=self.editor.dirty)
         if self._closing_ok or not self.editor.dirty:
             return True
-        self._ask_unsaved()
+        if not self._close_posted:
+            self._close_posted = True
+            self.app.post_to_main_thread(self.window, self._decide_close)
         return False
+
+    def _decide_close(self):
+        """Esc (Open3D's close key, seen by the key callback after the close request) closes at once, the
+        unsaved edits going to a recovery folder; any other close asks Save / Discard / Cancel, never twice."""
+        self._close_posted = False
+        if self._closing_ok or not self.editor.dirty:
+            return
+        if time.monotonic() - self._escape_at < 2.0:
+            self._close_dialog()  # (closing a window under an open dialog crashes Open3D)
+            self._save_recovery("Esc")
+            self._closing_ok = True
+            self.window.close()
+        elif not self._dialog_open:
+            self._ask_unsaved()
 
     def _ask_unsaved(self):
         gui = self.gui
@@ -776,24 +801,31 @@ class ViewerApp:
     def _on_tick(self) -> bool:
         if self._signal is not None:  # SIGTERM / SIGHUP / Ctrl+C in the terminal: never lose edits
             sig, self._signal = self._signal, None
-            self._save_recovery(f"signal {sig}")
-            self._closing_ok = True
-            self._close_dialog()  # (closing a window under an open dialog crashes Open3D)
-            self.app.post_to_main_thread(self.window, self.window.close)  # not from inside the tick
+            try:
+                self._save_recovery(f"signal {sig}")
+            finally:  # whatever happened to the edits, the window closes
+                self._closing_ok = True
+                self._close_dialog()  # (closing a window under an open dialog crashes Open3D)
+                self.app.post_to_main_thread(self.window, self.window.close)  # not from inside the tick
         return False
 
     def _save_recovery(self, why: str) -> Path | None:
+        """Write the unsaved edits to a recovery folder (see :func:`write_recovery`) and say where, in one line;
+        exit code 3 from then on."""
         if not self.editor.dirty or self._recovered:
             return None
         self._recovered = True
-        stamp = time.strftime("%Y%m%d-%H%M%S")
-        folder = self.session.save_dir / f"unsaved-{stamp}"
-        folder.mkdir(parents=True, exist_ok=True)
-        npz, _ = save_unsaved(self.editor, folder)
+        self.exit_code = 3
+        try:
+            npz = write_recovery(self.editor, self.session.save_dir)
+        except Exception as exc:  # noqa: BLE001 - the window must close whatever went wrong
+            print(f"facepart correct: {why}; the unsaved edits could not be written anywhere "
+                  f"({str(exc).splitlines()[0] if str(exc) else type(exc).__name__}); they are lost", file=sys.stderr)
+            self.trace("recovery-failed", error=str(exc))
+            return None
         print(f"facepart correct: {why}; unsaved edits written to {npz} (not to {self.session.save_dir})",
               file=sys.stderr)
         self.trace("recovered", path=str(npz))
-        self.exit_code = 3
         return npz
 
     def _on_exit(self):
@@ -802,6 +834,29 @@ class ViewerApp:
             self._save_recovery("the window closed with unsaved edits")
         self.trace("exit", code=self.exit_code)
         self.trace.close()
+
+
+def write_recovery(editor: Editor, save_dir: Path) -> Path:
+    """Write the editor's state to ``<save_dir>/unsaved-<time>/``; if that folder cannot be written, to a
+    ``facepart-unsaved-<time>-*`` folder in the system's temporary folder, then in the current folder.
+    Returns the ``annotation.npz`` written; one line (``FacepartError``) when none of them can be written."""
+    import tempfile
+
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    errors = []
+    places = ((Path(save_dir), "unsaved-"), (None, "facepart-unsaved-"), (Path.cwd(), "facepart-unsaved-"))
+    for parent, prefix in places:
+        try:
+            if parent is None:
+                folder = Path(tempfile.mkdtemp(prefix=f"{prefix}{stamp}-"))
+            else:
+                folder = parent / f"{prefix}{stamp}"
+                folder.mkdir(parents=True, exist_ok=True)
+            return save_unsaved(editor, folder)[0]
+        except (OSError, FacepartError) as exc:
+            why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc).splitlines()[0]
+            errors.append(f"{parent or tempfile.gettempdir()}: {why}")
+    raise FacepartError("cannot write the unsaved edits: " + "; ".join(errors))
 
 
 def save_unsaved(editor: Editor, folder: Path):

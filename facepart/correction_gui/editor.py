@@ -143,7 +143,9 @@ class Editor:
         self._redo: list[Edit] = []
         self._base_log = list(annotation.edit_log)
         self._serial = count(1)
+        self._base_token = 0  # the state with nothing to undo: the opened one, until history is trimmed
         self._saved_token = 0
+        self._saved = (self.labels.copy(), self.edited.copy())  # what the file holds (opened or saved last)
         self._tx = None  # the open transaction: (operation, part, labels before, edited before)
         self._stroke_last = None  # last stroke point (x, y) and its picked vertex
         self.stroke_centers: list[int] = []
@@ -285,7 +287,9 @@ class Editor:
         self._undo.append(edit)
         self._redo.clear()
         while len(self._undo) > self.history_limit:
-            self._base_log.append(self._undo.pop(0).log)
+            trimmed = self._undo.pop(0)
+            self._base_log.append(trimmed.log)
+            self._base_token = trimmed.serial  # undoing everything now ends after this edit, not at the file
         self.message = (f"{operation}: {changed} vertices -> {self.part_name(part)}"
                         + (f" ({log['confirmed']} confirmed)" if "confirmed" in log else ""))
         return edit
@@ -296,8 +300,22 @@ class Editor:
         self._set(indices, p)
         edit = self._commit()
         if edit is None:
-            self.message = f"{operation}: nothing changed"
+            self.message = f"{operation}: nothing changed" + self._locked_note(indices)
         return edit
+
+    def _locked_note(self, indices: np.ndarray) -> str:
+        """Why an edit of ``indices`` left vertices alone: how many are locked, in which parts."""
+        idx = np.unique(np.asarray(indices, np.int64))
+        lab = self.labels[idx[self.shown[idx]]]
+        n = len(lab)
+        lab = lab[lab >= 0]
+        lab = lab[self.locked[lab]]
+        if not len(lab):
+            return ""
+        ids, counts = np.unique(lab, return_counts=True)
+        parts = ", ".join(f"{self.part_name(int(p))} {int(c)}" for p, c in zip(ids, counts))
+        which = f"all {n} vertices are" if len(lab) == n else f"{len(lab)} of the {n} vertices are"
+        return f": {which} locked (locked parts: {parts}; L or the panel's lock box unlocks)"
 
     # -- undo / redo -----------------------------------------------------------------------------
     def undo(self) -> Edit | None:
@@ -613,11 +631,16 @@ class Editor:
 
     @property
     def dirty(self) -> bool:
-        """True when the labels differ from the last save (or the opened file)."""
-        return self._state_token() != self._saved_token or self._tx is not None
+        """True when the labels (or the edited mask) differ from the last save, or the opened file."""
+        if self._tx is not None:
+            return True
+        if self._state_token() == self._saved_token:
+            return False
+        labels, edited = self._saved
+        return not (np.array_equal(self.labels, labels) and np.array_equal(self.edited, edited))
 
     def _state_token(self) -> int:
-        return self._undo[-1].serial if self._undo else 0
+        return self._undo[-1].serial if self._undo else self._base_token
 
     def annotation(self) -> Annotation:
         """The corrected annotation: the source's votes and settings, the current labels, edits and log."""
@@ -631,6 +654,7 @@ class Editor:
 
         paths = save_annotation(self.annotation(), ensure_writable_dir(out_dir))
         self._saved_token = self._state_token()
+        self._saved = (self.labels.copy(), self.edited.copy())
         self.message = f"saved {paths[0]}"
         return paths
 

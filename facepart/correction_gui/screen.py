@@ -41,12 +41,14 @@ def camera_from_gl(view: np.ndarray, projection: np.ndarray, width: int, height:
 def look_at_pose(target: np.ndarray, direction: np.ndarray, distance: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(center, eye, up) for a camera ``distance`` away from ``target`` along ``direction`` (toward the eye).
 
-    "Up" is +y unless the direction is nearly vertical, then -z.
+    "Up" is +y unless the direction is nearly vertical: then -z seen from above the head and +z from below
+    the chin, as if the camera had tilted there from the front view (the face stays upright, the subject's
+    left on the image's right, never mirrored).
     """
     d = np.asarray(direction, np.float64)
     norm = np.linalg.norm(d)
     d = np.array([0.0, 0.0, 1.0]) if norm < 1e-12 else d / norm
-    up = np.array([0.0, 1.0, 0.0]) if abs(d[1]) < 0.95 else np.array([0.0, 0.0, -1.0])
+    up = np.array([0.0, 1.0, 0.0]) if abs(d[1]) < 0.95 else np.array([0.0, 0.0, -np.sign(d[1])])
     target = np.asarray(target, np.float64)
     return target, target + distance * d, up
 

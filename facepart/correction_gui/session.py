@@ -7,6 +7,8 @@ and the folder the corrected ``annotation.npz`` / ``parts.json`` are saved to.
 
 from __future__ import annotations
 
+import os
+import zipfile
 from pathlib import Path
 from typing import NamedTuple
 
@@ -73,6 +75,8 @@ def open_for_correction(path: str | Path, model: FaceModel | str | Path | None =
     region_file = None if path.suffix.lower() in (".npz", ".json", ".csv") else read_region_file(path)
     if path.suffix.lower() == ".npz":
         # annotation.npz, or with --model an npz export (triangle_parts.npz)
+        if path.is_file() and not zipfile.is_zipfile(path):
+            raise FacepartError(f"{path}: not an annotation.npz or an npz export (not a zip archive)")
         annotation = load_annotation(path) if face is None else read_annotation(path, model=face)
         if face is None:
             face = _recorded_model(path, annotation, load_options)
@@ -81,13 +85,17 @@ def open_for_correction(path: str | Path, model: FaceModel | str | Path | None =
                                   or (path.is_file() and detect_importer(path) and not _region_model_file(path))):
         # any annotation file facepart reads back (parts.json, its rich JSON, CSV, ply/obj/glb exports...);
         # with --model given, the file is the annotation, not a model
-        annotation = read_annotation(path, model=_need_model(face, path))
+        if face is None:  # a run's parts.json: the model the annotation.npz beside it records
+            face, annotation = _with_sibling_model(path, load_options, notes)
+        else:
+            annotation = read_annotation(path, model=face)
         annotation.settings.setdefault("model", recorded_model_settings(face))
     else:
         region_set = region_file
         if region_set is not None:  # e.g. FLAME_masks.pkl
             face = _need_model(face, path)
         else:  # a model file that may carry region sets
+            _check_model_file(path, load_options)
             own = load_model(path, **load_options)
             face = face or own
             if not own.region_sets:
@@ -96,7 +104,14 @@ def open_for_correction(path: str | Path, model: FaceModel | str | Path | None =
             region_set = _choose_region_set(own, regions, path)
             notes.append(f"opened the region set '{region_set.name}' ({len(region_set.regions)} regions)")
         annotation = _from_regions(region_set, face, path)
+    if model is not None and isinstance(annotation.settings, dict):
+        # record the model used (not the one the file named): later runs and exports then need no --model
+        annotation.settings["model"] = recorded_model_settings(face)
     save_dir = Path(out) if out is not None else default_save_dir(path)
+    unwritable = _unwritable(save_dir)
+    if unwritable is not None:
+        notes.append(f"{unwritable} is not writable: Ctrl+S would fail to save into {save_dir} "
+                     "(open again with --out DIR to save elsewhere)")
     recovered = sorted(save_dir.glob("unsaved-*/" + ANNOTATION_FILE)) if save_dir.is_dir() else []
     if recovered:
         notes.append(f"unsaved edits of an earlier session were kept in {recovered[-1]}; open that file to "
@@ -112,6 +127,54 @@ def _recorded_model(path: Path, annotation: Annotation, load_options: dict) -> F
 
     recorded = annotation.settings.get("model") if isinstance(annotation.settings, dict) else None
     return load_recorded_model(recorded, path, **load_options)
+
+
+def _with_sibling_model(path: Path, load_options: dict, notes: list) -> tuple[FaceModel, Annotation]:
+    """The model recorded by the ``annotation.npz`` beside ``path`` and ``path`` read with it, when its vertex
+    ids fit that model (with a note); else the usual request for --model."""
+    from ..export.api import read_annotation
+
+    sibling = path.parent / ANNOTATION_FILE
+    if path.name == ANNOTATION_FILE or not sibling.is_file():
+        _need_model(None, path)
+    try:
+        face = _recorded_model(sibling, load_annotation(sibling), load_options)
+        annotation = read_annotation(path, model=face)
+    except FacepartError as exc:
+        raise FacepartError(f"{path}: holds vertex ids but no mesh, and the model {sibling} records does not "
+                            f"serve ({str(exc).splitlines()[0]}); give the model with --model") from None
+    notes.append(f"{path.name} has no mesh; using the model {sibling} records "
+                 f"({face.meta.get('path', face.name)}), which its vertex ids fit")
+    return face, annotation
+
+
+def _check_model_file(path: Path, load_options: dict) -> None:
+    """One line naming what ``correct`` opens when ``path`` is no face model either (a picture, a note)."""
+    from ..data.loaders import detect_format
+
+    if load_options.get("format"):
+        return
+    try:
+        detect_format(path)
+    except FacepartError as exc:
+        reason = str(exc).splitlines()[0]
+        reason = reason[len(str(path)) + 2:] if reason.startswith(f"{path}: ") else reason
+        reason = "" if reason.startswith("unknown model format") else f" ({reason})"  # a damaged file says why
+        raise FacepartError(f"{path}: not something facepart correct opens{reason}; give an annotation.npz (or "
+                            "its run folder), a parts.json or another annotation export with --model, a region file "
+                            "(FLAME_masks.pkl) with --model, or a model file with region annotations "
+                            "(3DDFA-V3 face_model.npy)") from None
+
+
+def _unwritable(save_dir: Path) -> Path | None:
+    """The folder that keeps ``save_dir`` from being written (itself, or the nearest existing folder above it,
+    or a file in the way), or None when saving there can work."""
+    folder = Path(os.path.abspath(save_dir))
+    while not folder.exists() and folder.parent != folder:
+        folder = folder.parent
+    if not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK):
+        return folder
+    return None
 
 
 def _need_model(face: FaceModel | None, path: Path) -> FaceModel:
