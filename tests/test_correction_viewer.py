@@ -10,6 +10,7 @@ along the dragged path.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -105,13 +106,12 @@ def part_pixels(rgb: np.ndarray, colors: np.ndarray) -> np.ndarray:
     return np.bincount(best[ok], minlength=len(colors))
 
 
-def test_viewer_brush_undo_save_with_real_input_events(tmp_path, ict_model):
+@contextlib.contextmanager
+def running_viewer(npz: Path, tmp_path: Path):
+    """``facepart correct NPZ`` in a window on a fresh Xvfb display, traced to ``tmp_path/trace.jsonl`` and logged
+    to ``tmp_path/viewer.log``: yields (display, process, Trace); the viewer is killed afterwards if still running."""
     from facepart.correction_gui.xvfb import virtual_display
 
-    original = ict_annotation(ict_model)
-    save_annotation(original, tmp_path)
-    npz = tmp_path / "annotation.npz"
-    before = npz.read_bytes()
     trace_path, log_path = tmp_path / "trace.jsonl", tmp_path / "viewer.log"
     repo = Path(__file__).resolve().parents[1]
     with virtual_display((WINDOW[0] + 100, WINDOW[1] + 100), fbdir=tmp_path / "fb") as display:
@@ -122,107 +122,116 @@ def test_viewer_brush_undo_save_with_real_input_events(tmp_path, ict_model):
                                      "--size", f"{WINDOW[0]}x{WINDOW[1]}"], env=env, stdout=log,
                                     stderr=subprocess.STDOUT, cwd=tmp_path)
         try:
-            trace = Trace(trace_path, proc, log_path)
-            ready = trace.wait("ready", timeout=READY_TIMEOUT)
-            wx, wy, _, _ = window_origin(display.name)
-            sx, sy, sw, sh = ready["scene"]
-
-            # 1. a click on the part's button in the panel. Open3D's panel (Dear ImGui) sees a press only in
-            # a drawn frame: hold the button (a 1-pixel move makes the window draw) until the X framebuffer
-            # shows it pressed, or a while; the click is retried, holding longer, if it got lost.
-            bx, by, bw, bh = ready["widgets"][f"part:{PART}"]
-            cx, cy = wx + bx + bw // 2, wy + by + bh // 2
-
-            def button_pixels():
-                return display.screen()[wy + by:wy + by + bh, wx + bx:wx + bx + bw].astype(int)
-
-            for hold in (5, 20, 60):
-                mark = trace.mark()
-                xdo(display.name, "mousemove", "--sync", str(cx), str(cy))
-                time.sleep(0.5)
-                idle = button_pixels()
-                xdo(display.name, "mousedown", "1")
-                xdo(display.name, "mousemove", "--sync", str(cx + 1), str(cy))
-                deadline = time.monotonic() + hold
-                while np.abs(button_pixels() - idle).max() < 8 and time.monotonic() < deadline:
-                    time.sleep(0.05)
-                xdo(display.name, "mouseup", "1")
-                try:
-                    trace.wait("action", lambda e: e["active"] == PART, timeout=30, since=mark)
-                    break
-                except pytest.fail.Exception:
-                    continue
-            else:
-                pytest.fail(f"clicking the {PART} button never made it the active part")
-
-            if os.environ.get("FACEPART_VIEWER_SCREENSHOT"):  # for docs/: the window as a user first sees it
-                from facepart.annotate.preview import write_png
-
-                xdo(display.name, "mousemove", "--sync", str(wx + sx + sw // 2), str(wy + sy + sh - 5))
-                time.sleep(5.0)  # (the move makes the window draw the panel's new state)
-                write_png(os.environ["FACEPART_VIEWER_SCREENSHOT"], display.screen()[wy:wy + WINDOW[1], wx:wx + WINDOW[0]])
-
-            # 2. a Ctrl+drag brush stroke across the forehead, each event confirmed before the next
-            y = sy + int(0.27 * sh)
-            xs = [sx + int(sw * f) for f in (0.40, 0.45, 0.50, 0.55, 0.60)]
-
-            def stroke() -> dict:
-                mark = trace.mark()
-                xdo(display.name, "mousemove", "--sync", str(wx + xs[0]), str(wy + y))
-                trace.wait("mouse", lambda e: e["type"] == "MOVE" and abs(e["x"] - (xs[0] - sx + 0.5)) < 1.1,
-                           since=mark)
-                xdo(display.name, "keydown", "ctrl")
-                trace.wait("modifier", lambda e: e["name"] == "ctrl" and e["down"], since=mark)
-                xdo(display.name, "mousedown", "1")
-                trace.wait("mouse", lambda e: e["type"] == "BUTTON_DOWN" and e["ctrl"], since=mark)
-                for x in xs[1:]:
-                    xdo(display.name, "mousemove", "--sync", str(wx + x), str(wy + y))
-                    trace.wait("mouse", lambda e, x=x: e["type"] == "DRAG" and abs(e["x"] - (x - sx + 0.5)) < 1.1,
-                               since=mark)
-                xdo(display.name, "mouseup", "1")
-                done = trace.wait("stroke", since=mark)
-                xdo(display.name, "keyup", "ctrl")
-                trace.wait("modifier", lambda e: e["name"] == "ctrl" and not e["down"], since=mark)
-                return done
-
-            first = stroke()
-            assert first["changed"] > 0 and first["part"] == PART
-            mark = trace.mark()
-            xdo(display.name, "key", "ctrl+z")
-            trace.wait("action", lambda e: e["message"].startswith("undid brush"), since=mark)
-            second = stroke()
-            mark = trace.mark()
-            xdo(display.name, "key", "ctrl+s")
-            saved = trace.wait("saved", since=mark)
-
-            # 3. a screenshot of the real window, straight from the X server's framebuffer
-            time.sleep(1.0)
-            shot = display.screen()[wy:wy + WINDOW[1], wx:wx + WINDOW[0]]
-            mesh_view = shot[sy:sy + sh, sx:sx + sw]
-
-            # 4. a wheel step zooms: the headlight shading barely moves, so the mesh is not re-uploaded
-            mark = trace.mark()
-            xdo(display.name, "mousemove", "--sync", str(wx + sx + sw // 2), str(wy + sy + sh // 2))
-            xdo(display.name, "click", "4")
-            trace.wait("mouse", lambda e: e["type"] == "WHEEL", since=mark)
-            wheel = trace.wait("relight", since=mark)
-            assert 0 < wheel["change"] and not wheel["applied"], wheel
-
-            # 5. unsaved edits are never lost: Ctrl+Z after the save, Ctrl+Q asks, and a SIGTERM (no one to
-            # answer) writes them to a recovery folder instead of the annotation
-            mark = trace.mark()
-            xdo(display.name, "key", "ctrl+z")
-            trace.wait("action", lambda e: e["message"].startswith("undid brush"), since=mark)
-            xdo(display.name, "key", "ctrl+q")
-            trace.wait("ask-unsaved", since=mark)
-            proc.send_signal(signal.SIGTERM)
-            recovered = trace.wait("recovered", since=mark)
-            assert [e["event"] for e in trace.events[mark:]].count("ask-unsaved") == 1  # the dialog is built once
-            assert proc.wait(STEP_TIMEOUT) == 3, log_path.read_text()[-3000:]
+            yield display, proc, Trace(trace_path, proc, log_path)
         finally:
             if proc.poll() is None:
                 proc.kill()
                 proc.wait()
+
+
+def test_viewer_brush_undo_save_with_real_input_events(tmp_path, ict_model):
+    original = ict_annotation(ict_model)
+    save_annotation(original, tmp_path)
+    npz = tmp_path / "annotation.npz"
+    before = npz.read_bytes()
+    log_path = tmp_path / "viewer.log"
+    with running_viewer(npz, tmp_path) as (display, proc, trace):
+        ready = trace.wait("ready", timeout=READY_TIMEOUT)
+        wx, wy, _, _ = window_origin(display.name)
+        sx, sy, sw, sh = ready["scene"]
+
+        # 1. a click on the part's button in the panel. Open3D's panel (Dear ImGui) sees a press only in
+        # a drawn frame: hold the button (a 1-pixel move makes the window draw) until the X framebuffer
+        # shows it pressed, or a while; the click is retried, holding longer, if it got lost.
+        bx, by, bw, bh = ready["widgets"][f"part:{PART}"]
+        cx, cy = wx + bx + bw // 2, wy + by + bh // 2
+
+        def button_pixels():
+            return display.screen()[wy + by:wy + by + bh, wx + bx:wx + bx + bw].astype(int)
+
+        for hold in (5, 20, 60):
+            mark = trace.mark()
+            xdo(display.name, "mousemove", "--sync", str(cx), str(cy))
+            time.sleep(0.5)
+            idle = button_pixels()
+            xdo(display.name, "mousedown", "1")
+            xdo(display.name, "mousemove", "--sync", str(cx + 1), str(cy))
+            deadline = time.monotonic() + hold
+            while np.abs(button_pixels() - idle).max() < 8 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            xdo(display.name, "mouseup", "1")
+            try:
+                trace.wait("action", lambda e: e["active"] == PART, timeout=30, since=mark)
+                break
+            except pytest.fail.Exception:
+                continue
+        else:
+            pytest.fail(f"clicking the {PART} button never made it the active part")
+
+        if os.environ.get("FACEPART_VIEWER_SCREENSHOT"):  # for docs/: the window as a user first sees it
+            from facepart.annotate.preview import write_png
+
+            xdo(display.name, "mousemove", "--sync", str(wx + sx + sw // 2), str(wy + sy + sh - 5))
+            time.sleep(5.0)  # (the move makes the window draw the panel's new state)
+            write_png(os.environ["FACEPART_VIEWER_SCREENSHOT"], display.screen()[wy:wy + WINDOW[1], wx:wx + WINDOW[0]])
+
+        # 2. a Ctrl+drag brush stroke across the forehead, each event confirmed before the next
+        y = sy + int(0.27 * sh)
+        xs = [sx + int(sw * f) for f in (0.40, 0.45, 0.50, 0.55, 0.60)]
+
+        def stroke() -> dict:
+            mark = trace.mark()
+            xdo(display.name, "mousemove", "--sync", str(wx + xs[0]), str(wy + y))
+            trace.wait("mouse", lambda e: e["type"] == "MOVE" and abs(e["x"] - (xs[0] - sx + 0.5)) < 1.1,
+                       since=mark)
+            xdo(display.name, "keydown", "ctrl")
+            trace.wait("modifier", lambda e: e["name"] == "ctrl" and e["down"], since=mark)
+            xdo(display.name, "mousedown", "1")
+            trace.wait("mouse", lambda e: e["type"] == "BUTTON_DOWN" and e["ctrl"], since=mark)
+            for x in xs[1:]:
+                xdo(display.name, "mousemove", "--sync", str(wx + x), str(wy + y))
+                trace.wait("mouse", lambda e, x=x: e["type"] == "DRAG" and abs(e["x"] - (x - sx + 0.5)) < 1.1,
+                           since=mark)
+            xdo(display.name, "mouseup", "1")
+            done = trace.wait("stroke", since=mark)
+            xdo(display.name, "keyup", "ctrl")
+            trace.wait("modifier", lambda e: e["name"] == "ctrl" and not e["down"], since=mark)
+            return done
+
+        first = stroke()
+        assert first["changed"] > 0 and first["part"] == PART
+        mark = trace.mark()
+        xdo(display.name, "key", "ctrl+z")
+        trace.wait("action", lambda e: e["message"].startswith("undid brush"), since=mark)
+        second = stroke()
+        mark = trace.mark()
+        xdo(display.name, "key", "ctrl+s")
+        saved = trace.wait("saved", since=mark)
+
+        # 3. a screenshot of the real window, straight from the X server's framebuffer
+        time.sleep(1.0)
+        shot = display.screen()[wy:wy + WINDOW[1], wx:wx + WINDOW[0]]
+        mesh_view = shot[sy:sy + sh, sx:sx + sw]
+
+        # 4. a wheel step zooms: the headlight shading barely moves, so the mesh is not re-uploaded
+        mark = trace.mark()
+        xdo(display.name, "mousemove", "--sync", str(wx + sx + sw // 2), str(wy + sy + sh // 2))
+        xdo(display.name, "click", "4")
+        trace.wait("mouse", lambda e: e["type"] == "WHEEL", since=mark)
+        wheel = trace.wait("relight", since=mark)
+        assert 0 < wheel["change"] and not wheel["applied"], wheel
+
+        # 5. unsaved edits are never lost: Ctrl+Z after the save, Ctrl+Q asks, and a SIGTERM (no one to
+        # answer) writes them to a recovery folder instead of the annotation
+        mark = trace.mark()
+        xdo(display.name, "key", "ctrl+z")
+        trace.wait("action", lambda e: e["message"].startswith("undid brush"), since=mark)
+        xdo(display.name, "key", "ctrl+q")
+        trace.wait("ask-unsaved", since=mark)
+        proc.send_signal(signal.SIGTERM)
+        recovered = trace.wait("recovered", since=mark)
+        assert [e["event"] for e in trace.events[mark:]].count("ask-unsaved") == 1  # the dialog is built once
+        assert proc.wait(STEP_TIMEOUT) == 3, log_path.read_text()[-3000:]
 
     # the saved file changed exactly as the events should have changed it
     assert Path(saved["path"]) == npz and npz.read_bytes() != before
@@ -240,7 +249,8 @@ def test_viewer_brush_undo_save_with_real_input_events(tmp_path, ict_model):
         ("brush", PART, int(changed.sum()), int((ball & ~changed).sum()))]
     assert np.array_equal(result.votes, original.votes)  # the vote table is kept
     rescued = load_annotation(recovered["path"])
-    assert Path(recovered["path"]).parent.parent == tmp_path and Path(recovered["path"]).parent.name.startswith("unsaved-")
+    folder = Path(recovered["path"]).parent
+    assert folder.parent == tmp_path and folder.name.startswith("unsaved-")
     assert np.array_equal(rescued.labels, original.labels) and not rescued.edited.any()  # the state after the undo
     assert "unsaved edits" in log_path.read_text()
 
@@ -285,59 +295,45 @@ def test_screenshot_without_a_display(tmp_path, ict_model):
 def test_release_redraws_and_esc_closes_at_once(tmp_path, ict_model):
     """A rectangle selection shows without moving the mouse after the release; Esc with unsaved edits closes
     at once (no Save / Discard / Cancel dialog, built never, let alone twice) and keeps the edits."""
-    from facepart.correction_gui.xvfb import virtual_display
 
     original = ict_annotation(ict_model)
     save_annotation(original, tmp_path)
-    trace_path, log_path = tmp_path / "trace.jsonl", tmp_path / "viewer.log"
-    repo = Path(__file__).resolve().parents[1]
-    with virtual_display((WINDOW[0] + 100, WINDOW[1] + 100), fbdir=tmp_path / "fb") as display:
-        env = {**os.environ, "DISPLAY": display.name, "FACEPART_VIEWER_TRACE": str(trace_path),
-               "PYTHONPATH": os.pathsep.join([str(repo), os.environ.get("PYTHONPATH", "")])}
-        with open(log_path, "w") as log:
-            proc = subprocess.Popen([sys.executable, "-m", "facepart", "correct", str(tmp_path / "annotation.npz"),
-                                     "--size", f"{WINDOW[0]}x{WINDOW[1]}"], env=env, stdout=log,
-                                    stderr=subprocess.STDOUT, cwd=tmp_path)
-        try:
-            trace = Trace(trace_path, proc, log_path)
-            ready = trace.wait("ready", timeout=READY_TIMEOUT)
-            wx, wy, _, _ = window_origin(display.name)
-            sx, sy, sw, sh = ready["scene"]
-            box = (slice(wy + sy + int(0.4 * sh), wy + sy + int(0.6 * sh)),
-                   slice(wx + sx + int(0.4 * sw), wx + sx + int(0.6 * sw)))
-            mark = trace.mark()
-            xdo(display.name, "key", "r")
-            trace.wait("action", lambda e: e["message"] == "tool: rectangle", since=mark)
-            time.sleep(2.0)  # let the window settle, then remember the picture
-            before = display.screen()[box].astype(int)
-            mark = trace.mark()
-            for fx, fy in ((0.3, 0.3), (0.5, 0.5), (0.7, 0.7)):
-                xdo(display.name, "mousemove", "--sync", str(wx + sx + int(sw * fx)), str(wy + sy + int(sh * fy)))
-                if fx == 0.3:
-                    xdo(display.name, "mousedown", "1")
-            xdo(display.name, "mouseup", "1")
-            trace.wait("mouse", lambda e: e["type"] == "BUTTON_UP", since=mark)
-            trace.wait("redrawn", since=mark)  # a redraw posted once the release is handled (a lost one: no frame)
-            deadline = time.monotonic() + 60  # no further input: the release alone must bring the new frame
-            while time.monotonic() < deadline:
-                after = display.screen()[box].astype(int)
-                if np.abs(after - before).max() > 30:
-                    break
-                time.sleep(0.2)
-            else:
-                pytest.fail("the selection did not show after the release until the mouse moved")
-            mark = trace.mark()
-            xdo(display.name, "key", "Delete")  # an unsaved edit
-            trace.wait("action", lambda e: e["message"].startswith("erase:"), since=mark)
-            mark = trace.mark()
-            xdo(display.name, "key", "Escape")
-            assert proc.wait(STEP_TIMEOUT) == 3, log_path.read_text()[-3000:]
-            trace._read()
-            events = [e["event"] for e in trace.events[mark:]]
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
+    log_path = tmp_path / "viewer.log"
+    with running_viewer(tmp_path / "annotation.npz", tmp_path) as (display, proc, trace):
+        ready = trace.wait("ready", timeout=READY_TIMEOUT)
+        wx, wy, _, _ = window_origin(display.name)
+        sx, sy, sw, sh = ready["scene"]
+        box = (slice(wy + sy + int(0.4 * sh), wy + sy + int(0.6 * sh)),
+               slice(wx + sx + int(0.4 * sw), wx + sx + int(0.6 * sw)))
+        mark = trace.mark()
+        xdo(display.name, "key", "r")
+        trace.wait("action", lambda e: e["message"] == "tool: rectangle", since=mark)
+        time.sleep(2.0)  # let the window settle, then remember the picture
+        before = display.screen()[box].astype(int)
+        mark = trace.mark()
+        for fx, fy in ((0.3, 0.3), (0.5, 0.5), (0.7, 0.7)):
+            xdo(display.name, "mousemove", "--sync", str(wx + sx + int(sw * fx)), str(wy + sy + int(sh * fy)))
+            if fx == 0.3:
+                xdo(display.name, "mousedown", "1")
+        xdo(display.name, "mouseup", "1")
+        trace.wait("mouse", lambda e: e["type"] == "BUTTON_UP", since=mark)
+        trace.wait("redrawn", since=mark)  # a redraw posted once the release is handled (a lost one: no frame)
+        deadline = time.monotonic() + 60  # no further input: the release alone must bring the new frame
+        while time.monotonic() < deadline:
+            after = display.screen()[box].astype(int)
+            if np.abs(after - before).max() > 30:
+                break
+            time.sleep(0.2)
+        else:
+            pytest.fail("the selection did not show after the release until the mouse moved")
+        mark = trace.mark()
+        xdo(display.name, "key", "Delete")  # an unsaved edit
+        trace.wait("action", lambda e: e["message"].startswith("erase:"), since=mark)
+        mark = trace.mark()
+        xdo(display.name, "key", "Escape")
+        assert proc.wait(STEP_TIMEOUT) == 3, log_path.read_text()[-3000:]
+        trace._read()
+        events = [e["event"] for e in trace.events[mark:]]
     assert "ask-unsaved" not in events and events.count("recovered") == 1, events
     rescued = sorted(tmp_path.glob("unsaved-*/annotation.npz"))
     assert len(rescued) == 1 and (load_annotation(rescued[0]).labels < 0).sum() > (original.labels < 0).sum()
