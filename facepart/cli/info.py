@@ -273,4 +273,3 @@ def _annotation_export(p: Path, model_args) -> bool:
                f"rule: {ann.rule}")
     click.echo("\n".join(ann.summary_lines()))
     return True
-

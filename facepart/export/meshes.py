@@ -257,7 +257,8 @@ def _write_ply_split(view: PartView, model, folder: Path, opts) -> list[Path]:
             tri = new[triangles[inside[:, i]]].reshape(-1, 3)
             comments = [f"facepart {__version__} part '{quote(name)}' of {quote(model.name)}; vertex_id = index "
                         "in the full model"]
-            (stage / files[name]).write_bytes(_ply_bytes(model.in_file_frame(model.vertices[kept]), np.tile(view.colors[i], (len(kept), 1)),
+            points = model.in_file_frame(model.vertices[kept])
+            (stage / files[name]).write_bytes(_ply_bytes(points, np.tile(view.colors[i], (len(kept), 1)),
                                                          tri, comments, vertex_id=kept))
         (stage / SPLIT_MANIFEST).write_text(json.dumps({
             "format": SPLIT_FORMAT, "files": files, "tri_rule": "all", "rule": view.rule,
@@ -333,8 +334,8 @@ def write_glb(annotation: Annotation, path: Path, **options) -> list[Path]:
         for name, colour, kept, tri in _part_meshes(view, model.triangles, opts.tri_rule or DEFAULT_TRI_RULE):
             if not len(tri):
                 continue
-            mesh = trimesh.Trimesh(model.in_file_frame(model.vertices[kept]), tri, vertex_colors=np.tile([*colour, 255], (len(kept), 1)),
-                                   process=False)
+            mesh = trimesh.Trimesh(model.in_file_frame(model.vertices[kept]), tri,
+                                   vertex_colors=np.tile([*colour, 255], (len(kept), 1)), process=False)
             scene.add_geometry(mesh, geom_name=nodes[name], node_name=nodes[name])
     else:
         labels = view.labels()

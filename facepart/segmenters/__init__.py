@@ -192,4 +192,3 @@ def _oracle_truth(truth, model, parts):
             raise FacepartError("the oracle needs the model to read --truth for it")
         return read_labels(truth, parts, model.n_vertices, model.fingerprint, f"the model {model.name}")
     return np.asarray(truth)
-
