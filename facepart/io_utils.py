@@ -144,11 +144,25 @@ _WRITE_HINTS = {errno.ENOSPC: "the disk is full", errno.EROFS: "the file system 
                 errno.EPERM: "no permission to write there"}
 
 
+def output_target(path: str | os.PathLike) -> Path:
+    """The file a write to ``path`` replaces: a symbolic link's target (the link stays a link, written through),
+    else ``path``. One line when that is a device, pipe or socket: renaming a file onto ``/dev/null`` as root
+    would replace the device itself."""
+    path = Path(path)
+    target = Path(os.path.realpath(path)) if path.is_symlink() else path
+    if target.exists() and not target.is_file() and not target.is_dir():
+        raise FacepartError(f"{path}: not a regular file (a device, pipe or socket); give the name of a file to "
+                            "write")
+    return target
+
+
 def check_output_file(path: str | os.PathLike) -> Path:
     """``path`` as a Path when a file can be written there; else one line naming it (its folder is missing or
-    not writable, or it is a folder). Commands call it before their work, so a typo costs no minutes."""
+    not writable, or it is a folder, a device or a pipe). Commands call it before their work, so a typo costs
+    no minutes."""
     if not str(path).strip():
         raise FacepartError("the output file name is empty")
+    output_target(path)
     path = Path(path)
     if path.is_dir():
         raise FacepartError(f"{path}: a folder; expected the name of a file to write")
@@ -203,7 +217,7 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
     is left untouched; an ``OSError`` (a full disk, a read-only folder) becomes
     one ``FacepartError`` line naming ``path``.
     """
-    path = Path(path)
+    path = output_target(path)
     suffix = path.suffix if suffix is None else suffix
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".part{suffix}", dir=path.parent)

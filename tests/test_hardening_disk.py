@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import json
 import os
 import subprocess
 import tempfile
@@ -188,3 +189,21 @@ def test_writing_under_a_missing_folder_is_one_line(tmp_path):
     with pytest.raises(FacepartError) as err:
         write_bytes_atomic(tmp_path / "no" / "such" / "file.png", b"x")
     _one_line(err, "file.png", f"the folder {tmp_path / 'no' / 'such'} does not exist")
+
+
+def test_an_output_that_is_a_pipe_or_device_is_refused_and_a_link_is_written_through(tmp_path):
+    # before: the temp file was renamed onto it: `facepart compare ... --out /dev/null` as root replaced the
+    # machine's /dev/null with a regular file; a symbolic link was replaced by a file instead of written through
+    from facepart.io_utils import check_output_file
+
+    fifo = tmp_path / "pipe.json"
+    os.mkfifo(fifo)
+    for write in (lambda p: write_bytes_atomic(p, b"x"), lambda p: write_json_atomic(p, {"a": 1}),
+                  lambda p: write_npz_atomic(p, {"a": np.zeros(2)}), check_output_file):
+        with pytest.raises(FacepartError, match="pipe.json: not a regular file"):
+            write(fifo)
+        assert fifo.is_fifo()
+    (tmp_path / "real.json").write_text("{}")
+    (tmp_path / "link.json").symlink_to("real.json")
+    write_json_atomic(tmp_path / "link.json", {"b": 2})
+    assert (tmp_path / "link.json").is_symlink() and json.loads((tmp_path / "real.json").read_text()) == {"b": 2}
