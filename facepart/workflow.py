@@ -306,6 +306,12 @@ def calibrate_upright(segmenter: PartSegmenter, model: FaceModel, settings: Anno
 
 def _check_some_view_voted(result: AnnotateResult, segmenter: PartSegmenter) -> None:
     if result.views and all(v.status != VOTED for v in result.views):
+        if all(v.status == "no mask" for v in result.views):  # not one mask file under the names expected
+            root = getattr(getattr(segmenter, "parser", segmenter), "root", None)
+            where = f" in {root}/masks/" if root is not None else ""
+            raise FacepartError(f"{segmenter.name}: no mask file for any of the {len(result.views)} variants{where}; "
+                                "expected one label PNG per render, named like the render (000000.png, "
+                                "000001.png, ...)")
         if not getattr(segmenter, "live", True):  # maps made elsewhere: the maps are the thing to check
             raise FacepartError(f"{segmenter.name}: none of the {len(result.views)} label maps has a labelled face "
                                 "pixel on the model (all background, or a label table that does not match them)")

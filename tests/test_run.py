@@ -360,6 +360,19 @@ def test_masks_that_draw_no_part_warn_and_a_masks_run_says_why_it_has_no_held_ou
     r = facepart("vote", "demo", "--masks", rs, "--out", tmp_path / "bg", "--no-preview")
     assert r.returncode == 1 and "Traceback" not in r.stderr
     assert "none of the 4 label maps has a labelled face pixel" in r.stderr and "-O up=" not in r.stderr, r.stderr
+    # the masks fixed, the same command again: the votes of the old masks (kept in the failed run's checkpoint)
+    # are not resumed (before: the same error again, and after a Ctrl-C old and new masks' votes were mixed)
+    for image in (rs / "images").glob("*.png"):
+        mask = np.where(cv2.imread(str(image)).sum(axis=2) > 0, skin, 0).astype(np.uint8)
+        cv2.imwrite(str(rs / MASKS_DIR / image.name), mask)
+    r = facepart("vote", "demo", "--masks", rs, "--out", tmp_path / "bg", "--no-preview")
+    assert r.returncode == 0 and "resumed" not in r.stdout + r.stderr, r.stdout + r.stderr
+    assert "warning: 7 of 8 parts got no vertex" in r.stdout
+    # masks under other names: no mask file at all, said so (before: "none ... has a labelled face pixel")
+    for k, mask in enumerate(sorted((rs / MASKS_DIR).glob("0*.png"))):
+        mask.rename(mask.with_name(f"{k}.png"))
+    r = facepart("vote", "demo", "--masks", rs, "--out", tmp_path / "names", "--no-preview")
+    assert r.returncode == 1 and f"no mask file for any of the 4 variants in {rs}/masks/" in r.stderr, r.stderr
 
 
 def test_info_names_facepart_s_other_npz_files(tmp_path):

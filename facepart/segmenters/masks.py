@@ -197,6 +197,18 @@ def folder_label_set(root: str | Path) -> LabelSet | None:
     return None
 
 
+def masks_digest(root: str | Path) -> str:
+    """``"N masks, digest XXXXXXXXXXXX"``: a hash of the names and bytes of ``root/masks/*.png``."""
+    import hashlib
+
+    digest = hashlib.blake2b(digest_size=6)
+    files = sorted((Path(root) / MASKS_DIR).glob("*.png"))
+    for f in files:
+        digest.update(f.name.encode() + b"\0")
+        digest.update(f.read_bytes())
+    return f"{len(files)} masks, digest {digest.hexdigest()}"
+
+
 class MaskFolderParser:
     """Reads ``DIR/masks/<index>.png`` instead of parsing an image (``needs_image`` is False).
 
@@ -223,11 +235,13 @@ class MaskFolderParser:
                                 f"or put a labels.yaml in the folder")
         self.labels = found
         self.missing = 0
+        self.last_missing = False
 
     def parse_index(self, index: int, shape: tuple[int, int]) -> np.ndarray | None:
         """(H, W) int16 class ids of variant ``index``, or None when its mask file is missing."""
         path = mask_path(self.root, index)
-        if not path.is_file():
+        self.last_missing = not path.is_file()  # (a view skipped for this says "no mask", not "no face")
+        if self.last_missing:
             self.missing += 1
             return None
         return read_label_png(path, len(self.labels), shape)
@@ -240,4 +254,7 @@ class MaskFolderParser:
         check_render_set(self.root, model.fingerprint.as_dict(), settings.as_dict())
 
     def describe(self) -> str:
-        return f"masks from {self.root} ({self.labels.name})"
+        """Names the folder, the label table and a digest of the mask files' contents: a run key (checkpoint,
+        shard) made from other masks in the same folder never matches, so changed masks are never mixed with
+        the votes of the old ones."""
+        return f"masks from {self.root} ({self.labels.name}; {masks_digest(self.root)})"

@@ -206,7 +206,7 @@ class ParserSegmenter(PartSegmenter):
         seg = self.segment_image(view.fragments.image, view.index, shape)
         if seg is None:
             self.counts["no_face"] += 1
-            self.last_skip_reason = "no mask" if hasattr(self.parser, "parse_index") else "no face"
+            self.last_skip_reason = "no mask" if getattr(self.parser, "last_missing", False) else "no face"
             return None
         if self.yaw_range is not None and self.reference is None:
             if not self._in_yaw_range(getattr(self.parser, "last_yaw", None)):
