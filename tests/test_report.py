@@ -133,6 +133,10 @@ def test_report_page_content_from_a_real_run(demo_run):
         assert f"<li>{html.escape(line)}</li>" in quality, line
     assert "Not recorded in this run" not in page  # the run recorded its convergence curve
     assert "The run stored no quality figures" not in page  # runs store their quality report
+    # the header's figures come from the same report (before: it looked for keys one level up and showed neither)
+    header = page[:page.index('id="parts"')]
+    assert f"<b>{sum(rep.low_confidence.values()):,}</b><span>low confidence</span>" in header
+    assert f"<b>{100 * rep.mirror_agreement:.1f}%</b><span>mirror agreement</span>" in header
     # the views are coloured with the part table's colours: the front view shows the nose's green
     import cv2
 

@@ -170,7 +170,8 @@ def _header(ann: Annotation, model: FaceModel, source: str | None, quality: dict
         rows.insert(1, ("Annotated model", f"<code>{_e(model_info['path'])}</code>"))
     meta = "".join(f"<dt>{k}</dt><dd>{v}</dd>" for k, v in rows)
     n = ann.n_vertices
-    low = quality.get("low_confidence")
+    figures = quality.get("report") if isinstance(quality.get("report"), dict) else quality  # (QualityReport.as_dict)
+    low = figures.get("low_confidence")
     low_total = sum(v for v in low.values() if isinstance(v, (int, float))) if isinstance(low, dict) else None
     kpis = [
         (f"{n:,}", "vertices"),
@@ -181,8 +182,8 @@ def _header(ann: Annotation, model: FaceModel, source: str | None, quality: dict
     ]
     if low_total is not None:
         kpis.append((f"{int(low_total):,}", "low confidence"))
-    if quality.get("mirror_agreement") is not None:
-        kpis.append((f"{100 * float(quality['mirror_agreement']):.1f}%", "mirror agreement"))
+    if figures.get("mirror_agreement") is not None:
+        kpis.append((f"{100 * float(figures['mirror_agreement']):.1f}%", "mirror agreement"))
     if iou:
         valid = [v for v in iou.values() if v is not None]
         if valid:
