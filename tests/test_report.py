@@ -414,3 +414,25 @@ def test_quality_pieces_of_an_unwelded_mesh_stay_one_short_line():
     assert text.count(" on component ") == MAX_COMPONENTS_NAMED - 1  # component 0 is not named
     assert text.endswith(f" + {n_tri - MAX_COMPONENTS_NAMED} on {n_tri - MAX_COMPONENTS_NAMED} more components")
     assert max(len(line) for line in report.summary_lines()) < 200
+
+
+def test_where_to_look_counts_low_confidence_eyeball_labels_as_the_quality_table_does(ict_model):
+    # before: ICT's eye-labelled eyeball vertices were painted and counted as "outside the vote mask", so "Where to
+    # look" said 775 low-confidence vertices while the quality table and info said 863
+    from facepart.annotate.quality import quality_report
+    from facepart.data.parts import PAPER_PARTS
+    from facepart.export.view import annotation_from_sets
+    from facepart.report.views import flag_vertices
+    from truth import ict_truth
+
+    labels = ict_truth(ict_model)
+    eyeball = ict_model.eyeball_mask
+    labels[eyeball] = PAPER_PARTS.index("left_eye")
+    ann = annotation_from_sets({n: np.flatnonzero(labels == i) for i, n in enumerate(PAPER_PARTS)},
+                               ict_model.fingerprint, "t")
+    ann.confidence = np.where(eyeball, 0.3, 0.9).astype(np.float32)
+    flags = flag_vertices(ann, ict_model, 0.6)
+    rep = quality_report(ann.labels, ict_model.triangles, ann.parts, ann.confidence, None,
+                         ict_model.vote_mask | eyeball)
+    assert int(flags.low_confidence.sum()) == sum(rep.low_confidence.values()) == int(eyeball.sum()) > 1000
+    assert not flags.not_voted[eyeball].any()  # eye-labelled eyeballs are not painted as outside the vote mask

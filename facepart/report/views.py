@@ -48,8 +48,10 @@ def flag_vertices(annotation: Annotation, model: FaceModel, low_confidence: floa
     pieces are holes in the labelling.
     """
     n = annotation.n_vertices
-    eligible = model.vote_mask if model.vote_mask is not None else np.ones(n, bool)
     labelled = annotation.labels >= 0
+    eligible = model.vote_mask if model.vote_mask is not None else np.ones(n, bool)
+    if model.eyeball_mask is not None:  # eyeball vertices that took an eye label are flagged like the rest (their
+        eligible = eligible | (model.eyeball_mask & labelled)  # low confidence too, as the quality table counts it)
     seen = annotation.visible_count > 0
     if not seen.any():  # a file without render data (parts.json, csv): nothing is known about visibility
         seen = np.ones(n, bool)
