@@ -160,8 +160,8 @@ def read_label_png(path: str | Path, n_classes: int | None = None, shape: tuple[
     if img.dtype not in (np.uint8, np.uint16):
         raise FacepartError(f"{path}: {img.dtype} pixels; expected 8- or 16-bit class ids")
     if shape is not None and img.shape != tuple(shape):
-        raise FacepartError(f"{path}: label map of {img.shape[1]}x{img.shape[0]} pixels; the render is "
-                            f"{shape[1]}x{shape[0]}")
+        raise FacepartError(f"{path}: label map of {img.shape[1]}x{img.shape[0]} pixels (width x height); the "
+                            f"render is {shape[1]}x{shape[0]}")
     if n_classes is not None and img.size and int(img.max()) >= n_classes:
         raise FacepartError(f"{path}: class id {int(img.max())} in the mask, but the label table has "
                             f"{n_classes} classes (0..{n_classes - 1})")
