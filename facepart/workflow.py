@@ -205,7 +205,8 @@ def annotate_model(model: FaceModel, segmenter: PartSegmenter, settings: Annotat
         truth: (V,) known labels (the oracle's), to report agreement on seen vertices.
         truth_name: what the truth is, for the summary (e.g. "the oracle's truth").
         workers: processes rendering and segmenting in parallel.
-        until_stable: stop once fewer than this share of labelled vertices changed over 10 views.
+        until_stable: stop once fewer than this share (0..1: 0.001 is the CLI's ``--tolerance 0.1`` percent) of
+            the labelled vertices changed over 10 views; None: all ``settings.variants``.
         report: also write ``report.html`` (:mod:`facepart.report`) beside the annotation.
         keep_edits: an annotation corrected in ``facepart correct``: its hand-edited vertices keep their
             hand labels in the new annotation (checked before any rendering).
@@ -215,6 +216,7 @@ def annotate_model(model: FaceModel, segmenter: PartSegmenter, settings: Annotat
         FacepartError: bad input, a segmenter that cannot serve the run, no face in any view.
         Interrupted: Ctrl-C; its message says what was kept.
     """
+    check_run_arguments(model, settings, out, truth, until_stable, renderer)
     segmenter = as_segmenter(segmenter)
     settings = settings or AnnotateSettings(sampling=sampling_for(segmenter))
     check_eval_views(eval_views)
@@ -285,6 +287,28 @@ def write_run_files(out: Path, annotation: Annotation, model: FaceModel | None =
     from .export.api import write_annotation_files
 
     return write_annotation_files(annotation, out, model=model, preview=model is not None)
+
+
+def check_run_arguments(model, settings, out, truth, until_stable, renderer=None) -> None:
+    """One line for a wrong argument of :func:`annotate_model` before any work (not a traceback from deep inside
+    the run): the model must be a loaded FaceModel, the settings AnnotateSettings, ``out`` a path, ``truth`` one
+    label per vertex and ``until_stable`` a share between 0 and 1."""
+    if not isinstance(model, FaceModel):
+        hint = " (load it first: facepart.load_model(...))" if isinstance(model, (str, os.PathLike)) else ""
+        raise FacepartError(f"model: expected a FaceModel, got {type(model).__name__}{hint}")
+    if settings is not None and not isinstance(settings, AnnotateSettings):
+        raise FacepartError(f"settings: expected AnnotateSettings (or None), got {type(settings).__name__}")
+    if out is not None and not isinstance(out, (str, os.PathLike)):
+        raise FacepartError(f"out: expected a folder path (or None), got {type(out).__name__}")
+    if renderer is not None and not callable(getattr(renderer, "render", None)):
+        raise FacepartError(f"renderer: expected a Renderer (facepart.make_renderer(...)), got {type(renderer).__name__}")
+    if truth is not None and np.shape(truth) != (model.n_vertices,):
+        raise FacepartError(f"truth: expected one label per vertex ({model.n_vertices},), got shape "
+                            f"{np.shape(truth)}")
+    if until_stable is not None and (isinstance(until_stable, bool) or not isinstance(until_stable, (int, float))
+                                     or not 0 < until_stable < 1):
+        raise FacepartError(f"until_stable: a share of the labelled vertices between 0 and 1 (0.001 = 0.1%), or "
+                            f"None; got {until_stable!r}")
 
 
 def check_eval_views(eval_views) -> None:
@@ -459,7 +483,7 @@ def merge_shards(paths: Sequence[str | Path], model: FaceModel, out: str | Path 
         raise FacepartError(f"{paths[0]}: incomplete shard header ({exc})") from None
     except FacepartError as exc:
         raise FacepartError(f"{paths[0]}: bad shard header: {exc}") from None
-    shards_topology.check_matches(model.fingerprint, f"the shards ({paths[0]})", f"the model {model.name}")
+    shards_topology.check_matches(model.fingerprint, f"{paths[0]} (like the other shards)", f"the model {model.name}")
     if run_key(model, settings, first["segmenter"], make_scene_mask(model, settings),
                first.get("renderer")) != first["key"]:
         raise FacepartError(f"{paths[0]}: the shards were voted with model {model.name} other than as loaded here "

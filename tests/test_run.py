@@ -1,6 +1,7 @@
 """Whole runs: the library call and the CLI write the same files; workers, shards and resumes give the same
 annotation bit for bit; --until-stable stops; a checkpoint that cannot be written does not stop a run."""
 
+import re
 import subprocess
 import sys
 import tempfile
@@ -143,12 +144,22 @@ def test_shards_merge_to_the_unsharded_annotation_bit_for_bit(tmp_path):
     mixed = facepart("merge", tmp_path / "other" / "shard-0-of-3.npz", *shards[1:], "--model", "demo",
                      "--out", tmp_path / "mixed")
     assert mixed.returncode == 1 and "different runs" in mixed.stderr
-    # shards voted on a --vertex-mask: merge (which loads the whole model) refuses them instead of a wrong sum
+    # --vertex-mask with --shard is refused before any work (merge could not apply it: a cluster array wasted)
     (tmp_path / "mask.txt").write_text("\n".join(map(str, range(0, 4000))))
+    r = facepart("annotate", "demo", "--out", tmp_path / "masked", "--shard", "0/2", "--vertex-mask",
+                 tmp_path / "mask.txt", *common)
+    assert r.returncode == 1 and "--vertex-mask cannot be used with --shard" in r.stderr, r.stderr
+    # shards a script voted on a masked model: merge (which loads the whole model) refuses them, not a wrong sum
+    from facepart.annotate.settings import AnnotateSettings
+    from facepart.data import load_model
+    from facepart.segmenters import make_segmenter
+    from facepart.workflow import annotate_shard
+
+    face = load_model("demo")
+    face.vote_mask = face.vote_mask & (np.arange(face.n_vertices) < 4000)
     for i in range(2):
-        r = facepart("annotate", "demo", "--out", tmp_path / "masked", "--shard", f"{i}/2", "--vertex-mask",
-                     tmp_path / "mask.txt", *common)
-        assert r.returncode == 0, r.stderr
+        annotate_shard(face, make_segmenter("oracle", model=face, seed=5), AnnotateSettings(variants=9, size=128,
+                       seed=5), (i, 2), tmp_path / "masked")
     masked = facepart("merge", *sorted((tmp_path / "masked").glob("shard-*-of-2.npz")), "--model", "demo",
                       "--out", tmp_path / "masked-merged")
     assert masked.returncode == 1 and "other than as loaded here" in masked.stderr, masked.stderr
@@ -458,3 +469,70 @@ def test_the_summary_convergence_points_are_a_quarter_half_and_all_of_the_varian
     curve = convergence(views, np.array([0]), 1)
     assert [n for n, _ in convergence_picks(curve)] == [12, 25, 50]
     assert convergence_picks(curve[:2]) == []
+
+
+def test_python_api_wrong_arguments_are_one_line_before_any_work(demo_model, tmp_path):
+    # before: AttributeError / IndexError / TypeError from deep inside the run, some after rendering had begun; and
+    # until_stable=True ran as "100%", -1 printed "-100%"
+    import facepart
+    from facepart.annotate.settings import AnnotateSettings
+    from facepart.errors import FacepartError
+    from facepart.workflow import annotate_model
+
+    seg = facepart.make_segmenter("oracle", model=demo_model)
+    base = dict(model=demo_model, segmenter=seg, settings=AnnotateSettings(variants=2, size=64), eval_views=0,
+                preview=False, out=tmp_path / "never")
+    for change, needle in [(dict(model="demo"), "model: expected a FaceModel, got str (load it first"),
+                           (dict(settings={"variants": 4}), "settings: expected AnnotateSettings"),
+                           (dict(renderer="x"), "renderer: expected a Renderer"),
+                           (dict(truth=np.zeros(5)), "truth: expected one label per vertex"),
+                           (dict(out=123), "out: expected a folder path"),
+                           (dict(until_stable=True), "until_stable: a share"),
+                           (dict(until_stable=-1), "until_stable: a share"),
+                           (dict(until_stable="x"), "until_stable: a share")]:
+        with pytest.raises(FacepartError, match=re.escape(needle)):
+            annotate_model(**{**base, **change})
+    assert not (tmp_path / "never").exists()
+    for bad in (None, 123):
+        with pytest.raises(FacepartError, match="load_model: expected \"demo\" or a path"):
+            facepart.load_model(bad)
+    assert facepart.load_model(demo_model) is demo_model
+    with pytest.raises(FacepartError, match="model= expects a loaded FaceModel"):
+        facepart.make_segmenter("oracle", model="demo")
+
+
+def test_options_a_shard_cannot_honour_are_refused(tmp_path):
+    # before: --until-stable, --report, --keep-edits and --vertex-mask were dropped by --shard (a vertex-masked
+    # shard could then never be merged), and --tolerance without --until-stable was ignored
+    for extra, needle in [(("--report",), "--report cannot be used with --shard"),
+                          (("--until-stable",), "--until-stable cannot be used with --shard"),
+                          (("--vertex-mask", tmp_path / "vm.json"), "--vertex-mask cannot be used with --shard")]:
+        r = facepart("annotate", "demo", "--shard", "0/2", "--out", tmp_path / "s", *extra)
+        assert r.returncode == 1 and needle in r.stderr and not (tmp_path / "s").exists(), r.stderr
+    r = facepart("annotate", "demo", "--tolerance", 5, "--out", tmp_path / "t")
+    assert r.returncode == 1 and "--tolerance applies with --until-stable only" in r.stderr
+
+
+def test_a_run_that_fails_mid_way_says_its_finished_views_are_kept(demo_model, demo_truth, tmp_path):
+    # before: "a worker process died ...; run again with --workers 1" without a word on the checkpoint, which
+    # had kept the finished views (the re-run resumed them)
+    from facepart.annotate.settings import AnnotateSettings
+    from facepart.errors import FacepartError
+    from facepart.segmenters.oracle import OracleSegmenter
+
+    class FailsAtFour(OracleSegmenter):
+        def part_map(self, view):
+            if view.index == 4:
+                raise FacepartError("the parser failed")
+            return super().part_map(view)
+
+    from facepart.data.parts import PartTable
+
+    seg = FailsAtFour(demo_truth, PartTable.paper())
+    settings = AnnotateSettings(variants=6, size=64)
+    with pytest.raises(FacepartError, match=r"the parser failed; the 4 views finished are kept in .*cp: the same "
+                                            "command resumes from them"):
+        annotate(demo_model, seg, settings, checkpoint=tmp_path / "cp", checkpoint_every=1)
+    resumed = annotate(demo_model, OracleSegmenter(demo_truth, PartTable.paper()), settings,
+                       checkpoint=tmp_path / "cp")
+    assert resumed.stats.resumed_from == 4

@@ -22,6 +22,7 @@ from .. import __version__
 from ..data.annotation import Annotation
 from ..data.loaders import recorded_model_settings
 from ..data.face_model import FaceModel
+from ..errors import FacepartError
 from ..interrupts import Interrupted
 from ..renderers.base import DEFAULT_RENDERER, Renderer
 from ..segmenters.base import PartSegmenter, as_segmenter
@@ -128,6 +129,12 @@ def collect_views(model: FaceModel, segmenter: PartSegmenter, settings: Annotate
         raise Interrupted(f"interrupted after {len(done)} of {total} views; nothing was kept"
                           + (f" (the checkpoint could not be written: {checkpoint.failed})"
                              if checkpoint is not None and checkpoint.failed else "")) from None
+    except FacepartError as err:  # e.g. a worker process died: say what the checkpoint kept
+        save()
+        if checkpoint is not None and not unsaved and done:
+            raise FacepartError(f"{err}; the {len(done)} views finished are kept in {checkpoint.folder}: the same "
+                                "command resumes from them") from None
+        raise
     return [done[i] for i in indices[:end] if i in done], resumed, stopped
 
 

@@ -126,6 +126,15 @@ def annotate(model, out_dir, segmenter, truth, noise, garbage, variants, size, s
     from ..workflow import annotate_model, annotate_shard, check_eval_views, parse_shard
 
     shard = parse_shard(shard) if shard is not None else None
+    if shard is not None:  # options a shard cannot honour: refused before any work, not dropped
+        given = [name for name, on in (("--vertex-mask", vertex_mask), ("--keep-edits", keep_edits),
+                                       ("--report", write_report), ("--until-stable", until_stable)) if on]
+        if given:
+            raise FacepartError(f"{', '.join(given)} cannot be used with --shard: `facepart merge` builds the "
+                                   "annotation from the shards without them (run unsharded for these)")
+    source = click.get_current_context().get_parameter_source("tolerance")
+    if not until_stable and source is not None and source.name != "DEFAULT":
+        raise FacepartError("--tolerance applies with --until-stable only")
     if until_stable and not 0 < tolerance < 100:
         raise click.BadParameter(f"must be a percentage more than 0 and under 100, got {tolerance:g}",
                                  param_hint="--tolerance")

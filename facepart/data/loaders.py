@@ -75,6 +75,12 @@ def load_model(spec: str | Path, format: str | None = None, **options) -> FaceMo
             ``texture=IMG`` (any format whose model has UVs) gives the model the per-vertex
             colours of a UV texture image; an OBJ's own material texture is used when it is not given.
     """
+    if isinstance(spec, FaceModel):  # already loaded (a script passing what it has)
+        if format is not None or any(v is not None for v in options.values()):
+            raise FacepartError(f"load_model: {spec.name} is already loaded; loader options apply to a path")
+        return spec
+    if not isinstance(spec, (str, os.PathLike)):
+        raise FacepartError(f"load_model: expected \"demo\" or a path, got {type(spec).__name__}")
     options = {k: v for k, v in options.items() if v is not None}
     recorded = _recordable(format, options)
     texture = options.pop("texture", None)

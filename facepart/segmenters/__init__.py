@@ -152,8 +152,12 @@ def make_segmenter(spec: str, parts=None, *, model=None, truth=None, noise="defa
     Calibrate it before a run: ``seg.calibrate(facepart.annotate.views.frontal_view(model, size))``
     (:func:`facepart.annotate_model` does).
     """
+    from ..data.face_model import FaceModel
     from ..data.parts import PartTable
 
+    if model is not None and not isinstance(model, FaceModel):
+        raise FacepartError(f"make_segmenter: model= expects a loaded FaceModel (facepart.load_model(...)), got "
+                            f"{type(model).__name__}")
     parts = parts or PartTable.paper()
     if str(spec).strip().lower() != "oracle":
         if truth is not None:
