@@ -301,7 +301,8 @@ def check_run_arguments(model, settings, out, truth, until_stable, renderer=None
     if out is not None and not isinstance(out, (str, os.PathLike)):
         raise FacepartError(f"out: expected a folder path (or None), got {type(out).__name__}")
     if renderer is not None and not callable(getattr(renderer, "render", None)):
-        raise FacepartError(f"renderer: expected a Renderer (facepart.make_renderer(...)), got {type(renderer).__name__}")
+        raise FacepartError(f"renderer: expected a Renderer (facepart.make_renderer(...)), got "
+                            f"{type(renderer).__name__}")
     if truth is not None and np.shape(truth) != (model.n_vertices,):
         raise FacepartError(f"truth: expected one label per vertex ({model.n_vertices},), got shape "
                             f"{np.shape(truth)}")
