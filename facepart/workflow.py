@@ -16,6 +16,7 @@ an unsharded run gives.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from pathlib import Path
@@ -130,6 +131,39 @@ def convergence_picks(curve: list) -> list:
     return [min(curve, key=lambda point: abs(point[0] - total * share)) for share in (0.25, 0.5)] + [curve[-1]]
 
 
+#: The lock file a run holds in its output folder while it runs (removed when it ends).
+RUN_LOCK = ".facepart-lock"
+
+
+@contextlib.contextmanager
+def run_lock(out: Path | None):
+    """Hold ``out/.facepart-lock`` (an advisory ``flock``, let go when the process ends, even by SIGKILL) while a run
+    writes into ``out``; one line naming the other run's process when it is held. None: nothing to lock."""
+    if out is None:
+        yield
+        return
+    import fcntl
+
+    path = Path(out) / RUN_LOCK
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            other = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+            raise FacepartError(f"{out}: another facepart run (process {other}) is writing into this folder; wait "
+                                "for it or choose another --out") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        try:
+            yield
+        finally:
+            with contextlib.suppress(OSError):
+                os.unlink(path)
+    finally:
+        os.close(fd)
+
+
 #: Settings key: why the held-out Part IoU was not computed.
 HELD_OUT_SKIPPED = "held_out_part_iou_skipped"
 
@@ -233,53 +267,55 @@ def annotate_model(model: FaceModel, segmenter: PartSegmenter, settings: Annotat
     if out is not None:
         _check_no_hand_edits_lost(Path(out), keep_edits)
     out = ensure_writable_dir(out) if out is not None else None
-    checkpoint = out / CHECKPOINT_DIR if out is not None else None
-    with renderer_for(renderer, settings.size) as renderer:
-        calibration = calibrate_upright(segmenter, model, settings, renderer)
-        if calibration is not None and on_calibration is not None:
-            on_calibration(calibration)
-        result = annotate(model, segmenter, settings, renderer=renderer, progress=progress, checkpoint=checkpoint,
-                          workers=workers, until_stable=until_stable)
-        _check_some_view_voted(result, segmenter)
-        ann = result.annotation
-        try:
-            ann.settings["convergence"] = convergence(result.views, ann.labels, len(ann.parts))
-        except KeyboardInterrupt:
-            raise (all_votes_kept(result.stats.variants, checkpoint, "after the labels were assigned") if checkpoint
-                   else Interrupted()) from None
-        iou = None
-        if not getattr(segmenter, "live", True):  # fixed maps (masks made elsewhere): say why there is no check
-            ann.settings[HELD_OUT_SKIPPED] = "needs a live parser: not computed for masks made elsewhere"
-        elif eval_views > 0:
+    with run_lock(out):  # one run at a time in a folder: a second would mix its checkpoint and files in
+        checkpoint = out / CHECKPOINT_DIR if out is not None else None
+        with renderer_for(renderer, settings.size) as renderer:
+            calibration = calibrate_upright(segmenter, model, settings, renderer)
+            if calibration is not None and on_calibration is not None:
+                on_calibration(calibration)
+            result = annotate(model, segmenter, settings, renderer=renderer, progress=progress, checkpoint=checkpoint,
+                              workers=workers, until_stable=until_stable)
+            _check_some_view_voted(result, segmenter)
+            ann = result.annotation
             try:
-                iou = part_iou(model, ann.labels, segmenter, settings, views=eval_views, renderer=renderer)
+                ann.settings["convergence"] = convergence(result.views, ann.labels, len(ann.parts))
             except KeyboardInterrupt:
-                raise (all_votes_kept(result.stats.variants, checkpoint, "during the held-out evaluation")
-                       if checkpoint else Interrupted()) from None
-            ann.settings["held_out_part_iou"] = {n: (None if v != v else round(float(v), 4))
-                                                 for n, v in zip(iou.names, iou.iou)}
-            span = iou.interval()
-            ann.settings[HELD_OUT_MEAN] = {"mean": None if iou.mean != iou.mean else round(iou.mean, 4),
-                                           "views": iou.views,
-                                           "interval_95": None if span is None else [round(x, 4) for x in span]}
-    if hand is not None:
-        from .data.edits import apply_kept_edits
+                raise (all_votes_kept(result.stats.variants, checkpoint, "after the labels were assigned") if checkpoint
+                       else Interrupted()) from None
+            iou = None
+            if not getattr(segmenter, "live", True):  # fixed maps (masks made elsewhere): say why there is no check
+                ann.settings[HELD_OUT_SKIPPED] = "needs a live parser: not computed for masks made elsewhere"
+            elif eval_views > 0:
+                try:
+                    iou = part_iou(model, ann.labels, segmenter, settings, views=eval_views, renderer=renderer)
+                except KeyboardInterrupt:
+                    raise (all_votes_kept(result.stats.variants, checkpoint, "during the held-out evaluation")
+                           if checkpoint else Interrupted()) from None
+                ann.settings["held_out_part_iou"] = {n: (None if v != v else round(float(v), 4))
+                                                     for n, v in zip(iou.names, iou.iou)}
+                span = iou.interval()
+                ann.settings[HELD_OUT_MEAN] = {"mean": None if iou.mean != iou.mean else round(iou.mean, 4),
+                                               "views": iou.views,
+                                               "interval_95": None if span is None else [round(x, 4) for x in span]}
+        if hand is not None:
+            from .data.edits import apply_kept_edits
 
-        ann = apply_kept_edits(ann, hand, str(keep_edits))  # keeps the run's settings, adds "kept_edits"
-    truth_figures = None
-    if truth is not None:
-        seen = ann.visible_count > 0
-        truth_figures = (agreement(ann.labels, truth, seen), union_agreement(ann.votes, truth, seen))
-        ann.settings["truth_agreement"] = {"majority": round(truth_figures[0], 6), "union": round(truth_figures[1], 6)}
-    files = []
-    if out is not None:
-        files = write_run_files(out, ann, model if preview else None)
-        if report:
-            from .report import write_report
+            ann = apply_kept_edits(ann, hand, str(keep_edits))  # keeps the run's settings, adds "kept_edits"
+        truth_figures = None
+        if truth is not None:
+            seen = ann.visible_count > 0
+            truth_figures = (agreement(ann.labels, truth, seen), union_agreement(ann.votes, truth, seen))
+            ann.settings["truth_agreement"] = {"majority": round(truth_figures[0], 6),
+                                               "union": round(truth_figures[1], 6)}
+        files = []
+        if out is not None:
+            files = write_run_files(out, ann, model if preview else None)
+            if report:
+                from .report import write_report
 
-            files.append(write_report(ann, model, out, source=str(Path(out) / "annotation.npz")))
-        remove_checkpoint(checkpoint)
-    return RunResult(ann, result.stats, calibration, iou, truth_figures, truth_name, files, segmenter.summary())
+                files.append(write_report(ann, model, out, source=str(Path(out) / "annotation.npz")))
+            remove_checkpoint(checkpoint)
+        return RunResult(ann, result.stats, calibration, iou, truth_figures, truth_name, files, segmenter.summary())
 
 
 def write_run_files(out: Path, annotation: Annotation, model: FaceModel | None = None) -> list[Path]:
@@ -437,7 +473,9 @@ def _check_same_run(path, header: dict, counts: tuple[int, int], first_path, fir
 def _write_merged(out: Path, ann: Annotation, model: FaceModel | None) -> list[Path]:
     """write_run_files into ``out``; a folder this call created is removed again when nothing could be written."""
     with removing_new_dirs_on_failure(out):
-        return write_run_files(ensure_writable_dir(out), ann, model)
+        folder = ensure_writable_dir(out)
+        with run_lock(folder):  # not while a run writes there
+            return write_run_files(folder, ann, model)
 
 
 def merge_shards(paths: Sequence[str | Path], model: FaceModel, out: str | Path | None = None,

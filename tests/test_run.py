@@ -1,6 +1,7 @@
 """Whole runs: the library call and the CLI write the same files; workers, shards and resumes give the same
 annotation bit for bit; --until-stable stops; a checkpoint that cannot be written does not stop a run."""
 
+import os
 import re
 import subprocess
 import sys
@@ -536,3 +537,21 @@ def test_a_run_that_fails_mid_way_says_its_finished_views_are_kept(demo_model, d
     resumed = annotate(demo_model, OracleSegmenter(demo_truth, PartTable.paper()), settings,
                        checkpoint=tmp_path / "cp")
     assert resumed.stats.resumed_from == 4
+
+
+def test_a_second_run_into_a_folder_a_run_is_writing_is_refused(tmp_path):
+    # before: two runs into one --out mixed their checkpoints and the last writer won (a finishing run even removed
+    # part of the other's checkpoint)
+    from facepart.workflow import RUN_LOCK, run_lock
+
+    out = tmp_path / "run"
+    out.mkdir()
+    with run_lock(out):  # as a run that is writing there holds it
+        assert (out / RUN_LOCK).read_text() == str(os.getpid())
+        for args in (("annotate", "demo", "--variants", 2, "--size", 64, "--eval-views", 0),):
+            r = facepart(*args, "--out", out)
+            assert r.returncode == 1 and f"another facepart run (process {os.getpid()}) is writing into this " \
+                                          "folder" in r.stderr, r.stderr
+    assert not (out / RUN_LOCK).exists()  # let go and removed when the run ends
+    r = facepart("annotate", "demo", "--variants", 2, "--size", 64, "--eval-views", 0, "--out", out)
+    assert r.returncode == 0 and not (out / RUN_LOCK).exists(), r.stderr
