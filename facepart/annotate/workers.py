@@ -112,6 +112,7 @@ class ViewComputer:
         self._ctx = None
         self._task: _Task | None = None
         self._objects: str | None = None  # the pickled model, segmenter and settings the helpers read
+        self._helpers_loaded: set[int] = set()  # process ids of helpers that have read it (and computed a view)
 
     def __enter__(self) -> "ViewComputer":
         self._blas_limit = one_blas_thread()  # first: a Ctrl-C held in it then leaves nothing to clean up
@@ -168,6 +169,17 @@ class ViewComputer:
                     "or use workers=1")
         return f"a worker process could not load the run's segmenter ({error}){hint}"
 
+    def _result(self, future) -> ViewVotes:
+        """A helper's view; once every helper has sent one, the objects file goes (none reads it again: the
+        pool starts no new helpers), so that a run killed later (SIGKILL, a cluster's time limit) leaves
+        nothing of its own in the temporary folder."""
+        pid, votes = future.result()
+        if pid not in self._helpers_loaded:
+            self._helpers_loaded.add(pid)
+            if len(self._helpers_loaded) >= self.workers - 1 and self._objects is not None:
+                _remove_quietly(self._objects)
+        return votes
+
     def compute(self, indices: Iterable[int]) -> Iterator[ViewVotes]:
         """Yield the votes of each view of ``indices`` as it finishes."""
         pending = deque(indices)
@@ -187,14 +199,14 @@ class ViewComputer:
                 done = {f for f in in_flight if f.done()}
                 for future in done:
                     in_flight.discard(future)
-                    yield future.result()
+                    yield self._result(future)
                 if pending:
                     yield self._task(pending.popleft())
                 elif in_flight and not done:
                     finished, _ = wait(in_flight, return_when=FIRST_COMPLETED)
                     for future in finished:
                         in_flight.discard(future)
-                        yield future.result()
+                        yield self._result(future)
         except BrokenProcessPool:
             raise FacepartError(self._why_broken()) from None
         finally:
@@ -288,11 +300,12 @@ def _die_with_parent() -> None:
         os._exit(1)
 
 
-def _compute_in_worker(index: int) -> ViewVotes:
+def _compute_in_worker(index: int) -> tuple[int, ViewVotes]:
+    """The votes of view ``index``, with this helper's process id (see :meth:`ViewComputer._result`)."""
     if "task" not in _WORKER:
         model, segmenter, settings = _WORKER["args"]
         _WORKER["task"] = _Task(model, segmenter, settings, make_renderer(_WORKER["renderer"], settings.size))
-    return _WORKER["task"](index)
+    return os.getpid(), _WORKER["task"](index)
 
 
 _LAUNCHER: str | None = None
