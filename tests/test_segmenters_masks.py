@@ -169,6 +169,11 @@ def test_render_again_into_a_folder_with_masks(tmp_path, demo_model):
         # the same renders (more of them): the masks still fit, the render goes ahead
         write_render_set(demo_model, AnnotateSettings(variants=3, size=32, seed=5), out, renderer)
         assert image_path(out, 2).is_file() and image_path(out, 0).read_bytes() == image
+        # fewer renders: the ones past them go (a parser would segment them for nothing), the masks stay
+        (out / "images" / "notes.png").write_bytes(b"mine")
+        write_render_set(demo_model, AnnotateSettings(variants=1, size=32, seed=5), out, renderer)
+        assert sorted(p.name for p in (out / "images").iterdir()) == ["000000.png", "frontal.png", "notes.png"]
+        assert mask_path(out, 0).is_file()
         (out / "manifest.json").unlink()
         with pytest.raises(FacepartError, match="no valid manifest.json"):
             write_render_set(demo_model, AnnotateSettings(variants=3, size=32, seed=5), out, renderer)

@@ -9,6 +9,7 @@ user's parser writes label PNGs with the same names under ``DIR/masks/``.
 from the manifest (same seed and settings: exactly the same views), reads the
 masks and votes. Nothing but the manifest and the PNGs is stored.
 
+Rendering fewer variants into a folder removes the renders past them.
 Rendering again into a folder whose ``masks/`` holds label maps is refused
 unless the new renders are the same (model, size, camera and the variants both
 sets have): the old masks would otherwise be voted with other views.
@@ -17,6 +18,7 @@ sets have): the old masks would otherwise be voted with other views.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Callable
 
@@ -99,6 +101,7 @@ def write_render_set(model: FaceModel, settings: AnnotateSettings, out_dir: str 
         variants.append(variant.as_dict())
         if progress is not None:
             progress(variant.index + 1, settings.variants)
+    _remove_renders_past(out, settings.variants)
     manifest = {
         "format": RENDER_SET_FORMAT,
         "facepart_version": __version__,
@@ -115,6 +118,14 @@ def write_render_set(model: FaceModel, settings: AnnotateSettings, out_dir: str 
     path = out / MANIFEST
     write_json_atomic(path, manifest, indent=1)
     return path
+
+
+def _remove_renders_past(out: Path, variants: int) -> None:
+    """Delete variant renders ``images/NNNNNN.png`` numbered ``variants`` and up: an earlier, larger render
+    into the folder left them, and a parser that segments every image there would spend its time on them."""
+    for path in (out / IMAGES_DIR).glob("*.png"):
+        if re.fullmatch(r"\d{6}\.png", path.name) and int(path.stem) >= variants:
+            path.unlink(missing_ok=True)
 
 
 def render_set_settings(render_dir: str | Path, model: FaceModel) -> AnnotateSettings:
