@@ -70,7 +70,10 @@ def _run_options(command):
 
 
 def _echo_calibration(calibration) -> None:
-    click.echo(calibration.summary(), err=True)
+    """Say at once, before the votes, when the calibration swapped sides or found no face (a user may want to
+    stop the run); the summary prints the calibration line in every case."""
+    if getattr(calibration, "swaps", ()) or not getattr(calibration, "found", True):
+        click.echo(calibration.summary(), err=True)
 
 
 @main.command()
