@@ -118,6 +118,13 @@ def landmark_indices(emb: LandmarkEmbedding, ids: np.ndarray) -> np.ndarray:
     return (single[ids] if single is not None else np.asarray(ids)).astype(np.int64)
 
 
+#: The file each writer puts into a folder (registered as the format's ``files``).
+JSON_FILE, FLAME_NPZ_FILE = "landmarks.json", "landmark_embedding.npz"
+FLAME_STATIC_FILE, FLAME_DYNAMIC_FILE = "flame_static_embedding.pkl", "flame_dynamic_embedding.npy"
+KEYPOINTS0_FILE, KEYPOINTS1_FILE, KEYPOINTS_3DDFA_FILE = "keypoints0.txt", "keypoints1.txt", "keypoints_3ddfa.npy"
+REALY_FILE, EOS_FILE = "realy_landmarks.txt", "model_contours.json"
+
+
 def _target(path, default_name: str) -> Path:
     path = Path(path)
     if path.is_dir() or not path.suffix:
@@ -126,20 +133,12 @@ def _target(path, default_name: str) -> Path:
     return path
 
 
-#: Formats with a place for a landmark that was never found (triangle -1); the others need every landmark.
-HOLDS_MISSING = ("landmarks-json",)
-#: The files each format writes into a folder (a skipped format's files from an earlier run are removed).
-FORMAT_FILES = {"landmarks-json": ("landmarks.json",), "flame-lmk-npz": ("landmark_embedding.npz",),
-                "flame-lmk-pkl": ("flame_static_embedding.pkl", "flame_dynamic_embedding.npy"),
-                "keypoints0": ("keypoints0.txt",), "keypoints1": ("keypoints1.txt",),
-                "keypoints-3ddfa": ("keypoints_3ddfa.npy",), "realy-lmk": ("realy_landmarks.txt",),
-                "eos-contours": ("model_contours.json",)}
-
-
 def missing_problem(emb: LandmarkEmbedding, fmt: str) -> str | None:
     """Why format ``fmt`` cannot hold ``emb`` (one line naming the landmarks never found), or None when it can."""
+    from .registry import get_exporter
+
     missing = emb.missing_names()
-    if not missing or fmt in HOLDS_MISSING:
+    if not missing or get_exporter(fmt, kind="landmarks").holds_missing:
         return None
     return (f"{len(missing)} of {len(emb)} landmarks were never found on the model ({name_list(missing)}); "
             "this format has no place for a missing landmark (landmarks-json keeps them as -1)")
@@ -155,7 +154,7 @@ def _require_embedded(emb: LandmarkEmbedding, fmt: str) -> None:
 # -- writers -------------------------------------------------------------------------------------
 
 def write_json(emb: LandmarkEmbedding, path, **_) -> list[Path]:
-    target = _target(path, "landmarks.json")
+    target = _target(path, JSON_FILE)
     write_json_atomic(target, emb.as_dict(), indent=1)
     return [target]
 
@@ -168,7 +167,7 @@ def read_json(path, **_) -> LandmarkEmbedding:
 
 def write_flame_npz(emb: LandmarkEmbedding, path, **_) -> list[Path]:
     _require_embedded(emb, "flame-lmk-npz")
-    target = _target(path, "landmark_embedding.npz")
+    target = _target(path, FLAME_NPZ_FILE)
     static, dyn = emb.static_ids, emb.dynamic_ids
     dyn_idx, dyn_b = flame_dynamic_arrays(emb)
     arrays = {
@@ -200,9 +199,9 @@ def write_flame_pkl(emb: LandmarkEmbedding, path, **_) -> list[Path]:
     files are (:func:`flame_pytorch_split`: 17 contour + 51 static, iBUG order once concatenated); any other
     set is all static, with 79 empty dynamic rows."""
     _require_embedded(emb, "flame-lmk-pkl")
-    static_path = _target(path, "flame_static_embedding.pkl")
-    if static_path.name == "flame_static_embedding.pkl":
-        dynamic_path = static_path.with_name("flame_dynamic_embedding.npy")
+    static_path = _target(path, FLAME_STATIC_FILE)
+    if static_path.name == FLAME_STATIC_FILE:
+        dynamic_path = static_path.with_name(FLAME_DYNAMIC_FILE)
     else:
         dynamic_path = static_path.with_name(static_path.stem.replace("static", "dynamic") + (
             "" if "static" in static_path.stem else "_dynamic") + ".npy")
@@ -230,16 +229,16 @@ def _write_ids(emb: LandmarkEmbedding, path, default: str, base: int, what: str)
 
 
 def write_keypoints0(emb: LandmarkEmbedding, path, **_) -> list[Path]:
-    return _write_ids(emb, path, "keypoints0.txt", 0, "0-based")
+    return _write_ids(emb, path, KEYPOINTS0_FILE, 0, "0-based")
 
 
 def write_keypoints1(emb: LandmarkEmbedding, path, **_) -> list[Path]:
-    return _write_ids(emb, path, "keypoints1.txt", 1, "1-based (MATLAB)")
+    return _write_ids(emb, path, KEYPOINTS1_FILE, 1, "1-based (MATLAB)")
 
 
 def write_keypoints_3ddfa(emb: LandmarkEmbedding, path, **_) -> list[Path]:
     _require_embedded(emb, "keypoints-3ddfa")
-    target = _target(path, "keypoints_3ddfa.npy")
+    target = _target(path, KEYPOINTS_3DDFA_FILE)
     flat = (3 * emb.vertex.astype(np.int64)[:, None] + np.arange(3)).reshape(-1)
     with atomic_path(target) as tmp:
         with open(tmp, "wb") as fh:
@@ -249,7 +248,7 @@ def write_keypoints_3ddfa(emb: LandmarkEmbedding, path, **_) -> list[Path]:
 
 def write_realy(emb: LandmarkEmbedding, path, **_) -> list[Path]:
     _require_embedded(emb, "realy-lmk")
-    target = _target(path, "realy_landmarks.txt")
+    target = _target(path, REALY_FILE)
     rows = [[int(t), float(b[0]), float(b[1])] for t, b in zip(emb.triangle, emb.bary)]
     write_bytes_atomic(target, json.dumps(rows).encode())
     return [target]
@@ -301,7 +300,7 @@ def contour_vertices(emb: LandmarkEmbedding, vertices: np.ndarray | None = None)
 def write_eos(emb: LandmarkEmbedding, path, *, vertices: np.ndarray | None = None, **_) -> list[Path]:
     """eos ``model_contours.json``; ``vertices`` (V, 3), the model's mean shape, orders each side top to bottom."""
     _require_embedded(emb, "eos-contours")
-    target = _target(path, "model_contours.json")
+    target = _target(path, EOS_FILE)
     sides = contour_vertices(emb, vertices)
     write_json_atomic(target, {"model_contour": sides}, indent=4)
     return [target]
@@ -309,22 +308,26 @@ def write_eos(emb: LandmarkEmbedding, path, *, vertices: np.ndarray | None = Non
 
 register("landmarks-json", write_json, read_json, (".json",),
          "facepart landmarks.json: triangle, barycentric, vertex, spread, stable, dynamic bins, NME check",
-         kind="landmarks")
+         kind="landmarks", files=(JSON_FILE,), holds_missing=True)
 register("flame-lmk-npz", write_flame_npz, None, (".npz",),
          "FLAME-style npz: lmk_face_idx, lmk_b_coords, landmark_indices + dynamic (79 yaw bins) + full",
-         kind="landmarks")
+         kind="landmarks", files=(FLAME_NPZ_FILE,))
 register("flame-lmk-pkl", write_flame_pkl, None, (".pkl", ".npy"),
-         "FLAME_PyTorch's flame_static_embedding.pkl and flame_dynamic_embedding.npy", kind="landmarks")
+         "FLAME_PyTorch's flame_static_embedding.pkl and flame_dynamic_embedding.npy", kind="landmarks",
+         files=(FLAME_STATIC_FILE, FLAME_DYNAMIC_FILE))
 register("keypoints0", write_keypoints0, None, (".txt",),
-         "nearest vertex per landmark, 0-based (3DDFA-V3 ldm68)", kind="landmarks")
+         "nearest vertex per landmark, 0-based (3DDFA-V3 ldm68)", kind="landmarks", files=(KEYPOINTS0_FILE,))
 register("keypoints1", write_keypoints1, None, (".txt",),
-         "nearest vertex per landmark, 1-based (Deep3D BFM_model_front.mat keypoints)", kind="landmarks")
+         "nearest vertex per landmark, 1-based (Deep3D BFM_model_front.mat keypoints)", kind="landmarks",
+         files=(KEYPOINTS1_FILE,))
 register("keypoints-3ddfa", write_keypoints_3ddfa, None, (".npy",),
-         "3DDFA_V2 keypoints: 3*vertex+(0,1,2) into the flattened vertex array", kind="landmarks")
+         "3DDFA_V2 keypoints: 3*vertex+(0,1,2) into the flattened vertex array", kind="landmarks",
+         files=(KEYPOINTS_3DDFA_FILE,))
 register("realy-lmk", write_realy, None, (".txt",),
-         "REALY [triangle, b0, b1] rows (JSON)", kind="landmarks")
+         "REALY [triangle, b0, b1] rows (JSON)", kind="landmarks", files=(REALY_FILE,))
 register("eos-contours", write_eos, None, (".json",),
-         "eos model_contours.json: right/left contour vertex ids from the dynamic jaw landmarks", kind="landmarks")
+         "eos model_contours.json: right/left contour vertex ids from the dynamic jaw landmarks", kind="landmarks",
+         files=(EOS_FILE,))
 
 
 # -- the whole run -------------------------------------------------------------------------------
@@ -333,8 +336,8 @@ def write_landmark_files(emb: LandmarkEmbedding, model, out_dir, formats=DEFAULT
                          renderer=None, *, skipped: dict[str, str] | None = None) -> list[Path]:
     """Write ``formats`` (registry names of kind ``landmarks``) and ``landmarks.png`` into ``out_dir``, as one set.
 
-    A format with no place for a landmark that was never found (every one but ``landmarks-json``,
-    :data:`HOLDS_MISSING`) is skipped when ``emb`` has such landmarks: the rest of the set is still
+    A format with no place for a landmark that was never found (every one but ``landmarks-json``: its
+    exporter's ``holds_missing``) is skipped when ``emb`` has such landmarks: the rest of the set is still
     written, and ``skipped`` (when given) gets ``{format: "warning: ... not written: ..."}``, one line
     naming the missing landmarks. A skipped format's file left in ``out_dir`` by an earlier run is
     removed with the same commit, so the folder never pairs the new ``landmarks.json`` with an old
@@ -351,7 +354,7 @@ def write_landmark_files(emb: LandmarkEmbedding, model, out_dir, formats=DEFAULT
     if skipped is not None:
         skipped.update({name: f"warning: {name} not written: {why}" for name, why in reasons.items()})
     written: list[Path] = []
-    stale = [f for name in reasons for f in FORMAT_FILES.get(name, ())]
+    stale = [f for name, exporter in zip(names, exporters) if name in reasons for f in exporter.files]
     with atomic_file_set(out, stale) as stage:  # every file or none: a failing format leaves no half-written set
         for name, exporter in zip(names, exporters):
             if name not in reasons:

@@ -44,6 +44,10 @@ class Exporter(NamedTuple):
         default_name: file (or folder) name used when no output path is given.
         reader_needs_topology: reading needs the model (or its fingerprint) because the
             file does not say which mesh it labels.
+        files: the file names the writer puts into a folder it is given (a landmark run removes
+            those of a format it skips, so that no stale file stays beside the new set).
+        holds_missing: the format has a place for an entry that was never found (a landmark
+            with triangle -1); writers without it refuse such objects.
     """
 
     name: str
@@ -57,6 +61,8 @@ class Exporter(NamedTuple):
     detect: Callable[[Path], bool] | None = None
     default_name: str | None = None
     reader_needs_topology: bool = False
+    files: tuple[str, ...] = ()
+    holds_missing: bool = False
 
     @property
     def output_name(self) -> str:
@@ -70,13 +76,14 @@ def register(name: str, writer: Callable[..., list], reader: Callable[..., Any] 
              suffixes: tuple[str, ...] = (), description: str = "", kind: str = "annotation", *,
              options: tuple[str, ...] | None = None, needs_model: bool = False,
              detect: Callable[[Path], bool] | None = None, default_name: str | None = None,
-             reader_needs_topology: bool = False) -> Exporter:
+             reader_needs_topology: bool = False, files: tuple[str, ...] = (),
+             holds_missing: bool = False) -> Exporter:
     """Add a format to the registry (a later registration of the same name replaces it)."""
     if kind not in KINDS:
         raise ValueError(f"exporter kind must be one of {KINDS}, got {kind!r}")
     exporter = Exporter(name, kind, writer, reader, tuple(suffixes), description,
                         None if options is None else tuple(options), needs_model, detect, default_name,
-                        reader_needs_topology)
+                        reader_needs_topology, tuple(files), holds_missing)
     EXPORTERS[name] = exporter
     return exporter
 
