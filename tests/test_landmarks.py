@@ -304,6 +304,21 @@ def test_flame_npz_and_the_other_formats(ict_embedding, ict_model, tmp_path):
         folder.mkdir()
         written = exporter.write(emb, folder, vertices=ict_model.vertices)
         assert sorted(p.name for p in written) == sorted(p.name for p in folder.iterdir()) == sorted(exporter.files)
+    # `facepart info` names each export that carries no model, with its landmark count and ids
+    from click.testing import CliRunner
+
+    from facepart.cli import main
+
+    expect = {"keypoints0": ("export --to keypoints0", f"68 landmarks, vertex ids {emb.vertex.min()}..", "0-based"),
+              "keypoints1": ("export --to keypoints1", f"vertex ids {emb.vertex.min() + 1}..", "(1-based)"),
+              "keypoints-3ddfa": ("export --to keypoints-3ddfa", f"68 landmarks, vertex ids {emb.vertex.min()}.."),
+              "realy-lmk": ("export --to realy-lmk", f"68 landmarks as [triangle, b0, b1]; triangle ids up to "
+                            f"{emb.triangle.max()}"),
+              "eos-contours": ("export --to eos-contours", f"right_contour {len(right)} vertex ids")}
+    for name, needles in expect.items():
+        (file,) = (tmp_path / name).iterdir()
+        r = CliRunner().invoke(main, ["info", str(file)])
+        assert r.exit_code == 0 and all(n in r.output for n in needles), (name, r.output)
     assert np.allclose(back.bary, emb.bary, atol=1e-6) and np.array_equal(back.dynamic, emb.dynamic)
     assert np.array_equal(back.dyn_triangle, emb.dyn_triangle) and back.fingerprint == ict_model.fingerprint
     assert back.check is not None and np.allclose(back.check.mean, emb.check.mean, atol=1e-4)

@@ -170,6 +170,14 @@ def info(path, export_regions, model_args):
             values = ", ".join(f"{n} {stored[n] if stored[n] is not None else 'n/a'}" for n in order)
             click.echo(f"held-out Part IoU: {values}" + (f"; {mean}" if mean else ""))
         return
+    if fmt is None and p.is_file():
+        from ..export.landmarks import describe_landmark_export
+
+        lines = describe_landmark_export(p)
+        if lines is not None:
+            _refuse_model_options(p, "a landmark export", model_args)
+            click.echo("\n".join(lines))
+            return
     if p.suffix == ".json" and fmt is None:
         from ..export.indexfiles import is_facepart_json, json_or_none
 

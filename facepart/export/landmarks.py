@@ -330,6 +330,60 @@ register("eos-contours", write_eos, None, (".json",),
          files=(EOS_FILE,))
 
 
+def describe_landmark_export(path) -> list[str] | None:
+    """Lines saying what a landmark export holds (``keypoints0``/``keypoints1``, ``keypoints-3ddfa``,
+    ``realy-lmk``, ``eos-contours``: the files that carry no model), or None when ``path`` is none of them."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".txt":
+            with open(path, "rb") as fh:
+                text = fh.read(20_000_000).decode("utf-8")
+        elif suffix == ".json":
+            doc = read_json_file(path, "eos model contours")
+        elif suffix == ".npy":
+            flat = np.load(path, allow_pickle=False)
+        else:
+            return None
+    except (OSError, ValueError, FacepartError):
+        return None
+    nothing = "the landmarks.json of the run holds the whole embedding (export --to other formats from it)"
+    if suffix == ".txt" and text.startswith("# facepart landmarks "):
+        header, _, body = text.partition("\n")
+        try:
+            ids = [int(line) for line in body.split()]
+        except ValueError:
+            return None
+        base = 1 if "1-based" in header else 0
+        top = f"vertex ids {min(ids)}..{max(ids)}" if ids else "no vertex ids"
+        return [f"landmark vertex ids (export --to keypoints{base}): {path}", header[2:].strip(),
+                f"{len(ids)} landmarks, {top} ({base}-based)", nothing]
+    if suffix == ".txt":
+        try:
+            rows = json.loads(text)
+        except ValueError:
+            return None
+        if isinstance(rows, list) and rows and all(isinstance(r, list) and len(r) == 3 for r in rows):
+            return [f"REALY landmark rows (export --to realy-lmk): {path}",
+                    f"{len(rows)} landmarks as [triangle, b0, b1]; triangle ids up to {max(int(r[0]) for r in rows)}",
+                    nothing]
+        return None
+    if suffix == ".json":
+        sides = doc.get("model_contour") if isinstance(doc, dict) else None
+        if not isinstance(sides, dict):
+            return None
+        counts = ", ".join(f"{k} {len(v)} vertex ids" for k, v in sides.items() if isinstance(v, list))
+        return [f"eos model contours (export --to eos-contours): {path}", counts, nothing]
+    if flat.ndim == 1 and flat.dtype.kind == "i" and flat.size and flat.size % 3 == 0 \
+            and np.array_equal(flat.reshape(-1, 3) % 3, np.tile(np.arange(3), (flat.size // 3, 1))) \
+            and (np.diff(flat.reshape(-1, 3), axis=1) == 1).all():
+        vertex = flat[0::3] // 3
+        return [f"3DDFA_V2 keypoints (export --to keypoints-3ddfa): {path}",
+                f"{len(vertex)} landmarks, vertex ids {vertex.min()}..{vertex.max()} (as 3 * vertex + 0, 1, 2)",
+                nothing]
+    return None
+
+
 # -- the whole run -------------------------------------------------------------------------------
 
 def write_landmark_files(emb: LandmarkEmbedding, model, out_dir, formats=DEFAULT_FORMATS, figure: bool = True,
