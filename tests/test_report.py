@@ -388,6 +388,14 @@ def test_report_and_info_after_hand_edits_and_on_files_without_run_data(demo_run
     assert "report." not in quality and "component sizes" not in quality
     assert "seen (no render data)" in page and "never seen in any render" not in page
     assert "not recorded (not made by a facepart run)" in page
+    # no votes, no confidence: before, every vertex showed confidence 1.000 and "0 low confidence"
+    assert "No confidence figures: the file holds labels without a run's votes" in page
+    assert "confidence histogram" not in page and "low confidence</span>" not in page
+    assert "labelled with confidence under" not in page
+    parts_table = page.split('id="parts"', 1)[1].split("</section>", 1)[0]
+    assert "1.000" not in parts_table and "<td class=num>n/a</td>" in parts_table
+    ran = build_report(ann, demo_model, size=64, renderer=renderer256)  # the run's own file has them all
+    assert "confidence histogram" in ran and "low confidence</span>" in ran and "No confidence figures" not in ran
 
 
 def test_the_report_of_annotate_report_names_its_annotation_file(tmp_path):
@@ -431,6 +439,7 @@ def test_where_to_look_counts_low_confidence_eyeball_labels_as_the_quality_table
     ann = annotation_from_sets({n: np.flatnonzero(labels == i) for i, n in enumerate(PAPER_PARTS)},
                                ict_model.fingerprint, "t")
     ann.confidence = np.where(eyeball, 0.3, 0.9).astype(np.float32)
+    ann.visible_count = np.ones(ann.n_vertices, np.int32)  # a run's annotation: its confidence is a vote share
     flags = flag_vertices(ann, ict_model, 0.6)
     rep = quality_report(ann.labels, ict_model.triangles, ann.parts, ann.confidence, None,
                          ict_model.vote_mask | eyeball)

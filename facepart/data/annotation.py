@@ -74,6 +74,13 @@ class Annotation:
     def n_vertices(self) -> int:
         return int(self.labels.shape[0])
 
+    @property
+    def has_votes(self) -> bool:
+        """Whether the annotation holds a run's render data (views per vertex, vote shares). Files of labels
+        only (a parts.json, an export, a model's region set) do not: their ``confidence`` is part membership
+        (1, or 1/k for a vertex in k parts), not a share of votes."""
+        return bool(np.any(self.visible_count))
+
     def membership(self, rule: str | None = None) -> np.ndarray:
         """(V, P) bool: which vertices belong to which part under ``rule`` (default: the file's).
 

@@ -19,6 +19,7 @@ def basic_quality(annotation: Annotation, model: FaceModel, low_confidence: floa
     partner, mirror = mutual_mirror_pairs(model.vertices, model.triangles, mask=mask)
     if (partner[mask] >= 0).mean() < 0.95:  # not mirror-symmetric: no mirror agreement to report
         partner = partner * 0 - 1
-    report = quality_report(annotation.labels, model.triangles, annotation.parts, annotation.confidence,
+    confidence = annotation.confidence if annotation.has_votes else None  # no votes: no low-confidence counts
+    report = quality_report(annotation.labels, model.triangles, annotation.parts, confidence,
                             annotation.visible_count > 0, mask, partner, threshold=low_confidence)
     return {"report": report.as_dict()}

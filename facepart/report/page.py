@@ -209,7 +209,7 @@ def _parts_section(ann: Annotation, views: list[bytes]) -> str:
     rows = []
     for i, name in enumerate(parts.names):
         own = ann.labels == i
-        mean_conf = f"{float(ann.confidence[own].mean()):.3f}" if own.any() else "n/a"
+        mean_conf = f"{float(ann.confidence[own].mean()):.3f}" if own.any() and ann.has_votes else "n/a"
         rows.append([_part_label(parts, i), f"{len(members[name]):,}"] + ([f"{int(own.sum()):,}"] if union else [])
                     + [f"{100 * own.sum() / labelled:.1f}%", mean_conf])
     rows.append([f"{_swatch(UNLABELLED_COLOR)}(no part)", f"{int((ann.labels < 0).sum()):,}"]
@@ -274,7 +274,7 @@ def _quality_section(quality: dict, from_run: bool, parts, why_recomputed: str =
     return _section("quality", "Quality", "".join(body))
 
 
-def _look_section(flags, views: list[bytes], threshold: float) -> str:
+def _look_section(flags, views: list[bytes], threshold: float, has_votes: bool = True) -> str:
     counts = {name: int(getattr(flags, name).sum()) for name in FLAG_COLORS}
     text = {
         "holes": "holes: seen, no part, apart from the big unlabelled region",
@@ -284,7 +284,7 @@ def _look_section(flags, views: list[bytes], threshold: float) -> str:
         "not_voted": "outside the model's vote mask (eyeballs, teeth...)",
     }
     legend = "".join(f"<span>{_swatch(FLAG_COLORS[k])}{_e(text[k])} ({counts[k]:,})</span>"
-                     for k in text if counts[k] or k in ("holes", "low_confidence"))
+                     for k in text if counts[k] or k == "holes" or (k == "low_confidence" and has_votes))
     figs = "".join(f"<figure>{_img(png, f'{caption}, flagged vertices')}<figcaption>{_e(caption)}</figcaption></figure>"
                    for png, caption in zip(views, VIEWS.values()))
     return _section("look", "Where to look", "<p>Vertices worth a second look, on the mean shape framed like the "
@@ -296,6 +296,10 @@ def _look_section(flags, views: list[bytes], threshold: float) -> str:
 def _confidence_section(ann: Annotation, threshold: float) -> str:
     if not (ann.labels >= 0).any():
         return _section("confidence", "Confidence", '<p class="warn">No vertex is labelled.</p>')
+    if not ann.has_votes:
+        return _section("confidence", "Confidence", "<p>No confidence figures: the file holds labels without a "
+                        "run's votes (a parts file, an export or a model's regions). The report of the run's "
+                        "<code>annotation.npz</code> has them.</p>")
     return _section("confidence", "Confidence", '<figure class="plot">'
                     f"{_img(confidence_figure(ann, threshold), 'confidence histogram')}"
                     f"<figcaption>Dashed line: the low-confidence threshold {threshold:g}.</figcaption></figure>")
@@ -456,7 +460,7 @@ def build_report(annotation: Annotation, model: FaceModel, *, source: str | Path
         _header(annotation, model, None if source is None else str(source), quality, int(flags.holes.sum())),
         _parts_section(annotation, part_views),
         _quality_section(quality, from_run, annotation.parts, why),
-        _look_section(flags, flag_views, low_confidence),
+        _look_section(flags, flag_views, low_confidence, annotation.has_votes),
         _confidence_section(annotation, low_confidence),
         _iou_section(annotation),
         _convergence_section(annotation),

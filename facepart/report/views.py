@@ -68,8 +68,9 @@ def flag_vertices(annotation: Annotation, model: FaceModel, low_confidence: floa
         first = np.r_[True, piece_component[order][1:] != piece_component[order][:-1]]
         largest[order[first]] = True
     in_largest = unlabelled & largest[np.maximum(piece, 0)]
+    low = annotation.confidence < low_confidence if annotation.has_votes else np.zeros(n, bool)  # no votes: unknown
     return Flags(~eligible, unlabelled & seen & in_largest, unlabelled & ~seen,
-                 eligible & labelled & (annotation.confidence < low_confidence), unlabelled & seen & ~in_largest)
+                 eligible & labelled & low, unlabelled & seen & ~in_largest)
 
 
 def flag_colors(annotation: Annotation, flags: Flags) -> np.ndarray:
