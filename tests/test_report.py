@@ -372,6 +372,11 @@ def test_report_and_info_after_hand_edits_and_on_files_without_run_data(demo_run
     assert "50 vertices were edited by hand after the run" in quality and "Figures the run computed" not in quality
     assert re.search(rf"nose</td><td class=num>{int((labels == nose).sum()):,}</td>", quality)
     assert "Hand edits" in page and "50 vertices (1 edits in the log)" in page
+    # the run's held-out IoU is shown as the run's: before, it read as the edited annotation's own
+    assert "held-out Part IoU (before the hand edits)</span>" in page
+    assert "before the 50 hand-edited vertices changed" in page.split('id="iou"', 1)[1]
+    plain = build_report(ann, demo_model, size=64, renderer=renderer256)
+    assert "held-out Part IoU</span>" in plain and "hand-edited vertices changed" not in plain
     (tmp_path / "hand").mkdir()
     save_annotation(hand, tmp_path / "hand")
     r = facepart("info", tmp_path / "hand")

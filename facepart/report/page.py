@@ -187,7 +187,8 @@ def _header(ann: Annotation, model: FaceModel, source: str | None, quality: dict
     if iou:
         valid = [v for v in iou.values() if v is not None]
         if valid:
-            kpis.append((f"{np.mean(valid):.3f}", "held-out Part IoU"))
+            edited = ann.edited is not None and ann.edited.any()
+            kpis.append((f"{np.mean(valid):.3f}", "held-out Part IoU" + (" (before the hand edits)" if edited else "")))
     kpi = "".join(f"<div><b>{a}</b><span>{_e(b)}</span></div>" for a, b in kpis)
     nav = "".join(f'<a href="#{a}">{_e(t)}</a>' for a, t in (
         ("parts", "Parts"), ("quality", "Quality"), ("look", "Where to look"), ("confidence", "Confidence"),
@@ -340,11 +341,13 @@ def _iou_section(ann: Annotation) -> str:
     mean = held_out_mean_text(ann.settings)
     spread = (f"<p>The {_e(mean)}: the interval, from drawing the views again with replacement, is how far the "
               "mean would move with another set of held-out renders.</p>") if mean else ""
+    edited = 0 if ann.edited is None else int(np.count_nonzero(ann.edited))
+    caveat = (f'<p class="note">Measured by the run on its own labels, before the {edited:,} hand-edited vertices '
+              "changed; the figures do not include the edits.</p>") if edited else ""
     return _section("iou", "Held-out Part IoU", "<p>Each part of the annotation drawn into renders that did not vote, "
                     "against the segmenter's own part map of the same renders (intersection over union, summed over "
-                    "the views; n/a: the part appeared in neither).</p>" + _table(["part", "IoU", ""], rows,
-                                                                                  numeric_from=1, total_last=True)
-                    + spread)
+                    "the views; n/a: the part appeared in neither).</p>" + caveat
+                    + _table(["part", "IoU", ""], rows, numeric_from=1, total_last=True) + spread)
 
 
 def _convergence_section(ann: Annotation) -> str:
