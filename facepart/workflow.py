@@ -59,6 +59,7 @@ class RunResult(NamedTuple):
         truth: (majority, union) agreement with a known truth on seen vertices, or None.
         files: the files written.
         segmenter_lines: the segmenter's own summary lines.
+        notes: lines about the output folder (e.g. another run's checkpoint kept there).
     """
 
     annotation: Annotation
@@ -69,6 +70,7 @@ class RunResult(NamedTuple):
     truth_name: str
     files: list[Path]
     segmenter_lines: list[str]
+    notes: tuple[str, ...] = ()
 
     def summary_lines(self, model_name: str) -> list[str]:
         """The run summary ``facepart annotate`` prints."""
@@ -119,7 +121,7 @@ class RunResult(NamedTuple):
                              f"preview.png. A model upside down, inside out or in other axes gives this; {AXES_HINT}")
         if self.files:
             lines.append("Wrote " + ", ".join(str(p) for p in self.files))
-        return lines
+        return lines + list(self.notes)
 
 
 def convergence_picks(curve: list) -> list:
@@ -276,6 +278,7 @@ def annotate_model(model: FaceModel, segmenter: PartSegmenter, settings: Annotat
     out = ensure_writable_dir(out) if out is not None else None
     with run_lock(out):  # one run at a time in a folder: a second would mix its checkpoint and files in
         checkpoint = out / CHECKPOINT_DIR if out is not None else None
+        notes: list[str] = []
         with renderer_for(renderer, settings.size) as renderer:
             calibration = calibrate_upright(segmenter, model, settings, renderer)
             if calibration is not None and on_calibration is not None:
@@ -321,8 +324,12 @@ def annotate_model(model: FaceModel, segmenter: PartSegmenter, settings: Annotat
                 from .report import write_report
 
                 files.append(write_report(ann, model, out, source=str(Path(out) / "annotation.npz")))
-            remove_checkpoint(checkpoint)
-        return RunResult(ann, result.stats, calibration, iou, truth_figures, truth_name, files, segmenter.summary())
+            others = remove_checkpoint(checkpoint, key=ann.settings.get("run_key"))
+            if others:
+                notes.append(f"note: {checkpoint} keeps {others} views of another interrupted run into this folder "
+                             "(other settings): its own command resumes it; delete the folder if it is not wanted")
+        return RunResult(ann, result.stats, calibration, iou, truth_figures, truth_name, files, segmenter.summary(),
+                         tuple(notes))
 
 
 def write_run_files(out: Path, annotation: Annotation, model: FaceModel | None = None) -> list[Path]:

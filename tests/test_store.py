@@ -155,3 +155,29 @@ def test_a_shard_whose_voting_view_claims_another_status_is_refused(demo_model, 
     bad = write_votes(tmp_path / "bad.npz", header["key"], views, header)
     with pytest.raises(FacepartError, match="bad.npz: .*status 'garbage'.* carries votes"):
         merge_shards([bad, shards["1/2"]], demo_model, tmp_path / "out")
+
+
+def test_a_finished_run_keeps_another_interrupted_run_s_views_in_the_folder(demo_model, tmp_path):
+    # before: a run with other settings into the folder of an interrupted run finished by deleting the whole
+    # checkpoint, the other run's views with it, and said nothing
+    import facepart
+
+    other = Checkpoint(tmp_path / ".facepart-checkpoint", key="another run", n_vertices=demo_model.n_vertices,
+                       n_parts=8)
+    assert other.save([_view(0), _view(1), _view(2)])
+    seg = facepart.make_segmenter("oracle", model=demo_model)
+    result = facepart.annotate_model(demo_model, seg, AnnotateSettings(variants=3, size=64), out=tmp_path,
+                                     eval_views=0, preview=False)
+    kept = Checkpoint(tmp_path / ".facepart-checkpoint", key="another run", n_vertices=demo_model.n_vertices,
+                      n_parts=8).load()
+    assert [v.index for v in kept] == [0, 1, 2]
+    this_run = result.annotation.settings["run_key"]
+    assert Checkpoint(tmp_path / ".facepart-checkpoint", key=this_run).load() == []  # its own views are gone
+    note = result.summary_lines("demo")[-1]
+    assert note.startswith(f"note: {tmp_path / '.facepart-checkpoint'} keeps 3 views of another interrupted run")
+    # without another run's views the folder goes, and no note is printed
+    (tmp_path / "again").mkdir()
+    result = facepart.annotate_model(demo_model, seg, AnnotateSettings(variants=3, size=64), out=tmp_path / "again",
+                                     eval_views=0, preview=False)
+    assert not (tmp_path / "again" / ".facepart-checkpoint").exists()
+    assert not any(line.startswith("note:") for line in result.summary_lines("demo"))

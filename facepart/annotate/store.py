@@ -189,14 +189,37 @@ def next_part_number(folder: Path) -> int:
     return max(numbers, default=-1) + 1
 
 
-def remove_checkpoint(folder: str | Path) -> None:
-    """Delete a checkpoint folder's votes files (and the folder when nothing else is in it)."""
+def _file_key_and_views(path: Path) -> tuple[str | None, int]:
+    """(run key, number of views) of a votes file, from its header and index only; (None, 0) when unreadable."""
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            header = json.loads(str(data["header"]))
+            return (header.get("key") if isinstance(header, dict) else None), int(np.asarray(data["index"]).size)
+    except Exception:  # noqa: BLE001 - a damaged part is nobody's: removed with the run's own files
+        return None, 0
+
+
+def remove_checkpoint(folder: str | Path, key: str | None = None) -> int:
+    """Delete a checkpoint folder's votes files (and the folder when nothing else is in it).
+
+    With ``key``, only the files of that run (and damaged ones) go: the views another, interrupted run
+    (other settings, same ``--out``) saved there stay, to be resumed by its own command. Returns how
+    many views of other runs are left.
+    """
     folder = Path(folder)
     if not folder.is_dir():
-        return
-    for path in list(folder.glob("part-*.npz")) + list(folder.glob(".part-*")):  # .part-*: interrupted saves
+        return 0
+    left = 0
+    for path in folder.glob("part-*.npz"):
+        found, views = _file_key_and_views(path) if key is not None else (None, 0)
+        if found is not None and found != key:
+            left += views
+            continue
+        path.unlink(missing_ok=True)
+    for path in folder.glob(".part-*"):  # interrupted saves
         path.unlink(missing_ok=True)
     try:
         folder.rmdir()
     except OSError:
         pass
+    return left
