@@ -282,8 +282,12 @@ def test_screenshot_without_a_display(tmp_path, ict_model):
                        timeout=READY_TIMEOUT)
     assert r.returncode == 0, r.stderr[-3000:]
     assert r.stdout.startswith(f"Wrote {out}") and len(r.stdout.splitlines()) == 1, r.stdout  # no engine banner
-    rgb = cv2.imread(str(out))[..., ::-1]
-    assert rgb.shape == (400, 480, 3)
+    page = cv2.imread(str(out))[..., ::-1]
+    assert page.shape[1] == 480 and page.shape[0] > 400  # the view, and the parts' legend below it
+    rgb, legend = page[:400], page[400:]
+    # every part's swatch is in the legend (exact colours: drawn, not lit)
+    swatches = [int(np.all(legend == np.asarray(c, np.uint8), axis=-1).sum()) for c in original.parts.colors]
+    assert min(swatches) >= 100, swatches
     pixels = dict(zip(original.parts.names, part_pixels(rgb, original.parts.colors)))
     # the subject's left side faces the camera: its brow shows, the right one hardly (shaded brown pixels of
     # one brow can pass for the other's colour)

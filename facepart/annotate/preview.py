@@ -43,10 +43,11 @@ def render_preview(model: FaceModel, labels: np.ndarray, parts: PartTable, size:
                    renderer: Renderer | None = None) -> np.ndarray:
     """(H, 3 * size, 3) uint8 RGB: the labelled mean shape at yaw -60, 0, +60 degrees plus a legend."""
     panels = render_views(model, parts.colorize(labels), size, renderer)
-    return np.vstack([np.hstack(panels), _legend(parts, labels, 3 * size)])
+    return np.vstack([np.hstack(panels), part_legend(parts, labels, 3 * size)])
 
 
-def _legend(parts: PartTable, labels: np.ndarray, width: int) -> np.ndarray:
+def part_legend(parts: PartTable, labels: np.ndarray, width: int) -> np.ndarray:
+    """(H, width, 3) uint8 RGB: a white strip with each part's colour, name and vertex count (and "none")."""
     entries = [(f"{n} ({int((labels == i).sum())})", tuple(int(c) for c in parts.colors[i]))
                for i, n in enumerate(parts.names)]
     entries.append((f"none ({int((labels < 0).sum())})", UNLABELLED_COLOR))

@@ -35,7 +35,8 @@ Keys and mouse:
 @click.option("--regions", default=None, metavar="NAME",
               help="Model files with several region sets: which one to open (see `facepart info MODEL`).")
 @click.option("--screenshot", type=click.Path(dir_okay=False), default=None,
-              help="Draw the view to this PNG and exit (works without a display, on a private Xvfb).")
+              help="Draw the view to this PNG, with a legend of the parts below it, and exit (works without a "
+                   "display, on a private Xvfb).")
 @click.option("--view", type=click.Choice(["front", "left", "right"]), default="front", show_default=True,
               help="The view to start with (left/right: the subject's).")
 @click.option("--size", default="1400x900", show_default=True, metavar="WxH", help="Window size in pixels.")

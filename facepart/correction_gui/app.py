@@ -216,9 +216,11 @@ class ViewerApp:
                 return
             self.first_frame_s = time.perf_counter() - self.t_start
             if self.screenshot is not None:
-                from ..annotate.preview import write_png
+                from ..annotate.preview import part_legend, write_png
 
-                self.result_path = write_png(self.screenshot, np.asarray(image)[..., :3].copy())
+                view = np.asarray(image)[..., :3]
+                legend = part_legend(self.editor.parts, self.editor.labels, view.shape[1])
+                self.result_path = write_png(self.screenshot, np.vstack([view, legend]))
                 self.trace("screenshot", path=str(self.result_path))
                 self._closing_ok = True
                 self.app.post_to_main_thread(self.window, self.window.close)
