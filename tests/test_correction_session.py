@@ -230,6 +230,16 @@ def test_signal_with_an_unwritable_save_folder_writes_elsewhere_and_closes(ict_m
     assert np.array_equal(load_annotation(rescued[0]).labels, v.editor.labels)
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and f"unsaved edits written to {rescued[0]}" in err[0]
+    # opening the annotation again with the same save folder points at the rescued edits (before: only
+    # recovery folders inside the save folder were looked for)
+    from facepart.correction_gui.session import open_for_correction
+
+    (tmp_path / "run").mkdir()
+    save_annotation(ict_annotation(ict_model), tmp_path / "run")
+    session = open_for_correction(tmp_path / "run" / "annotation.npz", model=ict_model, out=blocker / "out")
+    assert any(f"unsaved edits of an earlier session were kept in {rescued[0]}" in n for n in session.notes)
+    other = open_for_correction(tmp_path / "run" / "annotation.npz", model=ict_model)  # another save folder
+    assert not any("unsaved edits of an earlier session" in n for n in other.notes)
 
     def refuse(editor, folder):
         raise PermissionError(13, "Permission denied", str(folder))

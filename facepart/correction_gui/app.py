@@ -36,7 +36,7 @@ from ..errors import FacepartError, require
 from .editor import ERASE, Editor, Region
 from .keymap import keymap_text
 from .screen import VIEW_DIRECTIONS, ScreenView, camera_from_gl, headlight, look_at_pose
-from .session import Session
+from .session import RECOVERY_FOR, Session
 
 PANEL_WIDTH = 400
 FIELD_OF_VIEW = 30.0
@@ -854,7 +854,11 @@ def write_recovery(editor: Editor, save_dir: Path) -> Path:
             else:
                 folder = parent / f"{prefix}{stamp}"
                 folder.mkdir(parents=True, exist_ok=True)
-            return save_unsaved(editor, folder)[0]
+            npz = save_unsaved(editor, folder)[0]
+            if parent != Path(save_dir):  # elsewhere: say for which save folder, so `correct` finds it again
+                with contextlib.suppress(OSError):
+                    (folder / RECOVERY_FOR).write_text(str(Path(save_dir).resolve()) + "\n")
+            return npz
         except (OSError, FacepartError) as exc:
             why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc).splitlines()[0]
             errors.append(f"{parent or tempfile.gettempdir()}: {why}")

@@ -112,14 +112,40 @@ def open_for_correction(path: str | Path, model: FaceModel | str | Path | None =
     if unwritable is not None:
         notes.append(f"{unwritable} is not writable: Ctrl+S would fail to save into {save_dir} "
                      "(open again with --out DIR to save elsewhere)")
-    recovered = sorted(save_dir.glob("unsaved-*/" + ANNOTATION_FILE)) if save_dir.is_dir() else []
-    if recovered:
-        notes.append(f"unsaved edits of an earlier session were kept in {recovered[-1]}; open that file to "
+    recovered = find_recovery(save_dir)
+    if recovered is not None:
+        notes.append(f"unsaved edits of an earlier session were kept in {recovered}; open that file to "
                      "continue from them")
     if annotation.edited is not None and annotation.edited.any():
         notes.append(f"{int(annotation.edited.sum())} vertices were already edited by hand "
                      f"({len(annotation.edit_log)} edits in the log)")
     return Session(face, annotation, path, save_dir, notes)
+
+
+#: In a recovery folder written elsewhere than the save folder (it was not writable): which save folder it is for.
+RECOVERY_FOR = "saves-for.txt"
+
+
+def find_recovery(save_dir: Path) -> Path | None:
+    """The newest unsaved-edits ``annotation.npz`` of an earlier session saving to ``save_dir``: in
+    ``save_dir/unsaved-*/``, or in ``facepart-unsaved-*`` folders of the temporary folder or the current
+    folder that name ``save_dir`` in their :data:`RECOVERY_FOR` (where they go when ``save_dir`` is not
+    writable, see ``correction_gui.app.write_recovery``); None when there is none."""
+    import tempfile
+
+    save_dir = Path(save_dir)
+    found = list(save_dir.glob("unsaved-*/" + ANNOTATION_FILE)) if save_dir.is_dir() else []
+    target = str(save_dir.resolve())
+    for place in {Path(tempfile.gettempdir()), Path.cwd()}:
+        for npz in place.glob("facepart-unsaved-*/" + ANNOTATION_FILE):
+            try:
+                if (npz.parent / RECOVERY_FOR).read_text().strip() == target:
+                    found.append(npz)
+            except OSError:
+                continue
+    if not found:
+        return None
+    return max(found, key=lambda p: (p.stat().st_mtime, str(p)))
 
 
 def _recorded_model(path: Path, annotation: Annotation, load_options: dict) -> FaceModel:
