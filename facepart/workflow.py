@@ -43,6 +43,11 @@ from .segmenters.base import PartSegmenter, as_segmenter
 
 #: Below this mean held-out Part IoU the run summary warns that the parser hardly agrees with the annotation.
 LOW_HELD_OUT_IOU = 0.25
+#: Below this median view agreement (a view's mean class IoU with the consensus) the run summary warns that the
+#: part maps do not fit the renders. Measured: 0.55-0.85 for working runs (MediaPipe on the demo 0.81 and ICT
+#: 0.85; the oracle with its default noise 0.64-0.78, with 15-30% garbage views 0.55-0.57), 0.19-0.20 for masks
+#: mirrored left-right (demo and ICT).
+LOW_VIEW_AGREEMENT = 0.35
 
 #: The checkpoint folder inside a run's output folder.
 CHECKPOINT_DIR = ".facepart-checkpoint"
@@ -96,6 +101,11 @@ class RunResult(NamedTuple):
         if vw.get("down_weighted"):
             lines.append(f"View re-weighting: {vw['down_weighted']} views down-weighted ({vw['dropped']} dropped) "
                          f"for disagreeing with the consensus (median agreement {vw['median_agreement']}).")
+        if _views_disagree(s):
+            lines.append(f"warning: the views hardly agree with each other (median agreement with the consensus "
+                         f"{vw['median_agreement']}; working runs give 0.55-0.85): the part maps do not fit the "
+                         "renders. Masks mirrored left-right, shifted or resized against the renders, or made for "
+                         "other renders, give this; look at preview.png and at a mask over its render.")
         curve = s.get("convergence") or []
         picks = convergence_picks(curve)
         if picks and all(share == share for _, share in picks):  # (NaN when nothing was labelled)
@@ -177,6 +187,12 @@ def run_lock(out: Path | None):
 HELD_OUT_SKIPPED = "held_out_part_iou_skipped"
 
 
+def _views_disagree(settings: dict) -> bool:
+    """Whether a run's stored median view agreement is below :data:`LOW_VIEW_AGREEMENT`."""
+    median = (settings.get("view_weights") or {}).get("median_agreement")
+    return isinstance(median, (int, float)) and median == median and median < LOW_VIEW_AGREEMENT
+
+
 def _empty_result_warnings(ann: Annotation) -> list[str]:
     """Warnings for an annotation that cannot be what was meant: no vertex labelled, or parts with no vertex
     (all-skin masks, a label table whose names feed no part)."""
@@ -197,10 +213,11 @@ def _empty_result_warnings(ann: Annotation) -> list[str]:
                      "preview.png)")
     if lost:
         lines[0] += ": " if not never else "; "
+        why = ("the views disagree on where it lies (see the warning on view agreement)" if _views_disagree(ann.settings)
+               else "on a mesh much denser than the render each vertex gets few votes (render larger with --size), "
+                    "and --smooth removes a part whose votes are weak (--smooth 0 is the plain majority rule)")
         lines[0] += (", ".join(f"{names[i]} had votes on {voted[i]} vertices" for i in lost) +
-                     " but lost them all in the assignment: on a mesh much denser than the render each vertex gets "
-                     "few votes (render larger with --size), and --smooth removes a part whose votes are weak "
-                     "(--smooth 0 is the plain majority rule)")
+                     f" but lost them all in the assignment: {why}")
     return lines
 
 

@@ -119,6 +119,18 @@ def test_masks_made_elsewhere_round_trip_through_render_and_vote(demo_model, dem
 
     seen = load_annotation(out).visible_count > 0
     assert agreement(labels, demo_truth, seen) > 0.99
+    assert "hardly agree" not in r.stdout
+
+    # the same masks mirrored left-right (a parser that flipped its input): before, exit 0 with parts lost
+    # and the blame put on a dense mesh; now one warning says the maps do not fit the renders
+    for view in views[:-1]:
+        flipped = np.fliplr(lut[nearest_corner_labels(view, demo_truth)])
+        write_label_png(mask_path(render_dir, view.index), flipped)
+    r = facepart("vote", "demo", "--masks", render_dir, "--out", tmp_path / "mirrored", "--labels", "helen",
+                 "--cleanup", "none")
+    assert r.returncode == 0, r.stderr
+    assert "warning: the views hardly agree with each other" in r.stdout and "mirrored left-right" in r.stdout
+    assert "mesh much denser than the render" not in r.stdout
 
     # masks rendered from another model are refused
     r = facepart("vote", ict_path, "--masks", render_dir, "--out", tmp_path / "other")
