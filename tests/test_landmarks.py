@@ -319,6 +319,10 @@ def test_flame_npz_and_the_other_formats(ict_embedding, ict_model, tmp_path):
         (file,) = (tmp_path / name).iterdir()
         r = CliRunner().invoke(main, ["info", str(file)])
         assert r.exit_code == 0 and all(n in r.output for n in needles), (name, r.output)
+    for empty in ("e.npy", "e.txt", "e.json"):  # not landmark exports: the usual one line (np.load raised EOFError)
+        (tmp_path / empty).write_bytes(b"")
+        r = CliRunner().invoke(main, ["info", str(tmp_path / empty)])
+        assert r.exit_code == 1 and "Aborted" not in r.output and "Error: " in r.output, r.output
     assert np.allclose(back.bary, emb.bary, atol=1e-6) and np.array_equal(back.dynamic, emb.dynamic)
     assert np.array_equal(back.dyn_triangle, emb.dyn_triangle) and back.fingerprint == ict_model.fingerprint
     assert back.check is not None and np.allclose(back.check.mean, emb.check.mean, atol=1e-4)

@@ -345,7 +345,7 @@ def describe_landmark_export(path) -> list[str] | None:
             flat = np.load(path, allow_pickle=False)
         else:
             return None
-    except (OSError, ValueError, FacepartError):
+    except Exception:  # noqa: BLE001 - a probe: anything unreadable (an empty .npy raises EOFError) is not one
         return None
     nothing = "the landmarks.json of the run holds the whole embedding (export --to other formats from it)"
     if suffix == ".txt" and text.startswith("# facepart landmarks "):
