@@ -24,7 +24,7 @@ from typing import Callable, NamedTuple, Sequence
 
 import numpy as np
 
-from .annotate.evaluate import HELD_OUT_MEAN, PartIoU, part_iou
+from .annotate.evaluate import HELD_OUT_MEAN, HELD_OUT_SKIPPED, PartIoU, part_iou
 from .annotate.refine import stored_quality_lines
 from .annotate.pipeline import (AnnotateResult, RunStats, agreement, all_votes_kept, annotate, build_annotation,
                                 convergence, make_scene_mask, renderer_name, run_key, union_agreement)
@@ -181,10 +181,6 @@ def run_lock(out: Path | None):
                 os.unlink(path)
     finally:
         os.close(fd)
-
-
-#: Settings key: why the held-out Part IoU was not computed.
-HELD_OUT_SKIPPED = "held_out_part_iou_skipped"
 
 
 def _views_disagree(settings: dict) -> bool:
@@ -564,6 +560,8 @@ def merge_shards(paths: Sequence[str | Path], model: FaceModel, out: str | Path 
     ann, _ = build_annotation(model, parts, ordered, settings, first["segmenter"])
     ann.settings["run_key"] = first["key"]
     ann.settings["merged_shards"] = n
+    ann.settings[HELD_OUT_SKIPPED] = ("not computed: merge runs no parser (an unsharded `facepart annotate` run with "
+                                      "--eval-views N measures it)")
     ann.settings["convergence"] = convergence(ordered, ann.labels, len(parts))
     files = _write_merged(Path(out), ann, model if preview else None) if out is not None else []
     skipped = sum(v.status != VOTED for v in ordered)

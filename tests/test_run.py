@@ -154,6 +154,10 @@ def test_shards_merge_to_the_unsharded_annotation_bit_for_bit(tmp_path):
     merged = facepart("merge", *shards, "--model", "demo", "--out", tmp_path / "merged", "--no-preview")
     assert merged.returncode == 0, merged.stderr
     _same(load_annotation(tmp_path / "whole"), load_annotation(tmp_path / "merged"))
+    # merge says why there is no held-out IoU (before: nothing), in the summary and on the report page
+    assert "Held-out Part IoU not computed: merge runs no parser" in merged.stdout
+    assert facepart("report", tmp_path / "merged", "--size", 64).returncode == 0
+    assert "Not computed: merge runs no parser" in (tmp_path / "merged" / "report.html").read_text()
     other = facepart("annotate", "demo", "--out", tmp_path / "other", "--shard", "0/3", "--variants", 9, "--size", 128,
                      "--seed", 6, "--workers", 1)
     assert other.returncode == 0

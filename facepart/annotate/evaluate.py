@@ -34,6 +34,8 @@ HELD_OUT_OFFSET = MAX_VARIANTS
 OPENING_PARTS = ("left_eye", "right_eye")
 #: Settings key of the stored mean, view count and 95% interval (``{"mean", "views", "interval_95"}``).
 HELD_OUT_MEAN = "held_out_part_iou_mean"
+#: Settings key: why the held-out Part IoU was not computed (masks made elsewhere, a merge of shards).
+HELD_OUT_SKIPPED = "held_out_part_iou_skipped"
 
 
 def held_out_mean_text(settings: dict) -> str | None:

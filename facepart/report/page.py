@@ -322,8 +322,12 @@ def _iou_values(ann: Annotation) -> dict | None:
 def _iou_section(ann: Annotation) -> str:
     iou = _iou_values(ann)
     if iou is None:
-        return _section("iou", "Held-out Part IoU", '<p class="note">Not measured in this run '
-                        "(<code>facepart annotate --eval-views N</code> measures it).</p>")
+        from ..annotate.evaluate import HELD_OUT_SKIPPED
+
+        skipped = ann.settings.get(HELD_OUT_SKIPPED)  # masks made elsewhere, a merge of shards
+        why = f"{_e(skipped[0].upper() + skipped[1:])}." if isinstance(skipped, str) and skipped else (
+            "Not measured in this run (<code>facepart annotate --eval-views N</code> measures it).")
+        return _section("iou", "Held-out Part IoU", f'<p class="note">{why}</p>')
     parts = ann.parts
     rows = []
     ordered = [n for n in parts.names if n in iou] + [n for n in iou if n not in parts.names]
