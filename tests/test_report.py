@@ -390,6 +390,10 @@ def test_report_and_info_after_hand_edits_and_on_files_without_run_data(demo_run
     page = (tmp_path / "report.html").read_text()
     quality = page.split('id="quality"', 1)[1].split("</section>", 1)[0]
     assert "(the run stored none)" in quality and "pieces (per mesh component)" in quality
+    # no render data: the quality line counts no vertex as never seen, like the header's holes (before: every
+    # unlabelled face vertex was "never seen" there and "seen, no part" in the header)
+    holes = re.search(r"<b>([0-9,]+)</b><span>holes \(seen, no part\)", page)
+    assert holes and re.search(r"unlabelled inside the face region: [0-9]+ seen \+ 0 never seen", quality)
     assert "report." not in quality and "component sizes" not in quality
     assert "seen (no render data)" in page and "never seen in any render" not in page
     assert "not recorded (not made by a facepart run)" in page

@@ -19,7 +19,10 @@ def basic_quality(annotation: Annotation, model: FaceModel, low_confidence: floa
     partner, mirror = mutual_mirror_pairs(model.vertices, model.triangles, mask=mask)
     if (partner[mask] >= 0).mean() < 0.95:  # not mirror-symmetric: no mirror agreement to report
         partner = partner * 0 - 1
-    confidence = annotation.confidence if annotation.has_votes else None  # no votes: no low-confidence counts
+    # labels only (no render data): no low-confidence counts, and no vertex counted as never seen (as "Where to
+    # look" counts its holes)
+    confidence = annotation.confidence if annotation.has_votes else None
+    seen = annotation.visible_count > 0 if annotation.has_votes else None
     report = quality_report(annotation.labels, model.triangles, annotation.parts, confidence,
-                            annotation.visible_count > 0, mask, partner, threshold=low_confidence)
+                            seen, mask, partner, threshold=low_confidence)
     return {"report": report.as_dict()}
