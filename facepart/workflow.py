@@ -26,11 +26,12 @@ import numpy as np
 
 from .annotate.evaluate import HELD_OUT_MEAN, HELD_OUT_SKIPPED, PartIoU, part_iou
 from .annotate.refine import stored_quality_lines
-from .annotate.pipeline import (AnnotateResult, RunStats, agreement, all_votes_kept, annotate, build_annotation,
-                                convergence, make_scene_mask, renderer_name, run_key, union_agreement)
+from .annotate.pipeline import (DENSE_MESH, AnnotateResult, RunStats, agreement, all_votes_kept, annotate,
+                                build_annotation, convergence, make_scene_mask, renderer_name, run_key,
+                                union_agreement)
 from .annotate.settings import AnnotateSettings, sampling_for
 from .annotate.store import read_votes, remove_checkpoint, write_votes
-from .annotate.views import AXES_HINT, frontal_view
+from .annotate.views import AXES_HINT, DENSE_EDGE_PIXELS, frontal_view, make_scene
 from .annotate.vote import VOTED
 from .data.annotation import Annotation
 from .data.face_model import FaceModel
@@ -95,6 +96,10 @@ class RunResult(NamedTuple):
             lines.append(f"--until-stable {100 * u['tolerance']:g}%: "
                          + (f"labels stable after {u['variants_used']} variants"
                             if u["stopped_early"] else f"not stable within the maximum of {u['variants_used']}"))
+        if isinstance(s.get(DENSE_MESH), dict):
+            lines.append(f"Dense mesh for the render (median edge {s[DENSE_MESH].get('median_edge_px')} px, under "
+                         f"{DENSE_EDGE_PIXELS:g}): a visible vertex that no pixel voted for in a view votes with its "
+                         "own pixel.")
         reasons = "".join(f", {n} {r}" for r, n in sorted(s.get("skip_reasons", {}).items()))
         lines.append(f"{st.variants - st.skipped} views parsed, {st.skipped} skipped{reasons}.")
         vw = s.get("view_weights") or {}
@@ -209,7 +214,8 @@ def _empty_result_warnings(ann: Annotation) -> list[str]:
                      "preview.png)")
     if lost:
         lines[0] += ": " if not never else "; "
-        why = ("the views disagree on where it lies (see the warning on view agreement)" if _views_disagree(ann.settings)
+        disagree = _views_disagree(ann.settings)
+        why = ("the views disagree on where it lies (see the warning on view agreement)" if disagree
                else "on a mesh much denser than the render each vertex gets few votes (render larger with --size), "
                     "and --smooth removes a part whose votes are weak (--smooth 0 is the plain majority rule)")
         lines[0] += (", ".join(f"{names[i]} had votes on {voted[i]} vertices" for i in lost) +
@@ -550,8 +556,9 @@ def merge_shards(paths: Sequence[str | Path], model: FaceModel, out: str | Path 
     except FacepartError as exc:
         raise FacepartError(f"{paths[0]}: bad shard header: {exc}") from None
     shards_topology.check_matches(model.fingerprint, f"{paths[0]} (like the other shards)", f"the model {model.name}")
+    scene = make_scene(model, settings.size, eyeballs=settings.eyeballs)
     if run_key(model, settings, first["segmenter"], make_scene_mask(model, settings),
-               first.get("renderer")) != first["key"]:
+               first.get("renderer"), scene.dense) != first["key"]:
         raise FacepartError(f"{paths[0]}: the shards were voted with model {model.name} other than as loaded here "
                             "(another shape, unit, loader option or texture, or a --vertex-mask, which merge does "
                             "not take): merging them would not give the unsharded run's annotation")
@@ -559,6 +566,8 @@ def merge_shards(paths: Sequence[str | Path], model: FaceModel, out: str | Path 
     t0 = time.perf_counter()
     ann, _ = build_annotation(model, parts, ordered, settings, first["segmenter"])
     ann.settings["run_key"] = first["key"]
+    if scene.dense:
+        ann.settings[DENSE_MESH] = {"median_edge_px": round(float(scene.edge_pixels), 3)}
     ann.settings["merged_shards"] = n
     ann.settings[HELD_OUT_SKIPPED] = ("not computed: merge runs no parser (an unsharded `facepart annotate` run with "
                                       "--eval-views N measures it)")

@@ -30,13 +30,15 @@ from .assign import assign_labels
 from .consensus import Consensus, robust_consensus, visible_count
 from .settings import RULES, AnnotateSettings, sampling_for  # noqa: F401  (re-exported)
 from .store import Checkpoint
-from .views import (Scene, depth_tolerance, frontal_view, iter_views, make_scene, render_view,  # noqa: F401
-                    scene_vote_mask)
+from .views import (DENSE_EDGE_PIXELS, Scene, depth_tolerance, frontal_view, iter_views, make_scene,  # noqa: F401
+                    render_view, scene_vote_mask)
 from .vote import VOTED, ViewVotes, check_part_map  # noqa: F401  (re-exported)
 from .workers import ViewComputer
 
 #: Views between checkpoint saves.
 CHECKPOINT_EVERY = 10
+#: Settings key of a run on a mesh dense for its render (``{"median_edge_px"}``; see ``views.DENSE_EDGE_PIXELS``).
+DENSE_MESH = "dense_mesh"
 
 
 class RunStats(NamedTuple):
@@ -58,15 +60,17 @@ class AnnotateResult(NamedTuple):
 
 
 def run_key(model: FaceModel, settings: AnnotateSettings, segmenter_desc: str, vote_mask: np.ndarray | None = None,
-            renderer: str | None = None) -> str:
+            renderer: str | None = None, dense: bool = False) -> str:
     """Hash of everything that decides a single view's votes (a checkpoint or shard is reusable when it matches):
-    the model's topology and content, the settings that shape a view, the segmenter, the vote mask, and the
+    the model's topology and content, the settings that shape a view, the segmenter, the vote mask, the
     renderer backend (pyrender and moderngl rasterise edges differently; None: a shard header from before it
-    was recorded)."""
+    was recorded), and whether the mesh is dense for the render (``Scene.dense``: own-pixel votes; not part of
+    the key otherwise, so keys of other runs stay as they were)."""
     mask = np.packbits(model.vote_mask if vote_mask is None else vote_mask)
     parts = [model.fingerprint.as_dict(), model.content_digest(), settings.view_key(), segmenter_desc,
              hashlib.sha256(mask.tobytes()).hexdigest()[:16]]
-    blob = json.dumps(parts + ([renderer] if renderer is not None else []), sort_keys=True, default=str)
+    extra = ([renderer] if renderer is not None else []) + (["own-pixel votes"] if dense else [])
+    blob = json.dumps(parts + extra, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
@@ -196,7 +200,9 @@ def annotate(model: FaceModel, segmenter: PartSegmenter, settings: AnnotateSetti
     segmenter = as_segmenter(segmenter)
     parts = segmenter.parts
     desc = segmenter.describe()
-    key = run_key(model, settings, desc, make_scene_mask(model, settings), renderer_name(renderer))
+    edge_pixels = make_scene(model, settings.size, eyeballs=settings.eyeballs).edge_pixels
+    dense = edge_pixels < DENSE_EDGE_PIXELS
+    key = run_key(model, settings, desc, make_scene_mask(model, settings), renderer_name(renderer), dense)
     store = Checkpoint(checkpoint, key, model.n_vertices, len(parts)) if checkpoint is not None else None
     indices = list(range(settings.variants)) if indices is None else list(indices)
     stop = StabilityRule(model.n_vertices, len(parts), until_stable) if until_stable else None
@@ -213,6 +219,8 @@ def annotate(model: FaceModel, segmenter: PartSegmenter, settings: AnnotateSetti
             raise
         raise all_votes_kept(len(views), store.folder, "while the labels were assigned") from None
     annotation.settings["run_key"] = key
+    if dense:
+        annotation.settings[DENSE_MESH] = {"median_edge_px": round(float(edge_pixels), 3)}
     if until_stable:
         annotation.settings["until_stable"] = {"tolerance": until_stable, "variants_used": len(views),
                                                "stopped_early": stopped}

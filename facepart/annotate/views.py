@@ -38,6 +38,9 @@ class Scene(NamedTuple):
         eligible_triangles: (F_r,) bool, triangles with a corner in ``vote_mask``.
         depth_tolerance: metres; a vertex is hidden when the depth buffer at its pixel is this much nearer.
         eye_only: (V,) bool, vertices that may receive only eye votes (eyeballs seen through the lids).
+        dense: the mesh is dense for the render (median edge of the vote-eligible triangles under
+            :data:`DENSE_EDGE_PIXELS` pixels): visible vertices that no pixel voted for vote with their own
+            pixel (``vote.view_votes``).
     """
 
     triangles: np.ndarray
@@ -47,6 +50,23 @@ class Scene(NamedTuple):
     eligible_triangles: np.ndarray
     depth_tolerance: float
     eye_only: np.ndarray
+    edge_pixels: float = float("inf")
+
+    @property
+    def dense(self) -> bool:
+        """The mesh is dense for the render: ``edge_pixels`` under :data:`DENSE_EDGE_PIXELS`."""
+        return self.edge_pixels < DENSE_EDGE_PIXELS
+
+
+#: A mesh whose vote-eligible edges are shorter than this many pixels (median, mean shape) is dense for the
+#: render: most of its visible vertices win no pixel's nearest-corner vote in a view, and those vote with their
+#: own pixel. Measured: 37-50% of the visible vertices get a corner vote on the demo head subdivided to 383k
+#: vertices at 256 and 512 px (median edge 0.37 and 0.74 px), 90-98% on ICT and the demo at 512 px (4.8 and
+#: 3.5 px). Own-pixel votes kept the eyes and lips of that mesh (MediaPipe, 8 variants at 256 px), made its
+#: parts one piece each at 512 px, and raised its oracle agreement at both sizes. On the plain demo at 96 and
+#: 128 px (0.65 and 0.87 px) they helped 8-variant runs and cost 50-variant runs 0.4-1 point: the threshold
+#: takes in a 383k-vertex head at the default 512 px, not the demo at 128 px.
+DENSE_EDGE_PIXELS = 0.8
 
 
 def depth_tolerance(camera: Camera, radius: float) -> float:
@@ -73,8 +93,21 @@ def make_scene(model: FaceModel, size: int, whole: bool = False, eyeballs: bool 
     camera = Camera.looking_at(centre, radius, size)
     vote_mask = scene_vote_mask(model, eyeballs)
     eye_only = vote_mask & ~model.vote_mask
-    return Scene(triangles, centre, camera, vote_mask, vote_mask[triangles].any(axis=1),
-                 depth_tolerance(camera, radius), eye_only)
+    eligible = vote_mask[triangles].any(axis=1)
+    return Scene(triangles, centre, camera, vote_mask, eligible, depth_tolerance(camera, radius), eye_only,
+                 median_edge_pixels(model.vertices, triangles[eligible], camera))
+
+
+def median_edge_pixels(vertices: np.ndarray, triangles: np.ndarray, camera: Camera) -> float:
+    """The median length in pixels of the edges of ``triangles`` (F, 3) on ``vertices`` (V, 3), at the camera's
+    distance from the head (inf for no triangles)."""
+    if len(triangles) == 0:
+        return float("inf")
+    v = np.asarray(vertices, np.float64)
+    lengths = np.concatenate([np.linalg.norm(v[triangles[:, a]] - v[triangles[:, b]], axis=1)
+                              for a, b in ((0, 1), (1, 2), (2, 0))])
+    footprint = float(np.linalg.norm(camera.translation)) / camera.fx  # metres per pixel at the head
+    return float(np.median(lengths)) / footprint
 
 
 def render_view(model: FaceModel, variant: Variant, scene: Scene, renderer: Renderer, shade: bool = True) -> View:

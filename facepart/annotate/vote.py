@@ -9,6 +9,10 @@ corner of a seen triangle can receive votes. ``vote="knn"`` is the paper's
 search (each pixel votes for its k nearest visible projected vertices, a
 KD-tree), kept as the reference and for ``k > 1``.
 
+On a mesh dense for the render (``Scene.dense``: edges under a pixel), most
+visible vertices win no pixel; each of those votes with its own pixel (the
+label under it, that pixel's weight), so that every seen vertex has a say.
+
 Every vote is weighted by the view angle of its surface (``view_weight``:
 cos or cos² between the triangle normal and the view ray) and votes from
 surface seen at a grazing angle (cos below ``grazing``) are dropped.
@@ -169,8 +173,12 @@ def view_votes(view: View, part_map: np.ndarray, scene: Scene, settings: Annotat
         if not settings.none_votes:
             ok &= labels >= 0
         parts = _part_ids(labels, n_parts)
-        vertex, part, weight = _corner_votes(scene, px, parts, np.where(ok, weight, np.float32(0)),
-                                             settings.vote == "bary", n_parts, eye_ids)
+        pixel_weight = np.where(ok, weight, np.float32(0))
+        vertex, part, weight = _corner_votes(scene, px, parts, pixel_weight, settings.vote == "bary", n_parts, eye_ids)
+        if scene.dense:
+            extra = _own_pixel_votes(view, scene, px, parts, pixel_weight, vertex[weight > 0], n_parts, eye_ids)
+            vertex, part, weight = (np.concatenate([a, b]) for a, b in zip((vertex, part, weight), extra))
+            visible[extra[0][extra[2] > 0]] = True
     n_vertices = len(view.uv)
     flat = vertex.astype(np.int64) * (n_parts + 1) + part
     summed = np.bincount(flat, weight, minlength=n_vertices * (n_parts + 1))
@@ -224,6 +232,31 @@ def _corner_votes(scene: Scene, px, parts, pixel_weight, spread: bool, n_parts: 
         share = np.where(allowed, w / np.maximum(w.sum(axis=1, keepdims=True), 1e-30), 0.0)
         return corners.ravel(), np.repeat(parts, 3), (share * pixel_weight[:, None].astype(np.float64)).ravel()
     return corners, parts, np.where(allowed, pixel_weight, np.float32(0)).astype(np.float64)
+
+
+def _own_pixel_votes(view: View, scene: Scene, px, parts, pixel_weight, voted: np.ndarray, n_parts: int, eye_ids):
+    """On a dense mesh (``scene.dense``): each vote-eligible vertex that no pixel voted for in this view, and
+    that is seen at its own pixel (covered, nothing in the depth buffer more than ``scene.depth_tolerance``
+    in front of it), takes that pixel's part with that pixel's weight. (vertex, part, weight) arrays."""
+    frag = view.fragments
+    h, w = frag.depth.shape
+    has_vote = np.zeros(len(view.uv), bool)
+    has_vote[voted] = True
+    cand = np.flatnonzero(scene.vote_mask & ~has_vote)
+    col = np.floor(view.uv[cand, 0]).astype(np.int64)
+    row = np.floor(view.uv[cand, 1]).astype(np.int64)
+    inside = (col >= 0) & (col < w) & (row >= 0) & (row < h)
+    cand, flat = cand[inside], row[inside] * w + col[inside]
+    zbuf = frag.depth.ravel()[flat]
+    seen = frag.mask.ravel()[flat] & ~((zbuf > 0) & (zbuf < view.depth[cand] - scene.depth_tolerance))
+    cand, flat = cand[seen], flat[seen]
+    where = np.full(h * w, -1, np.int64)  # covered pixel -> its position in px
+    where[px.flat] = np.arange(len(px.flat))
+    at = where[flat]
+    cand, at = cand[at >= 0], at[at >= 0]
+    part = parts[at]
+    weight = np.where(_may_take(scene, cand, part, n_parts, eye_ids), pixel_weight[at], 0.0).astype(np.float64)
+    return cand.astype(np.int64), part.astype(np.int64), weight
 
 
 def _knn_votes(view: View, scene: Scene, rows, cols, parts, pixel_weight, visible, k: int):
