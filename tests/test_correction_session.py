@@ -245,6 +245,10 @@ def test_signal_with_an_unwritable_save_folder_writes_elsewhere_and_closes(ict_m
         raise PermissionError(13, "Permission denied", str(folder))
 
     monkeypatch.setattr(app_module, "save_unsaved", refuse)  # nowhere to write: still closes, one line
+    monkeypatch.chdir(tmp_path)  # the last place tried is the current folder
+    before = set(temp.iterdir())
     v = viewer()
     err = capsys.readouterr().err.strip().splitlines()
     assert v.closed and v.exit_code == 3 and len(err) == 1 and "could not be written anywhere" in err[0], err
+    # and no empty recovery folder is left where nothing could be written (they piled up in the current folder)
+    assert set(temp.iterdir()) == before and not list(tmp_path.glob("facepart-unsaved-*"))

@@ -851,10 +851,18 @@ def write_recovery(editor: Editor, save_dir: Path) -> Path:
         try:
             if parent is None:
                 folder = Path(tempfile.mkdtemp(prefix=f"{prefix}{stamp}-"))
+                made = folder
             else:
                 folder = parent / f"{prefix}{stamp}"
+                made = None if folder.exists() else folder
                 folder.mkdir(parents=True, exist_ok=True)
-            npz = save_unsaved(editor, folder)[0]
+            try:
+                npz = save_unsaved(editor, folder)[0]
+            except BaseException:  # no empty recovery folder left where nothing could be written
+                if made is not None:
+                    with contextlib.suppress(OSError):
+                        made.rmdir()
+                raise
             if parent != Path(save_dir):  # elsewhere: say for which save folder, so `correct` finds it again
                 with contextlib.suppress(OSError):
                     (folder / RECOVERY_FOR).write_text(str(Path(save_dir).resolve()) + "\n")
