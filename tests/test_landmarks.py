@@ -588,6 +588,11 @@ def test_cli_on_half_a_head_writes_landmarks_json_and_warns(demo_model, tmp_path
     assert all(lm["point_mm"][2] > 0 for lm in data["landmarks"] if lm["triangle"] >= 0)
     warned = [ln for ln in r.stdout.splitlines() if ln.startswith("warning: flame-lmk-npz not written")]
     assert len(warned) == 1 and missing[0] in warned[0], r.stdout
+    # `info` on the output folder describes its landmarks.json (before: "no face model found in this folder")
+    info = subprocess.run([sys.executable, "-m", "facepart", "info", str(tmp_path / "a")], capture_output=True,
+                          text=True, timeout=120)
+    assert info.returncode == 0 and "the output folder of `facepart landmarks`" in info.stdout, info.stderr
+    assert f"Embedded {len(data['landmarks']) - len(missing)} of {len(data['landmarks'])} landmarks" in info.stdout
     # a --to format that cannot be written: the rest is written, one warning each, then exit 1
     r = _cli(path, "--out", tmp_path / "b", *few, "--to", "keypoints0")
     assert r.returncode == 1 and "Traceback" not in r.stderr

@@ -208,7 +208,18 @@ def info(path, export_regions, model_args):
         return
     if fmt is None and p.is_file() and _annotation_export(p, model_args):
         return
-    face = _load(path, model_args)
+    landmarks = p / "landmarks.json"
+    if fmt is None and p.is_dir() and landmarks.is_file():  # a `facepart landmarks` output folder, not a model's
+        try:
+            face = _load(path, model_args)
+        except FacepartError:
+            from ..export.landmarks import read_json as read_landmarks
+
+            click.echo(f"landmark embedding (the output folder of `facepart landmarks`): {landmarks}")
+            click.echo("\n".join(read_landmarks(landmarks).summary_lines()))
+            return
+    else:
+        face = _load(path, model_args)
     click.echo("\n".join(face.describe()))
     if export_regions:
         from ..export import export_region_sets
