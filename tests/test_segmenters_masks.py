@@ -147,6 +147,59 @@ def test_palette_png_gives_its_indices(tmp_path):
         read_label_png(tmp_path / "pal.png", 5)
 
 
+def test_a_grey_palette_that_is_not_its_indices_is_refused(tmp_path):
+    # a PNG optimiser sorted the palette of grey masks: viewers show the ids, the indices are others; before,
+    # the indices were read silently (lips lost, or "upside down" blamed on the model's axes)
+    from PIL import Image
+
+    ids = helen_face()
+    used = np.unique(ids)
+    order = used[::-1]  # index k is drawn as the grey level of another class
+    lut = np.zeros(256, np.uint8)
+    lut[used] = np.arange(len(used))
+    image = Image.fromarray(lut[ids], "P")
+    palette = np.zeros((256, 3), np.uint8)
+    palette[np.arange(len(used))] = order[:, None]
+    image.putpalette(palette.ravel().tolist())
+    image.save(tmp_path / "sorted.png")
+    with pytest.raises(FacepartError, match="grey levels other than their indices") as err:
+        read_label_png(tmp_path / "sorted.png", 11, (SIZE, SIZE))
+    assert "\n" not in str(err.value) and "plain 8-bit grey" in str(err.value)
+    identity = Image.fromarray(ids, "P")  # grey level == index: read as is
+    identity.putpalette(np.repeat(np.arange(256, dtype=np.uint8), 3).tolist())
+    identity.save(tmp_path / "identity.png")
+    assert (read_label_png(tmp_path / "identity.png", 11, (SIZE, SIZE)) == ids).all()
+
+
+@pytest.mark.skipif(sys.platform.startswith("win"), reason="named pipes and symbolic links")
+def test_a_mask_that_is_a_pipe_a_folder_or_a_broken_link_is_one_line_not_a_hang(tmp_path):
+    import os
+    import threading
+
+    from facepart.segmenters.masks import masks_digest
+
+    (tmp_path / "masks").mkdir()
+    write_label_png(mask_path(tmp_path, 0), helen_face())
+    for make in (lambda p: os.mkfifo(p), lambda p: p.mkdir(), lambda p: p.symlink_to(tmp_path / "gone.png")):
+        bad = mask_path(tmp_path, 1)
+        make(bad)
+        for read in (lambda: masks_digest(tmp_path), lambda: read_label_png(bad, 11)):
+            box = []
+
+            def call():
+                try:
+                    read()
+                except FacepartError as exc:
+                    box.append(str(exc))
+
+            reader = threading.Thread(target=call, daemon=True)
+            reader.start()
+            reader.join(10)
+            assert not reader.is_alive(), "blocked on the pipe"  # before: the run hung for ever
+            assert box and box[0].startswith(f"{bad}: not a regular file") and "\n" not in box[0], box
+        bad.rmdir() if bad.is_dir() and not bad.is_symlink() else bad.unlink()
+
+
 def test_render_again_into_a_folder_with_masks(tmp_path, demo_model):
     from facepart.annotate.render_set import write_render_set
     from facepart.annotate.settings import AnnotateSettings

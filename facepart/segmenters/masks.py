@@ -104,6 +104,7 @@ def mask_path(root: str | Path, index: int) -> Path:
 
 def _png_head(path: Path) -> bytes:
     """The first 26 bytes of ``path`` (signature and IHDR), checked to be a PNG's."""
+    _check_regular(path)
     try:
         with open(path, "rb") as fh:
             head = fh.read(26)
@@ -118,8 +119,18 @@ def _png_head(path: Path) -> bytes:
     return head
 
 
+def _check_regular(path: Path) -> None:
+    """One line when a mask path is a folder, a pipe or a broken link (reading a pipe would wait for ever)."""
+    if path.exists() and not path.is_file() or path.is_symlink() and not path.exists():
+        raise FacepartError(f"{path}: not a regular file (a folder, a pipe or a broken link); expected a label "
+                            f"PNG (class ids)")
+
+
 def _palette_indices(path: Path) -> np.ndarray:
-    """(H, W) uint8 palette indices of a palette PNG (colour type 3), read with Pillow."""
+    """(H, W) uint8 palette indices of a palette PNG (colour type 3), read with Pillow.
+
+    A palette of grey levels that differ from their indices is refused: the class id could be either
+    (viewers and ``convert("L")`` show the grey level; a PNG optimiser may have reordered the palette)."""
     from ..errors import require
 
     image_module = require("PIL.Image", f"{path}: a palette label PNG", "pip install pillow")
@@ -127,11 +138,23 @@ def _palette_indices(path: Path) -> np.ndarray:
         with image_module.open(path) as im:
             if im.mode != "P":
                 raise ValueError(f"mode {im.mode}")
-            return np.array(im)
+            indices = np.array(im)
+            palette = np.array(im.getpalette() or [], np.int64)
     except Exception as exc:  # truncated or damaged data, decompression bombs...
         why = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
         raise FacepartError(f"{path}: not a readable palette PNG ({why}); expected a single-channel label PNG "
                             f"(class ids)") from None
+    colours = palette[: len(palette) // 3 * 3].reshape(-1, 3)
+    used = np.unique(indices)
+    used = used[used < len(colours)]
+    rgb = colours[used]
+    grey = (rgb[:, 0] == rgb[:, 1]) & (rgb[:, 1] == rgb[:, 2])
+    if used.size and grey.all() and (rgb[:, 0] != used).any():
+        k = int(np.flatnonzero(rgb[:, 0] != used)[0])
+        raise FacepartError(f"{path}: a palette PNG whose colours are grey levels other than their indices (index "
+                            f"{int(used[k])} is drawn as grey {int(rgb[k, 0])}); facepart reads the index as the "
+                            f"class id, a viewer shows the grey level: save the masks as plain 8-bit grey PNGs")
+    return indices
 
 
 def read_label_png(path: str | Path, n_classes: int | None = None, shape: tuple[int, int] | None = None
@@ -204,8 +227,12 @@ def masks_digest(root: str | Path) -> str:
     digest = hashlib.blake2b(digest_size=6)
     files = sorted((Path(root) / MASKS_DIR).glob("*.png"))
     for f in files:
+        _check_regular(f)
         digest.update(f.name.encode() + b"\0")
-        digest.update(f.read_bytes())
+        try:
+            digest.update(f.read_bytes())
+        except OSError as exc:
+            raise FacepartError(f"{f}: cannot be read ({exc.strerror or exc})") from None
     return f"{len(files)} masks, digest {digest.hexdigest()}"
 
 
