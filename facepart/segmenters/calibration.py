@@ -70,6 +70,7 @@ class SideCalibration:
     found: bool = True
     eyes_row: float | None = None
     mouth_row: float | None = None
+    not_found: str = "no face found in the frontal render"
 
     @property
     def upside_down(self) -> bool:
@@ -87,7 +88,7 @@ class SideCalibration:
     def summary(self) -> str:
         """One line for the run summary."""
         if not self.found:
-            return "left/right calibration: no face found in the frontal render; sides taken as declared"
+            return f"left/right calibration: {self.not_found}; sides taken as declared"
         verdict = "swapped " + ", ".join(l.replace("left_", "") for l, _ in self.swaps) if self.swaps \
             else "as declared"
         return (f"left/right calibration ({'subject left = image right' if self.left_on_image_right else 'subject left = image left'}): "

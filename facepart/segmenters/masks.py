@@ -273,6 +273,10 @@ class MaskFolderParser:
             return None
         return read_label_png(path, len(self.labels), shape)
 
+    def missing_path(self, index: int) -> Path:
+        """Where the mask of view ``index`` was looked for (named when it is missing)."""
+        return mask_path(self.root, index)
+
     def parse(self, image: np.ndarray) -> np.ndarray:
         raise FacepartError("the masks segmenter reads label maps by variant index, not from images")
 

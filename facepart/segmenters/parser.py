@@ -229,6 +229,11 @@ class ParserSegmenter(PartSegmenter):
         self.calibration = calibrate_sides(label_map, self.labels,
                                            left_on_image_right=subject_left_on_image_right(view.camera),
                                            face_mask=face)
+        missing = getattr(self.parser, "missing_path", None)
+        if label_map is None and getattr(self.parser, "last_missing", False) and missing is not None:
+            import dataclasses
+
+            self.calibration = dataclasses.replace(self.calibration, not_found=f"no mask {missing(view.index)}")
         self._update_lut()
         return self.calibration
 
