@@ -86,11 +86,14 @@ class RunResult(NamedTuple):
         lines = [f"Annotated {model_name}: {ann.n_vertices} vertices, {int(seen.sum())} seen in at least one "
                  f"render, {int((ann.labels >= 0).sum())} labelled ({ann.rule} rule for parts.json).",
                  *ann.summary_lines()]
-        speed = (f"{st.variants} variants in {st.seconds:.1f} s ({st.variants_per_second:.1f} variants/s for "
-                 f"render+segment+vote with {st.workers} worker{'s' if st.workers > 1 else ''}")
-        if st.resumed_from:
-            speed += f"; {st.resumed_from} resumed from a checkpoint"
-        lines.append(speed + ").")
+        if st.resumed_from and st.resumed_from >= st.variants:  # nothing computed: no speed to give
+            lines.append(f"{st.variants} variants, all resumed from a checkpoint (no view computed).")
+        else:
+            speed = (f"{st.variants} variants in {st.seconds:.1f} s ({st.variants_per_second:.1f} variants/s for "
+                     f"render+segment+vote with {st.workers} worker{'s' if st.workers > 1 else ''}")
+            if st.resumed_from:
+                speed += f"; {st.resumed_from} resumed from a checkpoint"
+            lines.append(speed + ").")
         if s.get("until_stable"):
             u = s["until_stable"]
             lines.append(f"--until-stable {100 * u['tolerance']:g}%: "

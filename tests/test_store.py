@@ -181,3 +181,19 @@ def test_a_finished_run_keeps_another_interrupted_run_s_views_in_the_folder(demo
                                      eval_views=0, preview=False)
     assert not (tmp_path / "again" / ".facepart-checkpoint").exists()
     assert not any(line.startswith("note:") for line in result.summary_lines("demo"))
+
+
+def test_a_run_whose_views_all_came_from_the_checkpoint_gives_no_speed(demo_model, demo_truth, tmp_path):
+    # before: "4 variants in 0.0 s (0.0 variants/s for render+segment+vote...; 4 resumed from a checkpoint)"
+    from facepart.data.parts import PartTable
+    from facepart.segmenters.oracle import OracleSegmenter
+    from facepart.workflow import RunResult
+
+    oracle = OracleSegmenter(demo_truth, PartTable.paper())
+    settings = AnnotateSettings(variants=4, size=64)
+    annotate(demo_model, oracle, settings, checkpoint=tmp_path / "checkpoint")
+    again = annotate(demo_model, oracle, settings, checkpoint=tmp_path / "checkpoint")
+    assert again.stats.resumed_from == 4
+    lines = RunResult(again.annotation, again.stats, None, None, None, "", [], []).summary_lines("demo")
+    assert "4 variants, all resumed from a checkpoint (no view computed)." in lines
+    assert not any("variants/s" in line for line in lines)
