@@ -120,6 +120,12 @@ def test_masks_made_elsewhere_round_trip_through_render_and_vote(demo_model, dem
     seen = load_annotation(out).visible_count > 0
     assert agreement(labels, demo_truth, seen) > 0.99
     assert "hardly agree" not in r.stdout
+    # `info` on the render set's manifest and on a label table (before: read as a parts file / a model)
+    r = facepart("info", render_dir / "manifest.json")
+    assert r.returncode == 0 and "masks: 11 of 12 views and the frontal view" in r.stdout, r.stdout + r.stderr
+    (tmp_path / "labels.yaml").write_text("classes: [background, skin, nose, upper_lip]\n")
+    r = facepart("info", tmp_path / "labels.yaml")
+    assert r.returncode == 0 and "(4 classes: background, skin, nose, upper_lip=up_lip)" in r.stdout, r.stdout
 
     # the same masks mirrored left-right (a parser that flipped its input): before, exit 0 with parts lost
     # and the blame put on a dense mesh; now one warning says the maps do not fit the renders

@@ -178,10 +178,21 @@ def info(path, export_regions, model_args):
             _refuse_model_options(p, "a landmark export", model_args)
             click.echo("\n".join(lines))
             return
+    if fmt is None and p.is_file() and p.suffix.lower() in (".yaml", ".yml"):  # a parser's label table
+        from ..segmenters import load_label_set
+
+        _refuse_model_options(p, "a label table", model_args)
+        click.echo(f"label table: {p}\n{load_label_set(p).describe()}")
+        return
     if p.suffix == ".json" and fmt is None:
         from ..export.indexfiles import is_facepart_json, json_or_none
+        from ..segmenters.masks import RENDER_SET_FORMAT, describe_render_set
 
         doc = json_or_none(p)
+        if isinstance(doc, dict) and doc.get("format") == RENDER_SET_FORMAT:
+            _refuse_model_options(p, "a render set manifest", model_args)
+            click.echo("\n".join(describe_render_set(p.parent)))
+            return
         if isinstance(doc, dict) and doc.get("format") == "facepart-landmarks":
             from ..export.landmarks import read_json as read_landmarks
 

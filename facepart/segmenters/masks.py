@@ -82,6 +82,24 @@ def check_render_set(root: str | Path, fingerprint: dict, settings: dict) -> dic
     return manifest
 
 
+def describe_render_set(root: str | Path) -> list[str]:
+    """Lines saying what the render set in ``root`` holds: its model, size and variants, and how many of its
+    views have a mask so far."""
+    root = Path(root)
+    manifest = read_manifest(root)
+    settings = manifest.get("settings") if isinstance(manifest.get("settings"), dict) else {}
+    model = manifest.get("model") if isinstance(manifest.get("model"), dict) else {}
+    names = [Path(str(p)).name for p in manifest.get("images", []) if isinstance(p, str)]
+    masks = [n for n in names if (root / MASKS_DIR / n).is_file()]
+    frontal = (root / MASKS_DIR / render_file_name(FRONTAL_INDEX)).is_file()
+    return [f"render set: {root / MANIFEST} (facepart render)",
+            f"model {model.get('path') or model.get('name')}; {len(names)} variants at {settings.get('size')} px, "
+            f"seed {settings.get('seed')}",
+            f"masks: {len(masks)} of {len(names)} views" + (" and the frontal view" if frontal else
+                                                           ", no frontal mask") + f" in {root / MASKS_DIR}",
+            f"vote with `facepart vote MODEL --masks {root}`"]
+
+
 def render_file_name(index: int) -> str:
     """``000012.png`` for variant 12; ``frontal.png`` for :data:`FRONTAL_INDEX`."""
     index = int(index)
