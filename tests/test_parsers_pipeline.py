@@ -137,12 +137,15 @@ def test_masks_made_elsewhere_round_trip_through_render_and_vote(demo_model, dem
     assert r.returncode == 0, r.stderr
     assert "warning: the views hardly agree with each other" in r.stdout and "mirrored left-right" in r.stdout
     assert "mesh much denser than the render" not in r.stdout
-    # no frontal mask: the calibration names the missing file (before: "no face found in the frontal render")
+    # no frontal mask: the calibration names the missing file (before: "no face found in the frontal render");
+    # a mask under another name than its render's is named as never read (before: silently ignored)
     mask_path(render_dir, -1).unlink()
+    mask_path(render_dir, 0).rename(render_dir / "masks" / "000000_mask.png")
     r = facepart("vote", "demo", "--masks", render_dir, "--out", tmp_path / "nofrontal", "--labels", "helen",
                  "--cleanup", "none")
     assert r.returncode == 0, r.stderr
     assert f"left/right calibration: no mask {mask_path(render_dir, -1)}; sides taken as declared" in r.stdout
+    assert f"note: 1 PNG file(s) in {render_dir / 'masks'} are named like no render (000000_mask.png)" in r.stdout
 
     # masks rendered from another model are refused
     r = facepart("vote", ict_path, "--masks", render_dir, "--out", tmp_path / "other")

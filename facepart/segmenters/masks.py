@@ -291,6 +291,18 @@ class MaskFolderParser:
             return None
         return read_label_png(path, len(self.labels), shape)
 
+    def notes(self) -> list[str]:
+        """Lines for the run summary: PNGs in ``masks/`` named like no render (they are never read)."""
+        import re
+
+        odd = sorted(p.name for p in (self.root / MASKS_DIR).glob("*.png")
+                     if not re.fullmatch(r"\d{6}\.png|frontal\.png", p.name))
+        if not odd:
+            return []
+        shown = ", ".join(odd[:3]) + (f" and {len(odd) - 3} more" if len(odd) > 3 else "")
+        return [f"note: {len(odd)} PNG file(s) in {self.root / MASKS_DIR} are named like no render ({shown}) and "
+                f"were not read: a mask takes its render's name ({render_file_name(12)}, frontal.png)"]
+
     def missing_path(self, index: int) -> Path:
         """Where the mask of view ``index`` was looked for (named when it is missing)."""
         return mask_path(self.root, index)

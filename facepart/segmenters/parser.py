@@ -270,7 +270,8 @@ class ParserSegmenter(PartSegmenter):
     def summary(self) -> list[str]:
         """Lines for the run summary: the left/right calibration (views parsed are counted by the run)."""
         return [self.calibration.summary() if self.calibration is not None
-                else "left/right calibration: not run; sides taken as the label set declares"]
+                else "left/right calibration: not run; sides taken as the label set declares"] + list(
+            getattr(self.parser, "notes", lambda: [])())
 
     def close(self) -> None:
         for p in (self.parser, self.ear_parser):
