@@ -568,3 +568,32 @@ def test_a_large_enclosed_unseen_piece_is_an_inner_structure_not_a_hole(hole, fi
     else:
         assert np.all(out.labels[inside] == -1) and out.report.unseen_filled == 0
     assert np.all(out.labels[ring] == PARTS.index("nose"))
+
+
+def test_a_hidden_component_is_not_filled_from_the_few_vertices_seen_of_it():
+    # a raw ICT OBJ: eyelash and socket shells are separate components with a handful of vertices seen; their
+    # unseen rest touched only skin and was smaller than half of the face's skin, so all of it became skin
+    # (2,744 unseen vertices filled). It is now measured against what is seen of its own component.
+    from facepart.annotate.regularize import regularize
+
+    def grid(n, x0):
+        xs, ys = np.meshgrid(np.arange(n, dtype=float), np.arange(n, dtype=float))
+        v = np.stack([xs.ravel() + x0, ys.ravel(), np.zeros(n * n)], 1) * 1e-3
+        i = np.arange(n * n).reshape(n, n)
+        a, b, c, d = i[:-1, :-1], i[:-1, 1:], i[1:, :-1], i[1:, 1:]
+        return v, np.concatenate([np.stack([a, b, d], -1).reshape(-1, 3), np.stack([a, d, c], -1).reshape(-1, 3)])
+
+    face_v, face_t = grid(12, 0.0)
+    shell_v, shell_t = grid(6, 50.0)
+    vertices = np.concatenate([face_v, shell_v])
+    triangles = np.concatenate([face_t, shell_t + len(face_v)])
+    n_face = len(face_v)
+    votes = np.zeros((len(vertices), 2))
+    votes[:n_face, 1] = 5.0  # the face: all seen, skin (part 1)
+    hole = np.array([5 * 12 + 5, 5 * 12 + 6])  # two unseen vertices inside the face: a hole skin surrounds
+    votes[hole] = 0
+    votes[n_face + np.array([0, 1]), 1] = 5.0  # the shell: two corner vertices seen as skin, 34 never seen
+    result = regularize(votes, np.zeros(len(vertices)), vertices, triangles)
+    assert (result.labels[hole] == 1).all()  # a hole in the face is still filled
+    shell = result.labels[n_face:]
+    assert (shell[:2] == 1).all() and (shell[2:] == -1).all(), shell  # the hidden shell gets no part

@@ -41,7 +41,9 @@ never bridged.
 **Unseen vertices** (no part and no "none" votes at all) have no unary cost, so
 the cut fills them from their neighbours. Afterwards an unseen connected piece
 keeps those part labels only when it is *enclosed*: every seen vertex next to
-it carries a part. An unseen piece that touches an unlabelled seen vertex
+it carries a part, and the piece is at most half the seen area of the smallest of those parts on its own
+mesh component (a hidden component with a few seen vertices stays unlabelled). An unseen piece that touches
+an unlabelled seen vertex
 (e.g. behind the ear, under the chin, toward the scalp) stays unlabelled:
 nothing is invented into parts beyond holes the parts surround.
 
@@ -710,7 +712,8 @@ MAX_ENCLOSED_SHARE = 0.5
 
 def _enclosed_unseen(graph: MeshGraph, lab: np.ndarray, seen: np.ndarray, none: int) -> np.ndarray:
     """(S,) bool: unseen sites in a connected unseen piece whose seen neighbours all carry a part, and whose
-    area is at most :data:`MAX_ENCLOSED_SHARE` of the seen area of the smallest of those parts."""
+    area is at most :data:`MAX_ENCLOSED_SHARE` of the seen area of the smallest of those parts on the piece's
+    own mesh component."""
     from scipy import sparse
     from scipy.sparse import csgraph
 
@@ -730,9 +733,14 @@ def _enclosed_unseen(graph: MeshGraph, lab: np.ndarray, seen: np.ndarray, none: 
     touches = np.bincount(piece[hole], minlength=n_pieces) > 0
     open_ = np.bincount(piece[hole], (lab[rim] == none).astype(np.float64), minlength=n_pieces) > 0
     enclosed = touches & ~open_
-    seen_area = np.bincount(lab[seen], graph.area[seen], minlength=none + 1)
+    # the seen area of each part on each mesh component: a hidden component (eyelashes, a socket shell) with a
+    # few seen vertices is measured against what is seen of it, not against the face's whole skin
+    comp = graph.component
+    n_labels = none + 1
+    key = comp * n_labels + lab
+    seen_area = np.bincount(key[seen], graph.area[seen], minlength=(int(comp.max()) + 1) * n_labels if n else 0)
     smallest = np.full(n_pieces, np.inf)
-    np.minimum.at(smallest, piece[hole], seen_area[lab[rim]])
+    np.minimum.at(smallest, piece[hole], seen_area[key[rim]])
     piece_area = np.bincount(piece[unseen], graph.area[unseen], minlength=n_pieces)
     enclosed &= piece_area <= MAX_ENCLOSED_SHARE * smallest
     return unseen & enclosed[piece]
