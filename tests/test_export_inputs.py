@@ -239,3 +239,13 @@ def test_export_report_and_viewer_reload_the_model_with_the_runs_loader_options(
     # written back in the file's own axes (z up), which the export knows from the recorded options
     assert np.allclose(trimesh.load(tmp_path / "head.ply", process=False).vertices, zup, atol=1e-5)
     assert b"facepart-frame the model file's: unit m, up z, front -y" in (tmp_path / "head.ply").read_bytes()[:4096]
+    # the recorded model changed or gone: the export says which and why (before: only "give the model")
+    trimesh.Trimesh(zup, demo.triangles, process=False).subdivide().export(work / "head.obj")
+    r = subprocess.run([sys.executable, "-m", "facepart", "export", str(work / "run"), "--to", "ply", "--out",
+                        "again.ply"], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert "is not the mesh it labels now (95746 vertices vs 23938" in r.stderr and "--model" in r.stderr, r.stderr
+    (work / "head.obj").unlink()
+    r = subprocess.run([sys.executable, "-m", "facepart", "export", str(work / "run"), "--to", "ply", "--out",
+                        "again.ply"], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 1 and "was not found" in r.stderr and "head.obj" in r.stderr, r.stderr

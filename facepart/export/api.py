@@ -50,10 +50,10 @@ def sibling_topology(path: Path) -> Fingerprint | None:
         return None
 
 
-def model_for(annotation: Annotation, model=None, source: str | Path | None = None):
+def model_for(annotation: Annotation, model=None, source: str | Path | None = None, why: list | None = None):
     """``model`` if given, else the model the annotation names in its settings, loaded with the run's loader
-    options (None if it cannot be loaded). ``source``: the annotation's file, whose folder a relative
-    model path may be relative to.
+    options (None if it cannot be loaded; then ``why``, when given, gets one line saying why). ``source``: the
+    annotation's file, whose folder a relative model path may be relative to.
 
     The model is checked against the annotation's topology.
     """
@@ -64,9 +64,18 @@ def model_for(annotation: Annotation, model=None, source: str | Path | None = No
 
     try:
         found = load_recorded_model(annotation.settings.get("model"), source if source is not None else ".")
-    except FacepartError:
+    except FacepartError as exc:
+        if why is not None:
+            why.append(str(exc).splitlines()[0])
         return None
-    return found if found.fingerprint == annotation.fingerprint else None
+    if found.fingerprint != annotation.fingerprint:
+        if why is not None:
+            where = found.meta.get("path") or found.name
+            why.append(f"the model it records, {where}, is not the mesh it labels now "
+                       f"({found.fingerprint.n_vertices} vertices vs {annotation.fingerprint.n_vertices}, or "
+                       "re-ordered)")
+        return None
+    return found
 
 
 @dataclass
@@ -121,7 +130,12 @@ def export_annotation(source: str | Path | Annotation, to: str, out: str | Path 
     exporter = get_exporter(to, "annotation")
     ann = source if isinstance(source, Annotation) else read_annotation(source, source_format, model=model)
     if exporter.needs_model and (model is None) and not options.get("into"):
-        model = model_for(ann, source=None if isinstance(source, Annotation) else source)
+        why: list[str] = []
+        model = model_for(ann, source=None if isinstance(source, Annotation) else source, why=why)
+        if model is None:
+            reason = f": {why[0]}" if why else ""
+            hint = "" if "--model" in reason else "; give the model with --model MODEL"
+            raise FacepartError(f"the {to} export needs the face model's geometry{reason}{hint}")
     elif model is not None:
         ann.check_topology(model.fingerprint, f"the model {model.name}")
     target = Path(out) if out is not None else default_output(source, exporter)
