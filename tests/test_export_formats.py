@@ -602,6 +602,15 @@ def test_obj_and_glb_split_through_the_export_command_write_one_file(demo_ann, d
     assert set(scene.geometry) == set(PAPER_PARTS)
     with pytest.raises(FacepartError, match="writes .obj files"):  # the suffix is still checked
         export_annotation(tmp_path / "annotation.npz", "obj", tmp_path / "x.ply", model=demo_model, split=True)
+    # default names: the split file goes beside the plain one, which alone reads back (before: --split replaced
+    # parts.obj, and `compare` then refused it as a split export)
+    from facepart.export import read_annotation
+
+    for fmt in ("obj", "glb"):
+        plain = export_annotation(tmp_path / "annotation.npz", fmt, model=demo_model).paths
+        split = export_annotation(tmp_path / "annotation.npz", fmt, model=demo_model, split=True).paths
+        assert plain == [tmp_path / f"parts.{fmt}"] and split == [tmp_path / f"parts_split.{fmt}"]
+        assert (read_annotation(plain[0]).labels == demo_ann.labels).all()
 
 
 def test_ply_and_ply_split_default_names_live_side_by_side(demo_ann, demo_model, tmp_path):

@@ -143,6 +143,8 @@ def export_annotation(source: str | Path | Annotation, to: str, out: str | Path 
             options.get("split") and to in SPLIT_INTO_FOLDER):
         target = target / exporter.output_name  # --out an existing folder: the format's usual name inside it
     split_folder = bool(options.get("split")) and to in SPLIT_INTO_FOLDER  # obj/glb --split stay one file
+    if out is None and options.get("split") and not split_folder:  # parts_split.obj: never over parts.obj,
+        target = target.with_name(f"{target.stem}_split{target.suffix}")  # which alone reads back
     if split_folder and target.suffix.lower() in exporter.suffixes:
         target = target.with_suffix("")  # parts.ply --split is the folder parts/ (beside a plain parts.ply)
     check_suffix(target, exporter, split_folder)
