@@ -100,6 +100,7 @@ def test_a_mesh_in_other_axes_is_turned_into_facepart_s_frame(tmp_path, demo_mod
 
 @pytest.mark.parametrize("options, needle", [(dict(up="z", front="z"), "must be different axes"),
                                              (dict(up="y", front="-y"), "must be different axes"),
+                                             (dict(up="z"), r"\(one not given is up=y or front=z: give both"),
                                              (dict(up="w"), "up: expected an axis"),
                                              (dict(front="--z"), "front: expected an axis")])
 def test_bad_mesh_axes_are_one_line(tmp_path, demo_model, options, needle):

@@ -56,7 +56,8 @@ def axes_rotation(up: str = "y", front: str = "z") -> np.ndarray:
     facepart's frame (+y up, +z toward the viewer, +x = up x front, the subject's left): ``v @ R.T``."""
     u, f = parse_axis(up, "up"), parse_axis(front, "front")
     if abs(float(u @ f)) > 0.5:
-        raise FacepartError(f"up ({up}) and front ({front}) must be different axes, not the same or opposite")
+        raise FacepartError(f"up ({up}) and front ({front}) must be different axes, not the same or opposite "
+                            "(one not given is up=y or front=z: give both, e.g. -O up=z -O front=-y)")
     return np.stack([np.cross(u, f), u, f])
 
 
