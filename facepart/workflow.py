@@ -25,7 +25,7 @@ from typing import Callable, NamedTuple, Sequence
 import numpy as np
 
 from .annotate.evaluate import HELD_OUT_MEAN, HELD_OUT_SKIPPED, PartIoU, part_iou
-from .annotate.refine import stored_quality_lines
+from .annotate.refine import agreement_warning, empty_part_warnings, stored_quality_lines
 from .annotate.pipeline import (DENSE_MESH, AnnotateResult, RunStats, agreement, all_votes_kept, annotate,
                                 build_annotation, convergence, make_scene_mask, renderer_name, run_key,
                                 union_agreement)
@@ -44,11 +44,6 @@ from .segmenters.base import PartSegmenter, as_segmenter
 
 #: Below this mean held-out Part IoU the run summary warns that the parser hardly agrees with the annotation.
 LOW_HELD_OUT_IOU = 0.25
-#: Below this median view agreement (a view's mean class IoU with the consensus) the run summary warns that the
-#: part maps do not fit the renders. Measured: 0.55-0.85 for working runs (MediaPipe on the demo 0.81 and ICT
-#: 0.85; the oracle with its default noise 0.64-0.78, with 15-30% garbage views 0.55-0.57), 0.19-0.20 for masks
-#: mirrored left-right (demo and ICT).
-LOW_VIEW_AGREEMENT = 0.35
 
 #: The checkpoint folder inside a run's output folder.
 CHECKPOINT_DIR = ".facepart-checkpoint"
@@ -109,11 +104,7 @@ class RunResult(NamedTuple):
         if vw.get("down_weighted"):
             lines.append(f"View re-weighting: {vw['down_weighted']} views down-weighted ({vw['dropped']} dropped) "
                          f"for disagreeing with the consensus (median agreement {vw['median_agreement']}).")
-        if _views_disagree(s):
-            lines.append(f"warning: the views hardly agree with each other (median agreement with the consensus "
-                         f"{vw['median_agreement']}; working runs give 0.55-0.85): the part maps do not fit the "
-                         "renders. Masks mirrored left-right, shifted or resized against the renders, or made for "
-                         "other renders, give this; look at preview.png and at a mask over its render.")
+        lines += [w for w in [agreement_warning(s)] if w]
         curve = s.get("convergence") or []
         picks = convergence_picks(curve)
         if picks and all(share == share for _, share in picks):  # (NaN when nothing was labelled)
@@ -121,7 +112,7 @@ class RunResult(NamedTuple):
                          + ", ".join(f"{100 * share:.1f}% after {n}" for n, share in picks) + " variants.")
         lines += self.segmenter_lines
         lines += stored_quality_lines(s)
-        lines += _empty_result_warnings(ann)
+        lines += empty_part_warnings(ann)
         if st.checkpoint_warning:
             lines.append(f"warning: the checkpoint could not be written ({st.checkpoint_warning}); "
                          "the run went on in memory")
@@ -189,41 +180,6 @@ def run_lock(out: Path | None):
                 os.unlink(path)
     finally:
         os.close(fd)
-
-
-def _views_disagree(settings: dict) -> bool:
-    """Whether a run's stored median view agreement is below :data:`LOW_VIEW_AGREEMENT`."""
-    median = (settings.get("view_weights") or {}).get("median_agreement")
-    return isinstance(median, (int, float)) and median == median and median < LOW_VIEW_AGREEMENT
-
-
-def _empty_result_warnings(ann: Annotation) -> list[str]:
-    """Warnings for an annotation that cannot be what was meant: no vertex labelled, or parts with no vertex
-    (all-skin masks, a label table whose names feed no part)."""
-    labelled = ann.labels >= 0
-    if not labelled.any():
-        return ["warning: no vertex got a part: the parser left every pixel it voted with unlabelled (check its "
-                "label table, or the masks)"]
-    empty = [i for i in range(len(ann.parts)) if not (ann.labels == i).any()]
-    if not empty:
-        return []
-    names = ann.parts.names
-    voted = {i: int(np.count_nonzero(ann.votes[:, i] > 0)) for i in empty}
-    never = [names[i] for i in empty if voted[i] == 0]
-    lost = [i for i in empty if voted[i] > 0]
-    lines = [f"warning: {len(empty)} of {len(ann.parts)} parts got no vertex ({', '.join(names[i] for i in empty)})"]
-    if never:
-        lines[0] += (f": the parser never drew {', '.join(never)} on the model (check its label table, the masks, or "
-                     "preview.png)")
-    if lost:
-        lines[0] += ": " if not never else "; "
-        disagree = _views_disagree(ann.settings)
-        why = ("the views disagree on where it lies (see the warning on view agreement)" if disagree
-               else "on a mesh much denser than the render each vertex gets few votes (render larger with --size), "
-                    "and --smooth removes a part whose votes are weak (--smooth 0 is the plain majority rule)")
-        lines[0] += (", ".join(f"{names[i]} had votes on {voted[i]} vertices" for i in lost) +
-                     f" but lost them all in the assignment: {why}")
-    return lines
 
 
 def _check_no_hand_edits_lost(out: Path, keep_edits=None, can_keep: bool = True) -> None:

@@ -137,6 +137,15 @@ def test_masks_made_elsewhere_round_trip_through_render_and_vote(demo_model, dem
     assert r.returncode == 0, r.stderr
     assert "warning: the views hardly agree with each other" in r.stdout and "mirrored left-right" in r.stdout
     assert "mesh much denser than the render" not in r.stdout
+    # `info` and the report page repeat the run's warnings (before: only the run summary said them)
+    said = [ln for ln in r.stdout.splitlines() if ln.startswith("warning:")]
+    info = facepart("info", tmp_path / "mirrored")
+    assert info.returncode == 0 and said and all(w in info.stdout for w in said), info.stdout
+    assert facepart("report", tmp_path / "mirrored").returncode == 0
+    page = (tmp_path / "mirrored" / "report.html").read_text()
+    assert page.count('<p class="warn">warning: ') == len(said) and "hardly agree" in page
+    assert facepart("report", out).returncode == 0
+    assert '<p class="warn">warning: ' not in (out / "report.html").read_text()
     # no frontal mask: the calibration names the missing file (before: "no face found in the frontal render");
     # a mask under another name than its render's is named as never read (before: silently ignored)
     mask_path(render_dir, -1).unlink()

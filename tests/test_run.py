@@ -460,7 +460,7 @@ def test_a_part_voted_for_but_lost_in_the_assignment_is_not_blamed_on_the_parser
 
     from facepart.data.parts import PAPER_PARTS
     from facepart.export.view import annotation_from_sets
-    from facepart.workflow import _empty_result_warnings
+    from facepart.annotate.refine import empty_part_warnings as _empty_result_warnings
 
     demo_ann = annotation_from_sets({n: np.flatnonzero(demo_truth == i) for i, n in enumerate(PAPER_PARTS)},
                                     demo_model.fingerprint, "demo truth")

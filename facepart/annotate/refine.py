@@ -117,3 +117,64 @@ def stored_quality_lines(settings: dict) -> list[str]:
         return [] if found is None else found[0] + found[1].summary_lines()
     except (FacepartError, TypeError, ValueError, KeyError) as exc:
         return [f"quality: the stored quality section is unreadable ({exc})"]
+
+
+# -- warnings about a run's result (the run summary, the report page and `facepart info` print them) ------------
+
+#: Below this median view agreement (a view's mean class IoU with the consensus) the run summary warns that the
+#: part maps do not fit the renders. Measured: 0.55-0.85 for working runs (MediaPipe on the demo 0.81 and ICT
+#: 0.85; the oracle with its default noise 0.64-0.78, with 15-30% garbage views 0.55-0.57), 0.19-0.20 for masks
+#: mirrored left-right (demo and ICT).
+LOW_VIEW_AGREEMENT = 0.35
+
+
+def views_disagree(settings: dict) -> bool:
+    """Whether a run's stored median view agreement is below :data:`LOW_VIEW_AGREEMENT`."""
+    median = (settings.get("view_weights") or {}).get("median_agreement")
+    return isinstance(median, (int, float)) and median == median and median < LOW_VIEW_AGREEMENT
+
+
+def empty_part_warnings(ann) -> list[str]:
+    """Warnings for an annotation that cannot be what was meant: no vertex labelled, or parts with no vertex
+    (all-skin masks, a label table whose names feed no part)."""
+    labelled = ann.labels >= 0
+    if not labelled.any():
+        return ["warning: no vertex got a part: the parser left every pixel it voted with unlabelled (check its "
+                "label table, or the masks)"]
+    empty = [i for i in range(len(ann.parts)) if not (ann.labels == i).any()]
+    if not empty:
+        return []
+    names = ann.parts.names
+    voted = {i: int(np.count_nonzero(ann.votes[:, i] > 0)) for i in empty}
+    never = [names[i] for i in empty if voted[i] == 0]
+    lost = [i for i in empty if voted[i] > 0]
+    lines = [f"warning: {len(empty)} of {len(ann.parts)} parts got no vertex ({', '.join(names[i] for i in empty)})"]
+    if never:
+        lines[0] += (f": the parser never drew {', '.join(never)} on the model (check its label table, the masks, or "
+                     "preview.png)")
+    if lost:
+        lines[0] += ": " if not never else "; "
+        disagree = views_disagree(ann.settings)
+        why = ("the views disagree on where it lies (see the warning on view agreement)" if disagree
+               else "on a mesh much denser than the render each vertex gets few votes (render larger with --size), "
+                    "and --smooth removes a part whose votes are weak (--smooth 0 is the plain majority rule)")
+        lines[0] += (", ".join(f"{names[i]} had votes on {voted[i]} vertices" for i in lost) +
+                     f" but lost them all in the assignment: {why}")
+    return lines
+
+
+def agreement_warning(settings: dict) -> str | None:
+    """The warning line for a run whose views hardly agree with each other (see :data:`LOW_VIEW_AGREEMENT`)."""
+    if not views_disagree(settings):
+        return None
+    median = settings["view_weights"]["median_agreement"]
+    return (f"warning: the views hardly agree with each other (median agreement with the consensus {median}; "
+            "working runs give 0.55-0.85): the part maps do not fit the renders. Masks mirrored left-right, "
+            "shifted or resized against the renders, or made for other renders, give this; look at preview.png "
+            "and at a mask over its render.")
+
+
+def run_warnings(annotation) -> list[str]:
+    """Every warning about ``annotation``'s result: view agreement, then parts with no vertex."""
+    settings = annotation.settings if isinstance(annotation.settings, dict) else {}
+    return [w for w in [agreement_warning(settings)] if w] + empty_part_warnings(annotation)

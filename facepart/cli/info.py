@@ -151,7 +151,7 @@ def info(path, export_regions, model_args):
                    f"segmenter: {run.get('segmenter')}; variants: {run.get('variants')}, size {run.get('size')}, "
                    f"k {run.get('k')}, seed {run.get('seed')}; rule: {ann.rule}")
         click.echo("\n".join(ann.summary_lines()))
-        from ..annotate.refine import stored_quality_lines
+        from ..annotate.refine import run_warnings, stored_quality_lines
 
         edited = 0 if ann.edited is None else int(ann.edited.sum())
         if edited:
@@ -169,6 +169,8 @@ def info(path, export_regions, model_args):
             order = [n for n in ann.parts.names if n in stored] + sorted(set(stored) - set(ann.parts.names))
             values = ", ".join(f"{n} {stored[n] if stored[n] is not None else 'n/a'}" for n in order)
             click.echo(f"held-out Part IoU: {values}" + (f"; {mean}" if mean else ""))
+        for line in run_warnings(ann):  # the run summary's warnings, which the file's figures still show
+            click.echo(line)
         return
     if fmt is None and p.is_file():
         from ..export.landmarks import describe_landmark_export

@@ -194,8 +194,11 @@ def _header(ann: Annotation, model: FaceModel, source: str | None, quality: dict
         ("parts", "Parts"), ("quality", "Quality"), ("look", "Where to look"), ("confidence", "Confidence"),
         ("iou", "Held-out Part IoU"), ("convergence", "Convergence"), ("parser", "Parser"),
         ("settings", "Run settings")))
+    from ..annotate.refine import run_warnings
+
+    warnings = "".join(f'<p class="warn">{_e(w)}</p>' for w in run_warnings(ann))  # as the run summary said them
     return (f"<header><h1>facepart report: {_e(model.name)}</h1><dl class=\"meta\">{meta}</dl>"
-            f'<div class="kpi">{kpi}</div><nav>{nav}</nav></header>')
+            f'<div class="kpi">{kpi}</div>{warnings}<nav>{nav}</nav></header>')
 
 
 def _parts_section(ann: Annotation, views: list[bytes]) -> str:
