@@ -27,8 +27,8 @@ import numpy as np
 from .annotate.evaluate import HELD_OUT_MEAN, HELD_OUT_SKIPPED, PartIoU, part_iou
 from .annotate.refine import agreement_warning, empty_part_warnings, stored_quality_lines
 from .annotate.pipeline import (DENSE_MESH, AnnotateResult, RunStats, agreement, all_votes_kept, annotate,
-                                build_annotation, convergence, make_scene_mask, renderer_name, run_key,
-                                union_agreement)
+                                build_annotation, convergence, make_scene_mask, record_dense_mesh, renderer_name,
+                                run_key, union_agreement)
 from .annotate.settings import AnnotateSettings, sampling_for
 from .annotate.store import read_votes, remove_checkpoint, write_votes
 from .annotate.views import AXES_HINT, DENSE_EDGE_PIXELS, frontal_view, make_scene
@@ -525,8 +525,7 @@ def merge_shards(paths: Sequence[str | Path], model: FaceModel, out: str | Path 
     t0 = time.perf_counter()
     ann, _ = build_annotation(model, parts, ordered, settings, first["segmenter"])
     ann.settings["run_key"] = first["key"]
-    if scene.dense:
-        ann.settings[DENSE_MESH] = {"median_edge_px": round(float(scene.edge_pixels), 3)}
+    record_dense_mesh(ann.settings, scene)
     ann.settings["merged_shards"] = n
     ann.settings[HELD_OUT_SKIPPED] = ("not computed: merge runs no parser (an unsharded `facepart annotate` run with "
                                       "--eval-views N measures it)")

@@ -249,7 +249,6 @@ def test_a_mesh_denser_than_the_render_keeps_every_part(demo_model, demo_truth, 
     import trimesh
     from scipy.spatial import cKDTree
 
-    import facepart.annotate.pipeline as pipeline
     import facepart.annotate.views as views
     from facepart.data.face_model import FaceModel
     from facepart.segmenters import make_segmenter
@@ -267,8 +266,7 @@ def test_a_mesh_denser_than_the_render_keeps_every_part(demo_model, demo_truth, 
     result, right, parts = run()
     assert result.annotation.settings["dense_mesh"]["median_edge_px"] < views.DENSE_EDGE_PIXELS
     assert parts == 8 and right > 0.93, (parts, right)
-    for module in (views, pipeline):  # the same run with corner votes only
-        monkeypatch.setattr(module, "DENSE_EDGE_PIXELS", 0.0)
+    monkeypatch.setattr(views, "DENSE_EDGE_PIXELS", 0.0)  # the same run with corner votes only
     sparse, right_sparse, parts_sparse = run()
     assert "dense_mesh" not in sparse.annotation.settings
     assert parts_sparse < 8 and right_sparse < right - 0.1, (parts_sparse, right_sparse)

@@ -30,8 +30,8 @@ from .assign import assign_labels
 from .consensus import Consensus, robust_consensus, visible_count
 from .settings import RULES, AnnotateSettings, sampling_for  # noqa: F401  (re-exported)
 from .store import Checkpoint
-from .views import (DENSE_EDGE_PIXELS, Scene, depth_tolerance, frontal_view, iter_views, make_scene,  # noqa: F401
-                    render_view, scene_vote_mask)
+from .views import (Scene, depth_tolerance, frontal_view, iter_views, make_scene, render_view,  # noqa: F401
+                    scene_vote_mask)
 from .vote import VOTED, ViewVotes, check_part_map  # noqa: F401  (re-exported)
 from .workers import ViewComputer
 
@@ -200,9 +200,8 @@ def annotate(model: FaceModel, segmenter: PartSegmenter, settings: AnnotateSetti
     segmenter = as_segmenter(segmenter)
     parts = segmenter.parts
     desc = segmenter.describe()
-    edge_pixels = make_scene(model, settings.size, eyeballs=settings.eyeballs).edge_pixels
-    dense = edge_pixels < DENSE_EDGE_PIXELS
-    key = run_key(model, settings, desc, make_scene_mask(model, settings), renderer_name(renderer), dense)
+    scene = make_scene(model, settings.size, eyeballs=settings.eyeballs)
+    key = run_key(model, settings, desc, make_scene_mask(model, settings), renderer_name(renderer), scene.dense)
     store = Checkpoint(checkpoint, key, model.n_vertices, len(parts)) if checkpoint is not None else None
     indices = list(range(settings.variants)) if indices is None else list(indices)
     stop = StabilityRule(model.n_vertices, len(parts), until_stable) if until_stable else None
@@ -219,8 +218,7 @@ def annotate(model: FaceModel, segmenter: PartSegmenter, settings: AnnotateSetti
             raise
         raise all_votes_kept(len(views), store.folder, "while the labels were assigned") from None
     annotation.settings["run_key"] = key
-    if dense:
-        annotation.settings[DENSE_MESH] = {"median_edge_px": round(float(edge_pixels), 3)}
+    record_dense_mesh(annotation.settings, scene)
     if until_stable:
         annotation.settings["until_stable"] = {"tolerance": until_stable, "variants_used": len(views),
                                                "stopped_early": stopped}
@@ -229,6 +227,12 @@ def annotate(model: FaceModel, segmenter: PartSegmenter, settings: AnnotateSetti
     stats = RunStats(len(views), skipped, resumed, seconds, ran / seconds if seconds > 0 else 0.0, workers,
                      stopped, store.failed if store is not None else None)
     return AnnotateResult(annotation, stats, views, consensus)
+
+
+def record_dense_mesh(settings: dict, scene: Scene) -> None:
+    """Note in a run's ``settings`` (:data:`DENSE_MESH`) that its mesh was dense for the render (own-pixel votes)."""
+    if scene.dense:
+        settings[DENSE_MESH] = {"median_edge_px": round(float(scene.edge_pixels), 3)}
 
 
 def all_votes_kept(views: int, folder, when: str) -> Interrupted:

@@ -18,7 +18,6 @@ sets have): the old masks would otherwise be voted with other views.
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 from typing import Callable
 
@@ -30,7 +29,7 @@ from ..io_utils import write_json_atomic
 from ..renderers.base import Renderer
 from ..segmenters.base import FRONTAL_INDEX
 from ..segmenters.masks import (IMAGES_DIR, MANIFEST, MASKS_DIR, RENDER_SET_FORMAT, check_render_set, image_path,
-                                read_manifest, render_file_name)
+                                read_manifest, render_file_name, render_index)
 from .preview import write_png
 from .settings import AnnotateSettings
 from .variants import sample_variant
@@ -124,7 +123,8 @@ def _remove_renders_past(out: Path, variants: int) -> None:
     """Delete variant renders ``images/NNNNNN.png`` numbered ``variants`` and up: an earlier, larger render
     into the folder left them, and a parser that segments every image there would spend its time on them."""
     for path in (out / IMAGES_DIR).glob("*.png"):
-        if re.fullmatch(r"\d{6}\.png", path.name) and int(path.stem) >= variants:
+        index = render_index(path.name)
+        if index is not None and index >= variants:  # (the frontal render's index is negative)
             path.unlink(missing_ok=True)
 
 

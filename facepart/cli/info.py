@@ -172,13 +172,8 @@ def info(path, export_regions, model_args):
         for line in run_warnings(ann):  # the run summary's warnings, which the file's figures still show
             click.echo(line)
         return
-    if fmt is None and p.is_file():
-        from ..export.landmarks import describe_landmark_export
-
-        lines = describe_landmark_export(p)
-        if lines is not None:
-            _refuse_model_options(p, "a landmark export", model_args)
-            click.echo("\n".join(lines))
+    if fmt is None and p.is_file() and p.suffix.lower() != ".json":  # (a .json one: in the JSON branch below)
+        if _landmark_export(p, model_args):
             return
     if fmt is None and p.is_file() and p.suffix.lower() in (".yaml", ".yml"):  # a parser's label table
         from ..segmenters import load_label_set
@@ -191,6 +186,8 @@ def info(path, export_regions, model_args):
         from ..segmenters.masks import RENDER_SET_FORMAT, describe_render_set
 
         doc = json_or_none(p)
+        if isinstance(doc, dict) and _landmark_export(p, model_args, doc):
+            return
         if isinstance(doc, dict) and doc.get("format") == RENDER_SET_FORMAT:
             _refuse_model_options(p, "a render set manifest", model_args)
             click.echo("\n".join(describe_render_set(p.parent)))
@@ -241,6 +238,18 @@ def info(path, export_regions, model_args):
             click.echo(f"wrote {target}")
         if not face.region_sets:
             click.echo("no region sets to export")
+
+
+def _landmark_export(p: Path, model_args, doc=None) -> bool:
+    """Describe ``p`` when it is a landmark export that carries no model (keypoints, eos contours...)."""
+    from ..export.landmarks import describe_landmark_export
+
+    lines = describe_landmark_export(p, doc)
+    if lines is None:
+        return False
+    _refuse_model_options(p, "a landmark export", model_args)
+    click.echo("\n".join(lines))
+    return True
 
 
 def _refuse_model_options(path: Path, what: str, model_args: dict) -> None:

@@ -330,9 +330,10 @@ register("eos-contours", write_eos, None, (".json",),
          files=(EOS_FILE,))
 
 
-def describe_landmark_export(path) -> list[str] | None:
+def describe_landmark_export(path, doc=None) -> list[str] | None:
     """Lines saying what a landmark export holds (``keypoints0``/``keypoints1``, ``keypoints-3ddfa``,
-    ``realy-lmk``, ``eos-contours``: the files that carry no model), or None when ``path`` is none of them."""
+    ``realy-lmk``, ``eos-contours``: the files that carry no model), or None when ``path`` is none of them.
+    ``doc``: a ``.json`` file's content when the caller has read it already."""
     path = Path(path)
     suffix = path.suffix.lower()
     try:
@@ -340,7 +341,7 @@ def describe_landmark_export(path) -> list[str] | None:
             with open(path, "rb") as fh:
                 text = fh.read(20_000_000).decode("utf-8")
         elif suffix == ".json":
-            doc = read_json_file(path, "eos model contours")
+            doc = read_json_file(path, "eos model contours") if doc is None else doc
         elif suffix == ".npy":
             flat = np.load(path, allow_pickle=False)
         else:

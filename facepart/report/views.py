@@ -52,9 +52,8 @@ def flag_vertices(annotation: Annotation, model: FaceModel, low_confidence: floa
     eligible = model.vote_mask if model.vote_mask is not None else np.ones(n, bool)
     if model.eyeball_mask is not None:  # eyeball vertices that took an eye label are flagged like the rest (their
         eligible = eligible | (model.eyeball_mask & labelled)  # low confidence too, as the quality table counts it)
-    seen = annotation.visible_count > 0
-    if not seen.any():  # a file without render data (parts.json, csv): nothing is known about visibility
-        seen = np.ones(n, bool)
+    # a file without render data (parts.json, csv): nothing is known about visibility
+    seen = annotation.visible_count > 0 if annotation.has_votes else np.ones(n, bool)
     unlabelled = eligible & ~labelled
     near = model.triangles[unlabelled[model.triangles].any(axis=1)]  # the only triangles with edges inside
     piece, count = connected_components(n, near, unlabelled)

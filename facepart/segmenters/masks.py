@@ -110,6 +110,14 @@ def render_file_name(index: int) -> str:
     return f"{index:06d}.png"
 
 
+def render_index(name: str) -> int | None:
+    """The variant index a file name of :func:`render_file_name` stands for (``FRONTAL_INDEX`` for frontal.png),
+    or None for any other name."""
+    if name == render_file_name(FRONTAL_INDEX):
+        return FRONTAL_INDEX
+    return int(name[:6]) if len(name) == 10 and name.endswith(".png") and name[:6].isdigit() else None
+
+
 def image_path(root: str | Path, index: int) -> Path:
     """Where the render of variant ``index`` lives under ``root``."""
     return Path(root) / IMAGES_DIR / render_file_name(index)
@@ -293,10 +301,7 @@ class MaskFolderParser:
 
     def notes(self) -> list[str]:
         """Lines for the run summary: PNGs in ``masks/`` named like no render (they are never read)."""
-        import re
-
-        odd = sorted(p.name for p in (self.root / MASKS_DIR).glob("*.png")
-                     if not re.fullmatch(r"\d{6}\.png|frontal\.png", p.name))
+        odd = sorted(p.name for p in (self.root / MASKS_DIR).glob("*.png") if render_index(p.name) is None)
         if not odd:
             return []
         shown = ", ".join(odd[:3]) + (f" and {len(odd) - 3} more" if len(odd) > 3 else "")
